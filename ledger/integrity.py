@@ -1,0 +1,286 @@
+"""Recompute the stored log from its entries and report the first disagreement.
+
+Checks, in order: the entries form an unbroken hash chain ``0 .. size-1``
+with correct leaf hashes; every stored tile equals the tile recomputed from
+the entries; the head's size, root and last leaf hash; every stored
+checkpoint's signature, size and root, and consistency between successive
+checkpoints. Stops at the first disagreement, naming the entry index, tile
+or checkpoint where it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from hashlib import sha256
+
+from sqlalchemy import Connection, Engine, select
+
+from . import schema
+from .checkpoint import open_checkpoint
+from .database import read_transaction
+from .errors import LedgerError
+from .leaf import GENESIS_PREV, chain_prefix
+from .note import Verifier
+from .proof import verify_consistency
+from .store import node_reader
+from .tiles import TILE_HEIGHT, TILE_WIDTH, TileRows
+from .tree import NodeReader, consistency_proof, tree_root
+
+__all__ = ["Discrepancy", "LogVerification", "verify_stored_log"]
+
+_CHUNK = 20_000
+
+#: Called with the number of entries checked so far.
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Where stored data and recomputation first disagree.
+
+    ``kind`` is one of ``entry``, ``tile``, ``head``, ``checkpoint``;
+    ``index`` is the entry index (for ``entry`` and ``tile``, the first leaf
+    the tile covers) and ``checkpoint_size`` the size of the checkpoint.
+    """
+
+    kind: str
+    message: str
+    index: int | None = None
+    checkpoint_size: int | None = None
+
+
+@dataclass(frozen=True)
+class LogVerification:
+    size: int
+    entries_checked: int
+    checkpoints_checked: int
+    discrepancy: Discrepancy | None
+
+    @property
+    def ok(self) -> bool:
+        return self.discrepancy is None
+
+
+class _DiscrepancyFoundError(Exception):
+    def __init__(self, discrepancy: Discrepancy) -> None:
+        self.discrepancy = discrepancy
+
+
+class _TileRecomputer:
+    """Rebuilds tiles level by level from leaf hashes and compares them with storage."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._open: dict[int, tuple[int, TileRows]] = {}
+        self.expected_widths: dict[tuple[int, int], int] = {}
+
+    def add(self, level: int, leaf_hash: bytes) -> None:
+        index, tile = self._open.get(level, (0, TileRows()))
+        tile.extend((leaf_hash,))
+        if tile.full:
+            self._compare(level, index, tile)
+            self._open[level] = (index + 1, TileRows())
+            self.add(level + 1, tile.root())
+        else:
+            self._open[level] = (index, tile)
+
+    def finish(self) -> None:
+        for level in sorted(self._open):
+            index, tile = self._open[level]
+            if tile.width:
+                self._compare(level, index, tile)
+
+    def _compare(self, level: int, index: int, tile: TileRows) -> None:
+        self.expected_widths[(level, index)] = tile.width
+        first_leaf = (index * TILE_WIDTH) << (TILE_HEIGHT * level)
+        row = self._connection.execute(
+            select(schema.tiles.c.width, schema.tiles.c.hashes).where(
+                schema.tiles.c.level == level, schema.tiles.c.idx == index
+            )
+        ).first()
+        where = f"tile {level}/{index}"
+        if row is None:
+            raise _DiscrepancyFoundError(Discrepancy("tile", f"{where} is missing", first_leaf))
+        if row.width != tile.width:
+            raise _DiscrepancyFoundError(
+                Discrepancy(
+                    "tile",
+                    f"{where} is stored {row.width} wide, recomputed {tile.width}",
+                    first_leaf,
+                )
+            )
+        if row.hashes != tile.blob():
+            stored = TileRows.from_blob(row.hashes, row.width)
+            for r, (stored_row, computed_row) in enumerate(
+                zip(stored.rows, tile.rows, strict=True)
+            ):
+                for position, (a, b) in enumerate(zip(stored_row, computed_row, strict=True)):
+                    if a != b:
+                        level_in_tree = TILE_HEIGHT * level + r
+                        node_index = (index * TILE_WIDTH >> r) + position
+                        leaf = node_index << level_in_tree
+                        raise _DiscrepancyFoundError(
+                            Discrepancy(
+                                "tile",
+                                f"stored subtree hash at level {level_in_tree}, index "
+                                f"{node_index} (leaves from {leaf}) differs from recomputation",
+                                leaf,
+                            )
+                        )
+
+
+def _check_entries(
+    connection: Connection, size: int, progress: Progress | None
+) -> tuple[int, bytes, _TileRecomputer]:
+    recomputer = _TileRecomputer(connection)
+    expected, prev = 0, GENESIS_PREV
+    e = schema.entries.c
+    while True:
+        rows = connection.execute(
+            select(e.idx, e.leaf, e.leaf_hash)
+            .where(e.idx >= expected)
+            .order_by(e.idx)
+            .limit(_CHUNK)
+        ).all()
+        if not rows:
+            break
+        for index, leaf, stored_hash in rows:
+            if index != expected:
+                raise _DiscrepancyFoundError(
+                    Discrepancy(
+                        "entry", f"entry {expected} is missing (next stored is {index})", expected
+                    )
+                )
+            if not leaf.startswith(chain_prefix(index, prev)):
+                raise _DiscrepancyFoundError(
+                    Discrepancy(
+                        "entry",
+                        f"entry {index} does not start with its index and the previous leaf hash "
+                        "(chain broken: altered, reordered or inserted)",
+                        index,
+                    )
+                )
+            computed = sha256(b"\x00" + leaf).digest()
+            if computed != stored_hash:
+                raise _DiscrepancyFoundError(
+                    Discrepancy(
+                        "entry", f"entry {index}: leaf bytes do not hash to its leaf hash", index
+                    )
+                )
+            recomputer.add(0, computed)
+            prev = computed
+            expected += 1
+        if progress is not None:
+            progress(expected)
+    if expected < size:
+        raise _DiscrepancyFoundError(
+            Discrepancy(
+                "entry",
+                f"entries {expected}..{size - 1} are missing (head says size {size})",
+                expected,
+            )
+        )
+    if expected > size:
+        raise _DiscrepancyFoundError(
+            Discrepancy("head", f"head says size {size} but {expected} entries are stored", size)
+        )
+    recomputer.finish()
+    return expected, prev, recomputer
+
+
+def _check_no_extra_tiles(connection: Connection, expected: dict[tuple[int, int], int]) -> None:
+    for level, index in connection.execute(select(schema.tiles.c.level, schema.tiles.c.idx)):
+        if (level, index) not in expected:
+            raise _DiscrepancyFoundError(
+                Discrepancy("tile", f"tile {level}/{index} is stored but no entries cover it")
+            )
+
+
+def _check_checkpoints(
+    connection: Connection, read_node: NodeReader, verifier: Verifier, size: int
+) -> int:
+    c = schema.checkpoints.c
+    previous: tuple[int, bytes] | None = None
+    checked = 0
+    for row in connection.execute(select(c.size, c.root, c.note).order_by(c.size)):
+        where = f"checkpoint of size {row.size}"
+        try:
+            checkpoint, _ = open_checkpoint(row.note, verifier)
+        except LedgerError as e:
+            raise _DiscrepancyFoundError(
+                Discrepancy("checkpoint", f"{where}: {e}", checkpoint_size=row.size)
+            ) from e
+        if checkpoint.size != row.size or checkpoint.root != row.root:
+            raise _DiscrepancyFoundError(
+                Discrepancy(
+                    "checkpoint",
+                    f"{where}: signed note says size {checkpoint.size} with another "
+                    "root than the stored columns",
+                    checkpoint_size=row.size,
+                )
+            )
+        if checkpoint.size > size:
+            raise _DiscrepancyFoundError(
+                Discrepancy(
+                    "checkpoint",
+                    f"{where} is larger than the stored log ({size}): entries were removed",
+                    checkpoint_size=row.size,
+                )
+            )
+        root = tree_root(checkpoint.size, read_node)
+        if root != checkpoint.root:
+            raise _DiscrepancyFoundError(
+                Discrepancy(
+                    "checkpoint",
+                    f"{where}: signed root {checkpoint.root.hex()} is not the "
+                    f"recomputed root {root.hex()}",
+                    checkpoint_size=row.size,
+                )
+            )
+        if previous is not None and previous[0] > 0:
+            proof = consistency_proof(previous[0], checkpoint.size, read_node)
+            try:
+                verify_consistency(
+                    previous[0], checkpoint.size, proof, previous[1], checkpoint.root
+                )
+            except LedgerError as e:
+                raise _DiscrepancyFoundError(
+                    Discrepancy(
+                        "checkpoint",
+                        f"{where} is not consistent with checkpoint {previous[0]}: {e}",
+                        checkpoint_size=row.size,
+                    )
+                ) from e
+        previous = (checkpoint.size, checkpoint.root)
+        checked += 1
+    return checked
+
+
+def verify_stored_log(
+    engine: Engine, verifier: Verifier, progress: Progress | None = None
+) -> LogVerification:
+    """Recompute everything from the entries; see the module docstring."""
+    entries_checked = checkpoints_checked = 0
+    with read_transaction(engine) as connection:
+        head = connection.execute(select(schema.head)).first()
+        if head is None:
+            return LogVerification(0, 0, 0, Discrepancy("head", "the ledger has no head row"))
+        size = head.size
+        try:
+            entries_checked, last_hash, recomputer = _check_entries(connection, size, progress)
+            _check_no_extra_tiles(connection, recomputer.expected_widths)
+            read_node = node_reader(connection)
+            root = tree_root(size, read_node)
+            if root != head.root or (size and last_hash != head.last_leaf_hash):
+                raise _DiscrepancyFoundError(
+                    Discrepancy(
+                        "head",
+                        f"head root or last leaf hash differs from recomputation at size {size}",
+                        size,
+                    )
+                )
+            checkpoints_checked = _check_checkpoints(connection, read_node, verifier, size)
+        except _DiscrepancyFoundError as mismatch:
+            return LogVerification(size, entries_checked, checkpoints_checked, mismatch.discrepancy)
+    return LogVerification(size, entries_checked, checkpoints_checked, None)

@@ -1,0 +1,62 @@
+"""SQL tables of the ledger (SQLAlchemy Core). Migrations live in ``supervisor/migrations``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["checkpoints", "entries", "head", "metadata", "tiles"]
+
+metadata = MetaData()
+
+#: One row (id = 1): the log's size, root and last leaf hash. Appenders lock it.
+head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("last_leaf_hash", LargeBinary(32), nullable=False),
+)
+
+#: Append-only: row ``idx`` holds leaf ``idx``.
+#: ``payload`` is opaque to the ledger and never hashed into the tree.
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(64), nullable=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("payload", LargeBinary, nullable=True),
+)
+
+#: Hash tiles (C2SP tlog-tiles plus inner rows); a row only ever grows until it is 256 wide.
+tiles = Table(
+    "ledger_tiles",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("width", Integer, nullable=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
+#: Every checkpoint ever signed, one per size; sizes only grow.
+checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+)

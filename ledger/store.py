@@ -1,0 +1,454 @@
+"""The append-only ledger on SQL: entries, hash tiles, head and checkpoints.
+
+Storage contract (checked in full by ``ledger.integrity.verify_stored_log``):
+
+* Entries are append-only. Indices are ``0 .. size-1`` with no gap; a row is
+  never rewritten. Leaf ``i`` starts with ``{"index":i,"prev":"<hash of leaf
+  i-1>",`` (the hash chain).
+* A tile row only grows: its C2SP bytes are a prefix of every later version,
+  until it is 256 wide and never changes again.
+* The head ``(size, root, last_leaf_hash)`` moves in the same transaction as
+  the entries and tiles it covers, under the head lock, so appenders from
+  any number of processes serialise with no gap and no duplicate index.
+* Checkpoints only move forward (size strictly grows) and a checkpoint is
+  signed only after a consistency proof from the previous one verified.
+  Commit first, publish second: a receipt is built from committed data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+
+from . import schema
+from .canonical import JSONValue, canonical_json
+from .checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from .database import read_transaction, write_transaction
+from .errors import ConsistencyError, LedgerError, OutOfRangeError, ProofError
+from .hashing import EMPTY_ROOT
+from .leaf import GENESIS_PREV, check_entry_type, encode_leaf
+from .note import Signer
+from .proof import verify_consistency
+from .tiles import MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, TileRows, node_location, tile_hash_at
+from .tree import NodeReader, consistency_proof, inclusion_proof, tree_root
+
+__all__ = [
+    "AppendResult",
+    "EntryDraft",
+    "InclusionProof",
+    "LedgerStore",
+    "LogHead",
+    "StoredEntry",
+    "format_received_at",
+    "node_reader",
+]
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """An entry to append: its type, the public statement in its leaf, an opaque payload."""
+
+    type: str
+    statement: Mapping[str, JSONValue]
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True)
+class LogHead:
+    size: int
+    root: bytes
+    last_leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append committed: indices ``first_index ..``, their leaf hashes, the new head."""
+
+    first_index: int
+    leaf_hashes: tuple[bytes, ...]
+    size: int
+    root: bytes
+    checkpoint: SignedCheckpoint | None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    size: int
+    leaf_hash: bytes
+    hashes: tuple[bytes, ...]
+    root: bytes
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    index: int
+    type: str
+    leaf: bytes
+    leaf_hash: bytes
+    payload: bytes | None
+
+
+def format_received_at(now: datetime) -> str:
+    """RFC 3339 UTC with microseconds; requires an aware datetime."""
+    if now.tzinfo is None:
+        raise ValueError("the clock must give aware datetimes")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
+    schema.tiles.c.level == bindparam("level"), schema.tiles.c.idx == bindparam("idx")
+)
+
+
+class _TileCache:
+    """Tiles read within one transaction, serving complete-subtree hashes."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.tiles: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    def load(self, level: int, index: int) -> tuple[int, bytes] | None:
+        key = (level, index)
+        found = self.tiles.get(key)
+        if found is None:
+            row = self._connection.execute(_SELECT_TILE, {"level": level, "idx": index}).first()
+            if row is None:
+                return None
+            found = self.tiles[key] = (row.width, row.hashes)
+        return found
+
+    def read_node(self, level: int, index: int) -> bytes:
+        tile_level, tile_index, row, position = node_location(level, index)
+        found = self.load(tile_level, tile_index)
+        if found is None:
+            raise LedgerError(f"tile {tile_level}/{tile_index} is missing from storage")
+        width, blob = found
+        return tile_hash_at(blob, width, row, position)
+
+
+def node_reader(connection: Connection) -> NodeReader:
+    """Complete-subtree hashes from the stored tiles, read within ``connection``'s transaction."""
+    return _TileCache(connection).read_node
+
+
+class _TileWriter:
+    """Extends the right edge of the tree with new leaf hashes, one level of tiles at a time."""
+
+    def __init__(self, cache: _TileCache, size: int) -> None:
+        self._cache = cache
+        self._open: dict[int, tuple[int, TileRows]] = {}  # tile level -> (tile index, tile)
+        self._stored_width: dict[tuple[int, int], int] = {}
+        self.dirty: dict[tuple[int, int], TileRows] = {}
+        level = 0
+        while level == 0 or size >> (TILE_HEIGHT * level):
+            count = size >> (TILE_HEIGHT * level)
+            tile_index, width = divmod(count, TILE_WIDTH)
+            tile = TileRows()
+            if width:
+                found = cache.load(level, tile_index)
+                if found is None or found[0] != width:
+                    raise LedgerError(
+                        f"tile {level}/{tile_index} should be {width} wide for size {size}"
+                    )
+                tile = TileRows.from_blob(found[1], width)
+                self._stored_width[(level, tile_index)] = width
+            self._open[level] = (tile_index, tile)
+            level += 1
+
+    def add(self, level: int, hashes: Sequence[bytes]) -> None:
+        tile_index, tile = self._open.get(level, (0, TileRows()))
+        completed: list[bytes] = []
+        start = 0
+        while start < len(hashes):
+            take = min(TILE_WIDTH - tile.width, len(hashes) - start)
+            tile.extend(hashes[start : start + take])
+            start += take
+            self.dirty[(level, tile_index)] = tile
+            if tile.full:
+                completed.append(tile.root())
+                tile_index, tile = tile_index + 1, TileRows()
+        self._open[level] = (tile_index, tile)
+        if completed:
+            self.add(level + 1, completed)
+
+    def read_node(self, level: int, index: int) -> bytes:
+        tile_level, tile_index, row, position = node_location(level, index)
+        tile = self.dirty.get((tile_level, tile_index))
+        if tile is not None:
+            if position >= len(tile.rows[row]):
+                raise LedgerError(f"node {level}/{index} is not complete")
+            return tile.rows[row][position]
+        return self._cache.read_node(level, index)
+
+    def flush(self, connection: Connection) -> None:
+        new_rows, grown = [], []
+        for (level, index), tile in self.dirty.items():
+            row = {"level": level, "idx": index, "width": tile.width, "hashes": tile.blob()}
+            old_width = self._stored_width.get((level, index))
+            if old_width is None:
+                new_rows.append(row)
+            else:
+                grown.append({**row, "old_width": old_width})
+        if new_rows:
+            connection.execute(insert(schema.tiles), new_rows)
+        for row in grown:
+            # Compare-and-swap on the width: a tile only ever grows.
+            result = connection.execute(
+                update(schema.tiles)
+                .where(
+                    schema.tiles.c.level == row["level"],
+                    schema.tiles.c.idx == row["idx"],
+                    schema.tiles.c.width == row["old_width"],
+                )
+                .values(width=row["width"], hashes=row["hashes"])
+            )
+            if result.rowcount != 1:
+                raise LedgerError(f"tile {row['level']}/{row['idx']} changed under the head lock")
+
+
+class LedgerStore:
+    """The ledger on one SQL database (see the module docstring for the contract).
+
+    With a ``signer`` (whose name is the log origin), every append also signs
+    a checkpoint of the new size in the same transaction, so the caller can
+    hand out a final receipt.
+    """
+
+    def __init__(self, engine: Engine, signer: Signer | None = None) -> None:
+        self.engine = engine
+        self.signer = signer
+
+    # -- writing -----------------------------------------------------------
+
+    def ensure_head(self) -> None:
+        """Create the head row of an empty log if it is missing (idempotent)."""
+        with write_transaction(self.engine) as connection:
+            if connection.execute(select(schema.head.c.id)).first() is None:
+                connection.execute(
+                    insert(schema.head).values(
+                        id=1, size=0, root=EMPTY_ROOT, last_leaf_hash=GENESIS_PREV
+                    )
+                )
+
+    def append(self, drafts: Sequence[EntryDraft], *, now: datetime) -> AppendResult:
+        """Append entries atomically and return their indices and the new head.
+
+        Requires at least one draft. Canonicalisation happens before the lock
+        is taken, so appenders contend only for hashing and inserting.
+        """
+        if not drafts:
+            raise ValueError("nothing to append")
+        prepared = []
+        for draft in drafts:
+            check_entry_type(draft.type)
+            prepared.append((draft.type, canonical_json(dict(draft.statement)), draft.payload))
+        received_at = format_received_at(now)
+
+        with write_transaction(self.engine) as connection:
+            head = self._lock_head(connection)
+            index, prev = head.size, head.last_leaf_hash
+            rows, hashes = [], []
+            for entry_type, statement, payload in prepared:
+                leaf = encode_leaf(index, prev, received_at, entry_type, statement)
+                if len(leaf) > MAX_ENTRY_SIZE:
+                    raise ValueError(f"entry {index} is {len(leaf)} bytes, more than 65535")
+                prev = sha256(b"\x00" + leaf).digest()
+                rows.append(
+                    {
+                        "idx": index,
+                        "type": entry_type,
+                        "leaf": leaf,
+                        "leaf_hash": prev,
+                        "payload": payload,
+                    }
+                )
+                hashes.append(prev)
+                index += 1
+            connection.execute(insert(schema.entries), rows)
+
+            writer = _TileWriter(_TileCache(connection), head.size)
+            writer.add(0, hashes)
+            root = tree_root(index, writer.read_node)
+            writer.flush(connection)
+            connection.execute(
+                update(schema.head)
+                .where(schema.head.c.id == 1, schema.head.c.size == head.size)
+                .values(size=index, root=root, last_leaf_hash=prev)
+            )
+            signed = None
+            if self.signer is not None:
+                signed = self._sign(connection, index, root, writer.read_node, now)
+        return AppendResult(head.size, tuple(hashes), index, root, signed)
+
+    def sign_checkpoint(self, *, now: datetime) -> SignedCheckpoint:
+        """Sign the current head if no checkpoint covers it yet; return the latest checkpoint."""
+        if self.signer is None:
+            raise RuntimeError("this store has no signing key")
+        with write_transaction(self.engine) as connection:
+            head = self._lock_head(connection)
+            latest = self._latest_checkpoint(connection)
+            if latest is not None and latest.checkpoint.size == head.size:
+                return latest
+            return self._sign(
+                connection, head.size, head.root, _TileCache(connection).read_node, now
+            )
+
+    def _lock_head(self, connection: Connection) -> LogHead:
+        query = select(schema.head.c.size, schema.head.c.root, schema.head.c.last_leaf_hash).where(
+            schema.head.c.id == 1
+        )
+        if connection.dialect.name != "sqlite":  # SQLite holds the write lock already
+            query = query.with_for_update()
+        row = connection.execute(query).first()
+        if row is None:
+            raise LedgerError("the ledger has no head row: run `careledger init`")
+        return LogHead(row.size, row.root, row.last_leaf_hash)
+
+    def _sign(
+        self, connection: Connection, size: int, root: bytes, read_node: NodeReader, now: datetime
+    ) -> SignedCheckpoint:
+        assert self.signer is not None
+        latest = self._latest_checkpoint(connection)
+        if latest is not None:
+            previous = latest.checkpoint
+            if previous.size >= size:
+                raise ConsistencyError(
+                    f"refusing to sign size {size}: a checkpoint of size {previous.size} exists"
+                )
+            if previous.size > 0:
+                proof = consistency_proof(previous.size, size, read_node)
+                try:
+                    verify_consistency(previous.size, size, proof, previous.root, root)
+                except ProofError as e:
+                    raise ConsistencyError(
+                        f"refusing to sign size {size}: not consistent with checkpoint "
+                        f"{previous.size}: {e}"
+                    ) from e
+        signed = sign_checkpoint(Checkpoint(self.signer.name, size, root), self.signer)
+        connection.execute(
+            insert(schema.checkpoints).values(size=size, root=root, note=signed.note, signed_at=now)
+        )
+        return signed
+
+    # -- reading -----------------------------------------------------------
+
+    def head(self) -> LogHead:
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(schema.head.c.size, schema.head.c.root, schema.head.c.last_leaf_hash)
+            ).first()
+        if row is None:
+            raise LedgerError("the ledger has no head row: run `careledger init`")
+        return LogHead(row.size, row.root, row.last_leaf_hash)
+
+    def _size(self, connection: Connection) -> int:
+        size = connection.execute(select(schema.head.c.size)).scalar_one_or_none()
+        if size is None:
+            raise LedgerError("the ledger has no head row: run `careledger init`")
+        return int(size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        """Audit path for leaf ``index`` in the tree of ``size`` (default: the head)."""
+        with read_transaction(self.engine) as connection:
+            head_size = self._size(connection)
+            size = head_size if size is None else size
+            if not 0 <= index < size <= head_size:
+                raise OutOfRangeError(
+                    f"no inclusion proof for index {index} at size {size} (log size {head_size})"
+                )
+            cache = _TileCache(connection)
+            hashes = inclusion_proof(index, size, cache.read_node)
+            return InclusionProof(
+                index,
+                size,
+                cache.read_node(0, index),
+                tuple(hashes),
+                tree_root(size, cache.read_node),
+            )
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """Consistency proof from ``size1`` to ``size2`` (default: the head). Requires 0 < size1."""
+        with read_transaction(self.engine) as connection:
+            head_size = self._size(connection)
+            size2 = head_size if size2 is None else size2
+            if not 0 < size1 <= size2 <= head_size:
+                raise OutOfRangeError(
+                    f"no consistency proof from {size1} to {size2} (log size {head_size})"
+                )
+            return consistency_proof(size1, size2, _TileCache(connection).read_node)
+
+    def root_at(self, size: int) -> bytes:
+        """Root of the tree of the first ``size`` leaves. Requires ``0 <= size <= head``."""
+        with read_transaction(self.engine) as connection:
+            if not 0 <= size <= self._size(connection):
+                raise OutOfRangeError(f"size {size} is beyond the log")
+            return tree_root(size, _TileCache(connection).read_node)
+
+    def entry(self, index: int) -> StoredEntry:
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(schema.entries).where(schema.entries.c.idx == index)
+            ).first()
+        if row is None:
+            raise OutOfRangeError(f"no entry at index {index}")
+        return StoredEntry(row.idx, row.type, row.leaf, row.leaf_hash, row.payload)
+
+    def index_of(self, leaf_hash: bytes) -> int:
+        with read_transaction(self.engine) as connection:
+            index = connection.execute(
+                select(schema.entries.c.idx).where(schema.entries.c.leaf_hash == leaf_hash)
+            ).scalar_one_or_none()
+        if index is None:
+            raise OutOfRangeError("no entry has that leaf hash")
+        return int(index)
+
+    def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
+        """C2SP bytes of tile ``level/index`` at ``width``; ``OutOfRangeError`` if narrower."""
+        with read_transaction(self.engine) as connection:
+            found = _TileCache(connection).load(level, index)
+        if found is None or found[0] < width:
+            raise OutOfRangeError(f"tile {level}/{index} is not {width} wide")
+        return found[1][: width * 32]
+
+    def entry_bundle_leaves(self, index: int, width: int = TILE_WIDTH) -> list[bytes]:
+        """Leaves of entry bundle ``index`` (entries ``index*256 ..``), ``width`` of them."""
+        first = index * TILE_WIDTH
+        with read_transaction(self.engine) as connection:
+            leaves = list(
+                connection.execute(
+                    select(schema.entries.c.leaf)
+                    .where(schema.entries.c.idx >= first, schema.entries.c.idx < first + width)
+                    .order_by(schema.entries.c.idx)
+                ).scalars()
+            )
+        if len(leaves) != width:
+            raise OutOfRangeError(f"entry bundle {index} does not have {width} entries yet")
+        return leaves
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with read_transaction(self.engine) as connection:
+            return self._latest_checkpoint(connection)
+
+    def _latest_checkpoint(self, connection: Connection) -> SignedCheckpoint | None:
+        row = connection.execute(
+            select(schema.checkpoints.c.note, schema.checkpoints.c.size, schema.checkpoints.c.root)
+            .order_by(schema.checkpoints.c.size.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        body = row.note[: row.note.rindex("\n\n") + 1]
+        return SignedCheckpoint(Checkpoint.parse(body), row.note)
+
+    def checkpoint_count(self) -> int:
+        with read_transaction(self.engine) as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).select_from(schema.checkpoints)
+                ).scalar_one()
+            )

@@ -1,0 +1,1 @@
+"""Performance-assessment and intelligent-supervision reports (see the reports issue)."""

@@ -1,0 +1,1 @@
+"""careledger's edge: configuration, keys, database set-up, the command line."""

@@ -1,0 +1,90 @@
+"""The ``careledger`` command: a click group split by area."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.note import Verifier
+from ledger.store import LedgerStore
+from supervisor.config import Settings, load_settings
+from supervisor.database import open_engine
+from supervisor.keys import load_log_signer
+
+from .errors import EXPECTED_ERRORS, CommandError, diagnostics
+
+__all__ = ["CliContext", "cli", "main"]
+
+
+@dataclass
+class CliContext:
+    settings: Settings
+    verbose: bool
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def ledger(self, *, signing: bool) -> LedgerStore:
+        """The ledger store; with ``signing`` it holds the log key and signs checkpoints."""
+        settings = self.settings
+        signer = load_log_signer(settings.log_key_path, settings.log_origin) if signing else None
+        return LedgerStore(open_engine(settings.effective_database_url), signer)
+
+    def log_verifier(self) -> Verifier:
+        """The log's verifier key, from ``log.vkey`` written by ``careledger init``."""
+        path = self.settings.log_vkey_path
+        try:
+            return Verifier.from_vkey(path.read_text(encoding="ascii").strip())
+        except FileNotFoundError as e:
+            raise CommandError(f"{path} does not exist: run `careledger init` first") from e
+
+
+class _Group(click.Group):
+    """Turns expected failures into one readable message (``--verbose`` keeps the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as e:
+            context = ctx.find_object(CliContext)
+            if context is not None and context.verbose:
+                raise
+            raise CommandError(diagnostics(e)) from e
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML settings file (default: $CARELEDGER_CONFIG).",
+)
+@click.option("--verbose", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="careledger")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """careledger: the supervision ledger for internet healthcare."""
+    try:
+        settings = load_settings(config, os.environ)
+    except ValueError as e:
+        raise CommandError(str(e)) from e
+    ctx.obj = CliContext(settings, verbose)
+
+
+def _register() -> None:
+    from . import demo_commands, ledger_commands, setup_commands
+
+    cli.add_command(setup_commands.init)
+    cli.add_command(ledger_commands.ledger)
+    cli.add_command(demo_commands.demo)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="careledger")

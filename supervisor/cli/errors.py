@@ -1,0 +1,34 @@
+"""The one exception the command line raises, and how foreign errors become it."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.errors import LedgerError
+from supervisor.config import ConfigError
+from supervisor.keys import KeyFileError
+
+__all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]
+
+
+class CommandError(click.ClickException):
+    """A failure the user can act on; printed as ``Error: ...`` with exit status 1."""
+
+
+#: Errors that come from input, configuration or the environment, not from a bug.
+EXPECTED_ERRORS = (LedgerError, ConfigError, KeyFileError, SQLAlchemyError, OSError)
+
+
+def diagnostics(error: BaseException) -> str:
+    """One paragraph saying what went wrong and what to try next."""
+    if isinstance(error, SQLAlchemyError):
+        detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+        return (
+            f"database error: {detail}\n"
+            "Check database_url (CARELEDGER_DATABASE_URL) and that `careledger init` has run. "
+            "Add --verbose for the traceback."
+        )
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return f"{error}\nAdd --verbose for the traceback."

@@ -1,0 +1,73 @@
+"""``careledger ledger ...``: inspect and verify the stored log."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+
+import click
+
+from ledger.integrity import verify_stored_log
+
+from . import CliContext
+from .errors import CommandError
+
+
+@click.group()
+def ledger() -> None:
+    """The Merkle ledger itself."""
+
+
+@ledger.command()
+@click.pass_obj
+def status(context: CliContext) -> None:
+    """Print the log's size, root and latest checkpoint."""
+    store = context.ledger(signing=False)
+    head = store.head()
+    click.echo(f"size: {head.size}")
+    click.echo(f"root: {base64.b64encode(head.root).decode()}")
+    latest = store.latest_checkpoint()
+    click.echo("latest checkpoint:" if latest else "no checkpoint signed yet")
+    if latest:
+        click.echo(latest.note, nl=False)
+
+
+@ledger.command()
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
+@click.pass_obj
+def verify(context: CliContext, progress: bool | None) -> None:
+    """Recompute the whole log from its entries and check every stored hash and checkpoint.
+
+    Exits 1 naming the first entry index, tile or checkpoint that disagrees.
+    """
+    store = context.ledger(signing=False)
+    size = store.head().size
+    show = sys.stderr.isatty() if progress is None else progress
+    with click.progressbar(
+        length=size, label="verifying entries", file=sys.stderr if show else io.StringIO()
+    ) as bar:
+        last = 0
+
+        def advance(done: int) -> None:
+            nonlocal last
+            bar.update(done - last)
+            last = done
+
+        result = verify_stored_log(store.engine, context.log_verifier(), advance)
+    if result.discrepancy is not None:
+        d = result.discrepancy
+        where = (
+            f"checkpoint {d.checkpoint_size}"
+            if d.checkpoint_size is not None
+            else f"index {d.index}"
+            if d.index is not None
+            else d.kind
+        )
+        raise CommandError(f"ledger does NOT verify: first disagreement at {where}: {d.message}")
+    click.echo(
+        f"ledger verifies: {result.entries_checked} entries, "
+        f"{result.checkpoints_checked} checkpoints, size {result.size}"
+    )

@@ -1,0 +1,92 @@
+"""One typed settings object, from defaults, a TOML file and ``CARELEDGER_*`` variables.
+
+Precedence, lowest first: built-in defaults, the TOML file (``--config`` or
+``CARELEDGER_CONFIG``), environment variables. Nothing is read at import.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_ENV_PREFIX = "CARELEDGER_"
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable is invalid."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where careledger keeps its data and what its log is called.
+
+    ``database_url`` defaults to an SQLite file in ``data_dir``;
+    ``log_origin`` is the checkpoint origin line and the log key's name.
+    """
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    log_origin: str = "careledger.local/ledger"
+
+    def __post_init__(self) -> None:
+        if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
+            raise ConfigError(f"log_origin {self.log_origin!r} must be one token without '+'")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'careledger.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.keys_dir / "log-signing.key"
+
+    @property
+    def log_vkey_path(self) -> Path:
+        return self.data_dir / "log.vkey"
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "data_dir":
+        if not isinstance(value, str | Path):
+            raise ConfigError("data_dir must be a path")
+        return Path(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings. Raises ``ConfigError`` naming the bad key or file."""
+    environ = {} if environ is None else environ
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or (
+        Path(environ[f"{_ENV_PREFIX}CONFIG"]) if f"{_ENV_PREFIX}CONFIG" in environ else None
+    )
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path} is not valid TOML: {e}") from e
+        unknown = set(document) - names
+        if unknown:
+            raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+        values.update({k: _coerce(k, v) for k, v in document.items()})
+    for name in names:
+        env_value = environ.get(_ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = _coerce(name, env_value)
+    return replace(Settings(), **values)

@@ -1,0 +1,55 @@
+"""Key files: created 0600 and never overwritten; refused when others can read them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ledger.note import Signer
+
+__all__ = ["KeyFileError", "create_log_signer", "load_log_signer", "read_secret", "write_secret"]
+
+
+class KeyFileError(Exception):
+    """A key file is missing, exists already, or is readable by others."""
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 (its folder 0700). Refuses to overwrite."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_secret(path: Path) -> str:
+    """Read a key file, refusing one that group or others can access."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as e:
+        raise KeyFileError(f"{path} does not exist: run `careledger init`") from e
+    if stat.S_IMODE(mode) & 0o077:
+        raise KeyFileError(
+            f"{path} is accessible to other users (mode {stat.S_IMODE(mode):o}); chmod 600 it"
+        )
+    return path.read_text(encoding="ascii").strip()
+
+
+def create_log_signer(key_path: Path, origin: str) -> Signer:
+    """Generate the log signing key and store it at ``key_path``."""
+    signer = Signer.generate(origin)
+    write_secret(key_path, signer.skey + "\n")
+    return signer
+
+
+def load_log_signer(key_path: Path, origin: str) -> Signer:
+    signer = Signer.from_skey(read_secret(key_path))
+    if signer.name != origin:
+        raise KeyFileError(f"{key_path} signs as {signer.name!r}, but log_origin is {origin!r}")
+    return signer
