@@ -99,14 +99,14 @@ def root_from_consistency_proof(
     """
     _require_hash(root1, "first root")
     _require_proof_hashes(proof)
+    if size1 == 0:
+        raise InvalidProofError("a consistency proof from the empty tree is meaningless")
     if size2 < size1:
         raise InvalidProofError(f"size2 ({size2}) < size1 ({size1})")
     if size1 == size2:
         if proof:
             raise InvalidProofError("sizes are equal but the proof is not empty")
         return root1
-    if size1 == 0:
-        raise InvalidProofError("a consistency proof from the empty tree is meaningless")
     if not proof:
         raise InvalidProofError("empty proof for different sizes")
 

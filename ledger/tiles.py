@@ -163,7 +163,7 @@ def parse_tile_path(path: str) -> TilePath:
         raise LedgerError(f"tile index has a leading zero group: {path!r}")
     index = int("".join(g.lstrip("x") for g in groups))
     width = int(match["width"]) if match["width"] else TILE_WIDTH
-    if width >= TILE_WIDTH:
+    if match["width"] and width >= TILE_WIDTH:
         raise LedgerError(f"partial tile width must be 1..255: {path!r}")
     level = None if match["level"] == "entries" else int(match["level"])
     return TilePath(level, index, width)

@@ -1,0 +1,100 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL when reachable.
+
+PostgreSQL tests use a throwaway schema in the database named by
+``CARELEDGER_TEST_POSTGRES_URL`` (default: the local server's ``test``
+database). Set ``CARELEDGER_TEST_REQUIRE_POSTGRES=1`` (CI does) to fail
+instead of skipping when it is not reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy
+from sqlalchemy import Engine
+
+from ledger.integrity import verify_stored_log
+from ledger.note import Signer
+from ledger.store import LedgerStore
+from supervisor.database import open_engine, upgrade_database
+
+POSTGRES_URL = os.environ.get(
+    "CARELEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+FROZEN_NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except sqlalchemy.exc.OperationalError as e:
+        return str(e).splitlines()[0]
+    return None
+
+
+_POSTGRES_DOWN: list[str | None] = []
+
+
+def postgres_schema_url() -> Iterator[str]:
+    if not _POSTGRES_DOWN:
+        _POSTGRES_DOWN.append(_postgres_reachable())
+    if _POSTGRES_DOWN[0] is not None:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {_POSTGRES_DOWN[0]}"
+        if os.environ.get("CARELEDGER_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A URL of an empty database: an SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'careledger.db'}"
+    else:
+        yield from postgres_schema_url()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer.generate("test.careledger.local/log")
+
+
+@pytest.fixture
+def store(engine: Engine, signer: Signer) -> Iterator[LedgerStore]:
+    """A signing ledger store; after the test the whole log must still verify."""
+    store = LedgerStore(engine, signer)
+    yield store
+    result = verify_stored_log(engine, signer.verifier)
+    assert result.ok, result.discrepancy
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FROZEN_NOW

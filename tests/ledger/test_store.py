@@ -1,0 +1,148 @@
+"""The SQL ledger store on SQLite and PostgreSQL: appends, proofs, checkpoints, reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select, text
+
+from ledger import schema
+from ledger.checkpoint import open_checkpoint
+from ledger.errors import ConsistencyError, OutOfRangeError
+from ledger.leaf import decode_leaf
+from ledger.note import Signer
+from ledger.proof import verify_consistency, verify_inclusion
+from ledger.store import EntryDraft, LedgerStore
+from ledger.tiles import parse_entry_bundle
+
+from . import reference
+
+pytestmark = pytest.mark.database
+
+
+def drafts(start: int, count: int) -> list[EntryDraft]:
+    return [
+        EntryDraft("test.record", {"n": start + i, "institution": "H001"}, payload=b"p%d" % i)
+        for i in range(count)
+    ]
+
+
+def test_appends_assign_consecutive_indices_and_sign_each_state(
+    store: LedgerStore, signer: Signer, now: datetime
+) -> None:
+    sizes = [1, 255, 1, 513, 7, 2000]
+    leaf_hashes: list[bytes] = []
+    for count in sizes:
+        result = store.append(drafts(len(leaf_hashes), count), now=now)
+        assert result.first_index == len(leaf_hashes)
+        leaf_hashes += result.leaf_hashes
+        assert result.size == len(leaf_hashes)
+        assert result.root == reference.mth(leaf_hashes)
+        assert result.checkpoint is not None
+        checkpoint, _ = open_checkpoint(result.checkpoint.note, signer.verifier)
+        assert (checkpoint.size, checkpoint.root) == (result.size, result.root)
+    assert store.checkpoint_count() == len(sizes)
+    entry = store.entry(300)
+    assert entry.leaf_hash == leaf_hashes[300] == reference.leaf(entry.leaf)
+    header = decode_leaf(entry.leaf)
+    assert header.index == 300 and header.prev == leaf_hashes[299]
+    assert header.statement == {"n": 300, "institution": "H001"}
+    assert header.received_at == "2026-11-23T08:00:00.000000Z"
+    assert store.index_of(leaf_hashes[1234]) == 1234
+
+
+def test_proofs_at_every_historical_size_verify(store: LedgerStore, now: datetime) -> None:
+    leaf_hashes = list(store.append(drafts(0, 700), now=now).leaf_hashes)
+    for size in (1, 2, 3, 255, 256, 257, 511, 512, 513, 700):
+        root = reference.mth(leaf_hashes[:size])
+        assert store.root_at(size) == root
+        for index in {0, size // 2, size - 1}:
+            proof = store.inclusion_proof(index, size)
+            assert list(proof.hashes) == reference.path(index, leaf_hashes[:size])
+            verify_inclusion(index, size, leaf_hashes[index], proof.hashes, root)
+        for size1 in {1, size // 3 or 1, size}:
+            proof_hashes = store.consistency_proof(size1, size)
+            assert proof_hashes == reference.proof(size1, leaf_hashes[:size])
+            verify_consistency(size1, size, proof_hashes, reference.mth(leaf_hashes[:size1]), root)
+
+
+def test_out_of_range_requests_are_refused(store: LedgerStore, now: datetime) -> None:
+    store.append(drafts(0, 10), now=now)
+    for index, size in ((10, None), (-1, None), (0, 11), (5, 5)):
+        with pytest.raises(OutOfRangeError):
+            store.inclusion_proof(index, size)
+    for size1, size2 in ((0, 10), (5, 11), (6, 5)):
+        with pytest.raises(OutOfRangeError):
+            store.consistency_proof(size1, size2)
+    with pytest.raises(OutOfRangeError):
+        store.entry(10)
+
+
+def test_tiles_and_entry_bundles_are_c2sp_bytes(store: LedgerStore, now: datetime) -> None:
+    leaf_hashes = list(store.append(drafts(0, 600), now=now).leaf_hashes)
+    assert store.tile(0, 0) == b"".join(leaf_hashes[:256])
+    assert store.tile(0, 2, 88) == b"".join(leaf_hashes[512:600])
+    assert store.tile(0, 2, 10) == b"".join(leaf_hashes[512:522])
+    level1 = [reference.mth(leaf_hashes[:256]), reference.mth(leaf_hashes[256:512])]
+    assert store.tile(1, 0, 2) == b"".join(level1)
+    with pytest.raises(OutOfRangeError):
+        store.tile(0, 2)  # not full yet
+    leaves = parse_entry_bundle(
+        b"".join(len(x).to_bytes(2, "big") + x for x in store.entry_bundle_leaves(1))
+    )
+    assert [reference.leaf(x) for x in leaves] == leaf_hashes[256:512]
+
+
+def test_a_failed_append_stores_nothing(store: LedgerStore, engine, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    store.append(drafts(0, 3), now=now)
+    with pytest.raises(ValueError):
+        store.append([*drafts(3, 2), EntryDraft("test.record", {"x": 1.5})], now=now)
+    with pytest.raises(ValueError):
+        store.append([*drafts(3, 2), EntryDraft("test.record", {"x": "y" * 70_000})], now=now)
+    with pytest.raises(ValueError):
+        store.append([EntryDraft("Bad Type", {})], now=now)
+    with engine.connect() as connection:
+        assert (
+            connection.execute(select(func.count()).select_from(schema.entries)).scalar_one() == 3
+        )
+    assert store.head().size == 3
+
+
+def test_a_checkpoint_is_never_signed_for_a_log_that_is_not_consistent_with_the_last(
+    store: LedgerStore,
+    engine,
+    now: datetime,  # type: ignore[no-untyped-def]
+) -> None:
+    store.append(drafts(0, 300), now=now)
+    # Corrupt the stored hash of leaves [0, 256) (tile 1/0), which the next root depends on.
+    with engine.begin() as connection:
+        blob = connection.execute(
+            text("SELECT hashes FROM ledger_tiles WHERE level = 1 AND idx = 0")
+        ).scalar_one()
+        corrupted = bytes([blob[0] ^ 1]) + blob[1:]
+        connection.execute(
+            text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"),
+            {"h": corrupted},
+        )
+    with pytest.raises(ConsistencyError):
+        store.append(drafts(300, 5), now=now)
+    assert store.head().size == 300
+    with engine.begin() as connection:  # repair so the teardown verification can pass
+        connection.execute(
+            text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"), {"h": blob}
+        )
+
+
+def test_sign_checkpoint_only_moves_forward(
+    store: LedgerStore, engine, signer: Signer, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    unsigned = LedgerStore(engine)
+    unsigned.append(drafts(0, 5), now=now)
+    assert store.latest_checkpoint() is None
+    first = store.sign_checkpoint(now=now)
+    assert first.checkpoint.size == 5
+    assert store.sign_checkpoint(now=now) == first  # nothing new: same checkpoint
+    unsigned.append(drafts(5, 5), now=now)
+    assert store.sign_checkpoint(now=now).checkpoint.size == 10
+    assert store.checkpoint_count() == 2

@@ -1,0 +1,91 @@
+"""Settings precedence, key-file safety and the `careledger init` contract."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ledger.note import Verifier
+from supervisor.cli import cli
+from supervisor.config import ConfigError, Settings, load_settings
+from supervisor.keys import KeyFileError, read_secret, write_secret
+
+
+def test_defaults_toml_and_environment_in_that_order(tmp_path: Path) -> None:
+    assert load_settings(None, {}) == Settings()
+    assert Settings().effective_database_url == "sqlite:///var/careledger.db"
+    toml = tmp_path / "careledger.toml"
+    toml.write_text('data_dir = "/srv/careledger"\nlog_origin = "wjw.example.gov.cn/ledger"\n')
+    from_file = load_settings(toml, {})
+    assert from_file.data_dir == Path("/srv/careledger")
+    assert from_file.effective_database_url == "sqlite:////srv/careledger/careledger.db"
+    env = {"CARELEDGER_CONFIG": str(toml), "CARELEDGER_LOG_ORIGIN": "other.example/log"}
+    assert load_settings(None, env).log_origin == "other.example/log"
+    assert load_settings(None, env).data_dir == Path("/srv/careledger")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('data_dirr = "x"\n', "unknown settings data_dirr"),
+        ("data_dir = [\n", "not valid TOML"),
+        ("log_origin = 5\n", "log_origin must be a string"),
+        ('log_origin = "two words"\n', "must be one token"),
+    ],
+)
+def test_bad_configuration_is_named(tmp_path: Path, content: str, message: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(toml, {})
+
+
+def test_secrets_are_0600_never_overwritten_and_refused_when_readable(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "k"
+    write_secret(path, "secret")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    with pytest.raises(KeyFileError, match="never overwrites"):
+        write_secret(path, "other")
+    assert read_secret(path) == "secret"
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        read_secret(path)
+
+
+def test_init_creates_schema_and_key_prints_vkey_and_refuses_a_second_key(tmp_path: Path) -> None:
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var"), "CARELEDGER_LOG_ORIGIN": "init.test/log"}
+    runner = CliRunner()
+    first = runner.invoke(cli, ["init"], env=env)
+    assert first.exit_code == 0, first.output
+    vkey = first.stdout.strip()
+    verifier = Verifier.from_vkey(vkey)
+    assert verifier.name == "init.test/log"
+    assert (tmp_path / "var" / "log.vkey").read_text().strip() == vkey
+    key_file = tmp_path / "var" / "keys" / "log-signing.key"
+    before = key_file.read_text()
+    second = runner.invoke(cli, ["init"], env=env)
+    assert second.exit_code == 1 and "never overwrites" in second.output
+    assert key_file.read_text() == before
+    status = runner.invoke(cli, ["ledger", "status"], env=env)
+    assert status.exit_code == 0 and "size: 0" in status.output
+
+
+def test_demo_then_verify_and_a_readable_error_without_init(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(
+        cli, ["ledger", "verify"], env={"CARELEDGER_DATA_DIR": str(tmp_path / "none")}
+    )
+    assert (
+        missing.exit_code == 1 and "Error:" in missing.output and "Traceback" not in missing.output
+    )
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var")}
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
+    demo = runner.invoke(cli, ["demo", "ledger", "--entries", "2500"], env=env)
+    assert demo.exit_code == 0, demo.output
+    assert "careledger.local/ledger\n2500\n" in demo.output
+    verify = runner.invoke(cli, ["ledger", "verify", "--no-progress"], env=env)
+    assert verify.exit_code == 0 and "2500 entries, 3 checkpoints" in verify.output
