@@ -24,7 +24,7 @@ from .leaf import GENESIS_PREV, chain_prefix
 from .note import Verifier
 from .proof import verify_consistency
 from .store import node_reader
-from .tiles import TILE_HEIGHT, TILE_WIDTH, TileRows
+from .tiles import TILE_HEIGHT, TILE_WIDTH, TileEdge, TileRows
 from .tree import NodeReader, consistency_proof, tree_root
 
 __all__ = ["Discrepancy", "LogVerification", "verify_stored_log"]
@@ -68,28 +68,20 @@ class _DiscrepancyFoundError(Exception):
 
 
 class _TileRecomputer:
-    """Rebuilds tiles level by level from leaf hashes and compares them with storage."""
+    """Rebuilds tiles from leaf hashes (as appends do) and compares each with storage."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._open: dict[int, tuple[int, TileRows]] = {}
+        self._edge = TileEdge()
         self.expected_widths: dict[tuple[int, int], int] = {}
 
-    def add(self, level: int, leaf_hash: bytes) -> None:
-        index, tile = self._open.get(level, (0, TileRows()))
-        tile.extend((leaf_hash,))
-        if tile.full:
+    def add_leaf_hashes(self, hashes: list[bytes]) -> None:
+        for level, index, tile in self._edge.add(0, hashes):
             self._compare(level, index, tile)
-            self._open[level] = (index + 1, TileRows())
-            self.add(level + 1, tile.root())
-        else:
-            self._open[level] = (index, tile)
 
     def finish(self) -> None:
-        for level in sorted(self._open):
-            index, tile = self._open[level]
-            if tile.width:
-                self._compare(level, index, tile)
+        for level, index, tile in self._edge.partial_tiles():
+            self._compare(level, index, tile)
 
     def _compare(self, level: int, index: int, tile: TileRows) -> None:
         self.expected_widths[(level, index)] = tile.width
@@ -130,22 +122,45 @@ class _TileRecomputer:
                         )
 
 
+class _StoredLeafHashes:
+    """Stored leaf hashes (level-0 tiles), read one tile at a time during the scan."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._tile_index = -1
+        self._blob = b""
+
+    def at(self, index: int) -> bytes | None:
+        tile_index, position = divmod(index, TILE_WIDTH)
+        if tile_index != self._tile_index:
+            self._blob = (
+                self._connection.execute(
+                    select(schema.tiles.c.hashes).where(
+                        schema.tiles.c.level == 0, schema.tiles.c.idx == tile_index
+                    )
+                ).scalar_one_or_none()
+                or b""
+            )
+            self._tile_index = tile_index
+        found = self._blob[position * 32 : position * 32 + 32]
+        return found if len(found) == 32 else None
+
+
 def _check_entries(
     connection: Connection, size: int, progress: Progress | None
 ) -> tuple[int, bytes, _TileRecomputer]:
     recomputer = _TileRecomputer(connection)
     expected, prev = 0, GENESIS_PREV
     e = schema.entries.c
+    stored_leaf_hashes = _StoredLeafHashes(connection)
     while True:
         rows = connection.execute(
-            select(e.idx, e.leaf, e.leaf_hash)
-            .where(e.idx >= expected)
-            .order_by(e.idx)
-            .limit(_CHUNK)
+            select(e.idx, e.leaf).where(e.idx >= expected).order_by(e.idx).limit(_CHUNK)
         ).all()
         if not rows:
             break
-        for index, leaf, stored_hash in rows:
+        leaf_hashes: list[bytes] = []
+        for index, leaf in rows:
             if index != expected:
                 raise _DiscrepancyFoundError(
                     Discrepancy(
@@ -162,15 +177,19 @@ def _check_entries(
                     )
                 )
             computed = sha256(b"\x00" + leaf).digest()
-            if computed != stored_hash:
+            if computed != stored_leaf_hashes.at(index):
                 raise _DiscrepancyFoundError(
                     Discrepancy(
-                        "entry", f"entry {index}: leaf bytes do not hash to its leaf hash", index
+                        "entry",
+                        f"entry {index}: leaf bytes do not hash to the stored leaf hash "
+                        "(the entry or its tile was altered)",
+                        index,
                     )
                 )
-            recomputer.add(0, computed)
+            leaf_hashes.append(computed)
             prev = computed
             expected += 1
+        recomputer.add_leaf_hashes(leaf_hashes)
         if progress is not None:
             progress(expected)
     if expected < size:

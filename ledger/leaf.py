@@ -48,12 +48,17 @@ def encode_leaf(
     ``received_at`` an RFC 3339 UTC time (ASCII, no escapes) and
     ``entry_type`` to pass ``check_entry_type``.
     """
-    return b'%s"received_at":"%s","statement":%s,"type":"%s"}' % (
-        chain_prefix(index, prev),
+    return LEAF_FORMAT % (
+        index,
+        prev.hex().encode(),
         received_at.encode(),
         statement_json,
         entry_type.encode(),
     )
+
+
+#: The leaf's canonical JSON with its five fields in RFC 8785 key order.
+LEAF_FORMAT = b'{"index":%d,"prev":"%s","received_at":"%s","statement":%s,"type":"%s"}'
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import nacl.exceptions
 import nacl.signing
@@ -137,11 +138,15 @@ class Signer:
         encoded = base64.b64encode(bytes([ED25519]) + self.seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{encoded}"
 
-    @property
-    def public_key(self) -> bytes:
-        return bytes(nacl.signing.SigningKey(self.seed).verify_key)
+    @cached_property
+    def _signing_key(self) -> nacl.signing.SigningKey:
+        return nacl.signing.SigningKey(self.seed)
 
-    @property
+    @cached_property
+    def public_key(self) -> bytes:
+        return bytes(self._signing_key.verify_key)
+
+    @cached_property
     def key_id(self) -> bytes:
         return key_id(self.name, bytes([ED25519]) + self.public_key)
 
@@ -150,7 +155,7 @@ class Signer:
         return Verifier(self.name, self.key_id, self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return nacl.signing.SigningKey(self.seed).sign(message).signature
+        return self._signing_key.sign(message).signature
 
 
 @dataclass(frozen=True)

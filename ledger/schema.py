@@ -29,15 +29,18 @@ head = Table(
     Column("last_leaf_hash", LargeBinary(32), nullable=False),
 )
 
-#: Append-only: row ``idx`` holds leaf ``idx``.
+#: An entry index: a rowid alias on SQLite (one B-tree, not two), BIGINT elsewhere.
+ENTRY_INDEX = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Append-only: row ``idx`` holds leaf ``idx``. Leaf hashes live in the level-0 tiles;
+#: no hash index here, since random-key inserts would multiply the write cost.
 #: ``payload`` is opaque to the ledger and never hashed into the tree.
 entries = Table(
     "ledger_entries",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", ENTRY_INDEX, primary_key=True, autoincrement=False),
     Column("type", String(64), nullable=False),
     Column("leaf", LargeBinary, nullable=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False, unique=True),
     Column("payload", LargeBinary, nullable=True),
 )
 

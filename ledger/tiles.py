@@ -20,6 +20,7 @@ from .hashing import HASH_SIZE, node_hash
 __all__ = [
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "TileEdge",
     "TilePath",
     "TileRows",
     "encode_entry_bundle",
@@ -112,6 +113,44 @@ class TileRows:
 
     def blob(self) -> bytes:
         return b"".join(h for row in self.rows for h in row)
+
+
+class TileEdge:
+    """The right edge of a tiled tree: the open (not yet full) tile of every tile level.
+
+    ``add`` feeds hashes into a level, completes tiles and carries each full
+    tile's root up to the next level. Shared by appending and by the
+    verifier's recomputation, so both build tiles the same way.
+    """
+
+    def __init__(self, open_tiles: dict[int, tuple[int, TileRows]] | None = None) -> None:
+        self.open_tiles: dict[int, tuple[int, TileRows]] = dict(open_tiles or {})
+
+    def add(self, level: int, hashes: Sequence[bytes]) -> list[tuple[int, int, TileRows]]:
+        """Append ``hashes`` at tile level ``level``; return the tiles this filled, in order."""
+        tile_index, tile = self.open_tiles.get(level, (0, TileRows()))
+        filled: list[tuple[int, int, TileRows]] = []
+        start = 0
+        while start < len(hashes):
+            take = min(TILE_WIDTH - tile.width, len(hashes) - start)
+            tile.extend(hashes[start : start + take])
+            start += take
+            if tile.full:
+                filled.append((level, tile_index, tile))
+                tile_index, tile = tile_index + 1, TileRows()
+        self.open_tiles[level] = (tile_index, tile)
+        roots = [t.root() for _, _, t in filled]
+        if roots:
+            filled.extend(self.add(level + 1, roots))
+        return filled
+
+    def partial_tiles(self) -> list[tuple[int, int, TileRows]]:
+        """The open tiles that hold at least one hash, lowest level first."""
+        return [
+            (level, index, tile)
+            for level, (index, tile) in sorted(self.open_tiles.items())
+            if tile.width
+        ]
 
 
 @dataclass(frozen=True)

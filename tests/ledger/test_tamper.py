@@ -89,7 +89,7 @@ def test_one_byte_of_a_stored_subtree_hash(ledger_env: dict[str, str]) -> None:
     )
     code, output = run_verify(ledger_env)
     assert code == 1
-    assert "first disagreement at index 261" in output and "level 0, index 261" in output
+    assert "first disagreement at index 261" in output and "stored leaf hash" in output
 
 
 def test_one_byte_of_an_inner_subtree_hash(ledger_env: dict[str, str]) -> None:
@@ -122,19 +122,14 @@ def test_deleting_the_last_entries(ledger_env: dict[str, str]) -> None:
 
 def test_reordering_two_entries(ledger_env: dict[str, str]) -> None:
     def swap(connection: Connection) -> None:
-        rows = {
-            r.idx: r
-            for r in connection.execute(
-                text("SELECT idx, leaf, leaf_hash FROM ledger_entries WHERE idx IN (100, 200)")
-            )
-        }
-        connection.execute(
-            text("UPDATE ledger_entries SET leaf_hash = :h WHERE idx = 100"), {"h": b"\0" * 32}
+        leaves = dict(
+            connection.execute(
+                text("SELECT idx, leaf FROM ledger_entries WHERE idx IN (100, 200)")
+            ).all()
         )
         for a, b in ((200, 100), (100, 200)):
             connection.execute(
-                text("UPDATE ledger_entries SET leaf = :l, leaf_hash = :h WHERE idx = :i"),
-                {"l": rows[b].leaf, "h": rows[b].leaf_hash, "i": a},
+                text("UPDATE ledger_entries SET leaf = :l WHERE idx = :i"), {"l": leaves[b], "i": a}
             )
 
     tamper(ledger_env, swap)

@@ -25,10 +25,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_entries",
-        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        # INTEGER on SQLite makes idx the rowid: one B-tree instead of two.
+        sa.Column(
+            "idx",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("leaf", sa.LargeBinary, nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False, unique=True),
         sa.Column("payload", sa.LargeBinary, nullable=True),
     )
     op.create_table(
