@@ -34,9 +34,15 @@ def check_entry_type(entry_type: str) -> None:
         raise ValueError(f"bad entry type {entry_type!r}")
 
 
+_CHAIN_PREFIX_FORMAT = b'{"index":%d,"prev":"%s",'
+
+#: The leaf's canonical JSON with its five fields in RFC 8785 key order.
+LEAF_FORMAT = _CHAIN_PREFIX_FORMAT + b'"received_at":"%s","statement":%s,"type":"%s"}'
+
+
 def chain_prefix(index: int, prev: bytes) -> bytes:
     """The bytes every leaf at ``index`` after a leaf hashing to ``prev`` starts with."""
-    return b'{"index":%d,"prev":"%s",' % (index, prev.hex().encode())
+    return _CHAIN_PREFIX_FORMAT % (index, prev.hex().encode())
 
 
 def encode_leaf(
@@ -55,10 +61,6 @@ def encode_leaf(
         statement_json,
         entry_type.encode(),
     )
-
-
-#: The leaf's canonical JSON with its five fields in RFC 8785 key order.
-LEAF_FORMAT = b'{"index":%d,"prev":"%s","received_at":"%s","statement":%s,"type":"%s"}'
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from .canonical import JSONValue, canonical_json
 from .checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from .database import read_transaction, write_transaction
 from .errors import ConsistencyError, LedgerError, OutOfRangeError, ProofError
-from .hashing import EMPTY_ROOT, leaf_hash
-from .leaf import GENESIS_PREV, LEAF_FORMAT, check_entry_type
+from .hashing import leaf_hash
+from .leaf import LEAF_FORMAT, check_entry_type
 from .note import Signer
 from .proof import verify_consistency
 from .tiles import (
@@ -237,16 +237,6 @@ class LedgerStore:
         self.signer = signer
 
     # -- writing -----------------------------------------------------------
-
-    def ensure_head(self) -> None:
-        """Create the head row of an empty log if it is missing (idempotent)."""
-        with write_transaction(self.engine) as connection:
-            if connection.execute(select(schema.head.c.id)).first() is None:
-                connection.execute(
-                    insert(schema.head).values(
-                        id=1, size=0, root=EMPTY_ROOT, last_leaf_hash=GENESIS_PREV
-                    )
-                )
 
     def append(self, drafts: Sequence[EntryDraft], *, now: datetime) -> AppendResult:
         """Append entries atomically and return their indices and the new head.
