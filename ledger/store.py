@@ -17,6 +17,7 @@ Storage contract (checked in full by ``ledger.integrity.verify_stored_log``):
 
 from __future__ import annotations
 
+from binascii import hexlify
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,18 +194,30 @@ class _TileWriter:
         if new_rows:
             connection.execute(insert(schema.tiles), new_rows)
         for row in grown:
-            # Compare-and-swap on the width: a tile only ever grows.
             result = connection.execute(
-                update(schema.tiles)
-                .where(
-                    schema.tiles.c.level == row["level"],
-                    schema.tiles.c.idx == row["idx"],
-                    schema.tiles.c.width == row["old_width"],
-                )
-                .values(width=row["width"], hashes=row["hashes"])
+                _GROW_TILE,
+                {
+                    "tile_level": row["level"],
+                    "tile_index": row["idx"],
+                    "old_width": row["old_width"],
+                    "new_width": row["width"],
+                    "new_hashes": row["hashes"],
+                },
             )
             if result.rowcount != 1:
                 raise LedgerError(f"tile {row['level']}/{row['idx']} changed under the head lock")
+
+
+#: Compare-and-swap on the width: a tile only ever grows.
+_GROW_TILE = (
+    update(schema.tiles)
+    .where(
+        schema.tiles.c.level == bindparam("tile_level"),
+        schema.tiles.c.idx == bindparam("tile_index"),
+        schema.tiles.c.width == bindparam("old_width"),
+    )
+    .values(width=bindparam("new_width"), hashes=bindparam("new_hashes"))
+)
 
 
 def _insert_entries(connection: Connection, rows: list[tuple[object, ...]]) -> None:
@@ -262,7 +275,7 @@ class LedgerStore:
             for draft, statement in zip(drafts, statements, strict=True):
                 leaf = LEAF_FORMAT % (
                     index,
-                    prev.hex().encode(),
+                    hexlify(prev),
                     received_at,
                     statement,
                     draft.type.encode(),
