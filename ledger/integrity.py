@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, select
 
 from . import schema
 from .checkpoint import open_checkpoint
-from .database import read_transaction
+from .database import snapshot_transaction
 from .errors import LedgerError
 from .leaf import GENESIS_PREV, chain_prefix
 from .note import Verifier
@@ -281,7 +281,7 @@ def verify_stored_log(
 ) -> LogVerification:
     """Recompute everything from the entries; see the module docstring."""
     entries_checked = checkpoints_checked = 0
-    with read_transaction(engine) as connection:
+    with snapshot_transaction(engine) as connection:
         head = connection.execute(select(schema.head)).first()
         if head is None:
             return LogVerification(0, 0, 0, Discrepancy("head", "the ledger has no head row"))

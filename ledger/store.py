@@ -17,8 +17,9 @@ Storage contract (checked in full by ``ledger.integrity.verify_stored_log``):
 
 from __future__ import annotations
 
+import threading
 from binascii import hexlify
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from . import schema
 from .canonical import JSONValue, canonical_json
 from .checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
-from .database import read_transaction, write_transaction
+from .database import insert_rows, read_transaction, write_transaction
 from .errors import ConsistencyError, LedgerError, OutOfRangeError, ProofError
 from .hashing import leaf_hash
 from .leaf import LEAF_FORMAT, check_entry_type
@@ -43,7 +44,15 @@ from .tiles import (
     node_location,
     tile_hash_at,
 )
-from .tree import NodeReader, consistency_proof, inclusion_proof, tree_root
+from .tree import (
+    NodeReader,
+    complete_subtrees,
+    consistency_proof,
+    consistency_proof_ranges,
+    inclusion_proof,
+    inclusion_proof_ranges,
+    tree_root,
+)
 
 __all__ = [
     "AppendResult",
@@ -114,12 +123,40 @@ _SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
 )
 
 
+_SELECT_TILES_OF_LEVEL = select(
+    schema.tiles.c.idx, schema.tiles.c.width, schema.tiles.c.hashes
+).where(
+    schema.tiles.c.level == bindparam("level"),
+    schema.tiles.c.idx.in_(bindparam("indices", expanding=True)),
+)
+
+
 class _TileCache:
     """Tiles read within one transaction, serving complete-subtree hashes."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self.tiles: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    def preload(self, keys: Iterable[tuple[int, int]]) -> None:
+        """Read the listed tiles with one query per tile level, saving network round trips.
+
+        Skipped on SQLite, where a cached point lookup per tile is cheaper.
+        """
+        if self._connection.dialect.name == "sqlite":
+            return
+        missing = [key for key in set(keys) if key not in self.tiles]
+        if not missing:
+            return
+        by_level: dict[int, list[int]] = {}
+        for level, index in missing:
+            by_level.setdefault(level, []).append(index)
+        # One cached statement per tile level (a row-value IN scanned every tile on SQLite).
+        for level, indices in by_level.items():
+            for row in self._connection.execute(
+                _SELECT_TILES_OF_LEVEL, {"level": level, "indices": indices}
+            ):
+                self.tiles[(level, row.idx)] = (row.width, row.hashes)
 
     def load(self, level: int, index: int) -> tuple[int, bytes] | None:
         key = (level, index)
@@ -140,6 +177,15 @@ class _TileCache:
         return tile_hash_at(blob, width, row, position)
 
 
+def _tiles_for_ranges(ranges: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The tiles holding the complete subtrees that the given leaf ranges decompose into."""
+    return {
+        node_location(level, index)[:2]
+        for begin, end in ranges
+        for level, index in complete_subtrees(begin, end)
+    }
+
+
 def node_reader(connection: Connection) -> NodeReader:
     """Complete-subtree hashes from the stored tiles, read within ``connection``'s transaction."""
     return _TileCache(connection).read_node
@@ -148,10 +194,27 @@ def node_reader(connection: Connection) -> NodeReader:
 class _TileWriter:
     """Extends the stored tree's right edge with new leaf hashes and writes the tiles it changed."""
 
-    def __init__(self, cache: _TileCache, size: int) -> None:
+    def __init__(
+        self,
+        cache: _TileCache,
+        size: int,
+        open_tiles: dict[int, tuple[int, TileRows]] | None = None,
+    ) -> None:
+        """Start from the stored right edge of a tree of ``size`` leaves.
+
+        ``open_tiles``, when given, is that edge as this process committed it,
+        which saves reading it back.
+        """
         self._cache = cache
         self._stored_width: dict[tuple[int, int], int] = {}
-        open_tiles: dict[int, tuple[int, TileRows]] = {}
+        if open_tiles is not None:
+            for level, (tile_index, tile) in open_tiles.items():
+                if tile.width:
+                    self._stored_width[(level, tile_index)] = tile.width
+            self._edge = TileEdge(open_tiles)
+            self.dirty: dict[tuple[int, int], TileRows] = {}
+            return
+        open_tiles = {}
         level = 0
         while level == 0 or size >> (TILE_HEIGHT * level):
             tile_index, width = divmod(size >> (TILE_HEIGHT * level), TILE_WIDTH)
@@ -167,7 +230,11 @@ class _TileWriter:
             open_tiles[level] = (tile_index, tile)
             level += 1
         self._edge = TileEdge(open_tiles)
-        self.dirty: dict[tuple[int, int], TileRows] = {}
+        self.dirty = {}
+
+    @property
+    def open_tiles(self) -> dict[int, tuple[int, TileRows]]:
+        return self._edge.open_tiles
 
     def add_leaf_hashes(self, hashes: Sequence[bytes]) -> None:
         for level, index, tile in self._edge.add(0, hashes) + self._edge.partial_tiles():
@@ -192,7 +259,7 @@ class _TileWriter:
             elif old_width != tile.width:
                 grown.append({**row, "old_width": old_width})
         if new_rows:
-            connection.execute(insert(schema.tiles), new_rows)
+            insert_rows(connection, schema.tiles, [tuple(row.values()) for row in new_rows])
         for row in grown:
             result = connection.execute(
                 _GROW_TILE,
@@ -220,21 +287,24 @@ _GROW_TILE = (
 )
 
 
-def _insert_entries(connection: Connection, rows: list[tuple[object, ...]]) -> None:
-    """Insert entry rows ``(idx, type, leaf, payload)``.
+@dataclass(frozen=True)
+class _KnownCheckpoint:
+    """The latest checkpoint as this process knows it (``None``: none signed yet)."""
 
-    On SQLite the driver's ``executemany`` takes the tuples as they are
-    (SQLAlchemy's per-row parameter processing was a third of append time);
-    elsewhere Core batches them into multi-row INSERTs.
+    checkpoint: Checkpoint | None
+
+
+@dataclass
+class _RightEdge:
+    """What this process last committed: the head and its open tiles.
+
+    ``latest`` is set only when this process signed the checkpoint of that
+    head, the one case where no other process can have signed a later one.
     """
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(_SQLITE_INSERT_ENTRIES, rows)
-        return
-    keys = ("idx", "type", "leaf", "payload")
-    connection.execute(insert(schema.entries), [dict(zip(keys, row, strict=True)) for row in rows])
 
-
-_SQLITE_INSERT_ENTRIES = "INSERT INTO ledger_entries (idx, type, leaf, payload) VALUES (?, ?, ?, ?)"
+    head: LogHead
+    open_tiles: dict[int, tuple[int, TileRows]]
+    latest: _KnownCheckpoint | None
 
 
 class LedgerStore:
@@ -248,6 +318,8 @@ class LedgerStore:
     def __init__(self, engine: Engine, signer: Signer | None = None) -> None:
         self.engine = engine
         self.signer = signer
+        self._right_edge: _RightEdge | None = None
+        self._right_edge_lock = threading.Lock()
 
     # -- writing -----------------------------------------------------------
 
@@ -286,9 +358,14 @@ class LedgerStore:
                 rows.append((index, draft.type, leaf, draft.payload))
                 hashes.append(prev)
                 index += 1
-            _insert_entries(connection, rows)
+            insert_rows(connection, schema.entries, rows)
 
-            writer = _TileWriter(_TileCache(connection), head.size)
+            # Reuse the right edge this process committed last, if nobody appended since.
+            edge = self._take_right_edge()
+            if edge is not None and edge.head != head:
+                edge = None
+            cache = _TileCache(connection)
+            writer = _TileWriter(cache, head.size, None if edge is None else edge.open_tiles)
             writer.add_leaf_hashes(hashes)
             root = tree_root(index, writer.read_node)
             writer.flush(connection)
@@ -297,22 +374,38 @@ class LedgerStore:
                 .where(schema.head.c.id == 1, schema.head.c.size == head.size)
                 .values(size=index, root=root, last_leaf_hash=prev)
             )
-            signed = None
+            signed = latest = None
             if self.signer is not None:
-                signed = self._sign(connection, index, root, writer.read_node, now)
+                previous = edge.latest if edge is not None else None
+                signed = self._sign(
+                    connection, index, root, writer.read_node, now=now, known=previous
+                )
+                latest = _KnownCheckpoint(signed.checkpoint)
+        # Committed: the new right edge may serve this process's next append.
+        self._keep_right_edge(_RightEdge(LogHead(index, root, prev), writer.open_tiles, latest))
         return AppendResult(head.size, tuple(hashes), index, root, signed)
+
+    def _take_right_edge(self) -> _RightEdge | None:
+        with self._right_edge_lock:
+            edge, self._right_edge = self._right_edge, None
+        return edge
+
+    def _keep_right_edge(self, edge: _RightEdge | None) -> None:
+        with self._right_edge_lock:
+            self._right_edge = edge
 
     def sign_checkpoint(self, *, now: datetime) -> SignedCheckpoint:
         """Sign the current head if no checkpoint covers it yet; return the latest checkpoint."""
         if self.signer is None:
             raise RuntimeError("this store has no signing key")
+        self._take_right_edge()  # a checkpoint signed here would make its `latest` stale
         with write_transaction(self.engine) as connection:
             head = self._lock_head(connection)
             latest = self._latest_checkpoint(connection)
             if latest is not None and latest.checkpoint.size == head.size:
                 return latest
             return self._sign(
-                connection, head.size, head.root, _TileCache(connection).read_node, now
+                connection, head.size, head.root, _TileCache(connection).read_node, now=now
             )
 
     def _lock_head(self, connection: Connection) -> LogHead:
@@ -327,12 +420,25 @@ class LedgerStore:
         return LogHead(row.size, row.root, row.last_leaf_hash)
 
     def _sign(
-        self, connection: Connection, size: int, root: bytes, read_node: NodeReader, now: datetime
+        self,
+        connection: Connection,
+        size: int,
+        root: bytes,
+        read_node: NodeReader,
+        *,
+        now: datetime,
+        known: _KnownCheckpoint | None = None,
     ) -> SignedCheckpoint:
+        """Sign ``(size, root)`` after checking consistency with the previous checkpoint.
+
+        ``known`` spares the query for the previous checkpoint when the caller knows it.
+        """
         assert self.signer is not None
-        latest = self._latest_checkpoint(connection)
-        if latest is not None:
-            previous = latest.checkpoint
+        if known is None:
+            stored = self._latest_checkpoint(connection)
+            known = _KnownCheckpoint(None if stored is None else stored.checkpoint)
+        previous = known.checkpoint
+        if previous is not None:
             if previous.size >= size:
                 raise ConsistencyError(
                     f"refusing to sign size {size}: a checkpoint of size {previous.size} exists"
@@ -379,6 +485,8 @@ class LedgerStore:
                     f"no inclusion proof for index {index} at size {size} (log size {head_size})"
                 )
             cache = _TileCache(connection)
+            ranges = [(index, index + 1), *inclusion_proof_ranges(index, size), (0, size)]
+            cache.preload(_tiles_for_ranges(ranges))
             hashes = inclusion_proof(index, size, cache.read_node)
             return InclusionProof(
                 index,
@@ -397,7 +505,9 @@ class LedgerStore:
                 raise OutOfRangeError(
                     f"no consistency proof from {size1} to {size2} (log size {head_size})"
                 )
-            return consistency_proof(size1, size2, _TileCache(connection).read_node)
+            cache = _TileCache(connection)
+            cache.preload(_tiles_for_ranges(consistency_proof_ranges(size1, size2)))
+            return consistency_proof(size1, size2, cache.read_node)
 
     def root_at(self, size: int) -> bytes:
         """Root of the tree of the first ``size`` leaves. Requires ``0 <= size <= head``."""

@@ -33,12 +33,12 @@ from sqlalchemy import Engine, select
 
 from ledger import schema
 from ledger.canonical import canonical_json
-from ledger.database import write_transaction
+from ledger.database import insert_rows, write_transaction
 from ledger.hashing import leaf_hash
 from ledger.integrity import verify_stored_log
 from ledger.leaf import GENESIS_PREV, encode_leaf
 from ledger.note import Signer
-from ledger.store import EntryDraft, LedgerStore, _insert_entries, format_received_at
+from ledger.store import EntryDraft, LedgerStore, format_received_at
 from supervisor.database import open_engine, upgrade_database
 
 BATCH = 1000
@@ -107,7 +107,7 @@ def bench_raw_insert(url: str, rows: list[dict[str, object]]) -> float:
     def run() -> None:
         for start in range(0, len(tuples), BATCH):
             with write_transaction(engine) as connection:
-                _insert_entries(connection, tuples[start : start + BATCH])
+                insert_rows(connection, schema.entries, tuples[start : start + BATCH])
 
     elapsed = timed(run)
     engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from ledger import schema
 from ledger.checkpoint import open_checkpoint
@@ -110,8 +110,9 @@ def test_a_failed_append_stores_nothing(store: LedgerStore, engine, now: datetim
 
 def test_a_checkpoint_is_never_signed_for_a_log_that_is_not_consistent_with_the_last(
     store: LedgerStore,
-    engine,
-    now: datetime,  # type: ignore[no-untyped-def]
+    engine: Engine,
+    signer: Signer,
+    now: datetime,
 ) -> None:
     store.append(drafts(0, 300), now=now)
     # Corrupt the stored hash of leaves [0, 256) (tile 1/0), which the next root depends on.
@@ -124,13 +125,28 @@ def test_a_checkpoint_is_never_signed_for_a_log_that_is_not_consistent_with_the_
             text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"),
             {"h": corrupted},
         )
+    # A process that reads the right edge from storage (a restarted server) refuses to sign.
+    restarted = LedgerStore(engine, signer)
     with pytest.raises(ConsistencyError):
-        store.append(drafts(300, 5), now=now)
-    assert store.head().size == 300
+        restarted.append(drafts(300, 5), now=now)
+    assert restarted.head().size == 300
     with engine.begin() as connection:  # repair so the teardown verification can pass
         connection.execute(
             text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"), {"h": blob}
         )
+
+
+def test_appenders_taking_turns_never_reuse_a_stale_right_edge(
+    store: LedgerStore, engine: Engine, signer: Signer, now: datetime
+) -> None:
+    """Each store keeps the edge it committed; another store's append must invalidate it."""
+    other = LedgerStore(engine, signer)
+    leaf_hashes: list[bytes] = []
+    for turn, count in enumerate([300, 1, 256, 5, 700, 255, 1, 2]):
+        appender = store if turn % 2 == 0 else other
+        leaf_hashes += appender.append(drafts(len(leaf_hashes), count), now=now).leaf_hashes
+        assert appender.head().root == reference.mth(leaf_hashes)
+    assert store.checkpoint_count() == 8
 
 
 def test_sign_checkpoint_only_moves_forward(
