@@ -61,21 +61,20 @@ def _needs_slow_path(value: JSONValue, depth: int = 0) -> bool:
 _STR_ONLY = frozenset({str})
 
 
-def _flat_ascii_strings(value: JSONValue) -> bool:
-    """A dict of ASCII keys to str values: the usual statement, checked at C speed."""
-    if type(value) is not dict:
-        return False
-    try:
-        keys_ascii = "".join(value).isascii()  # TypeError when a key is not a str
-    except TypeError:
-        return False
-    return keys_ascii and {*map(type, value.values())} <= _STR_ONLY
-
-
 def canonical_json(value: JSONValue) -> bytes:
     """RFC 8785 bytes of ``value``. Raises ``NotCanonicalizableError`` outside the subset."""
-    if not _flat_ascii_strings(value) and _needs_slow_path(value):
-        return bytes(rfc8785.dumps(value))
+    # Fast path, checked at C speed: a dict of ASCII keys to str values (the usual statement).
+    flat = False
+    if type(value) is dict:
+        try:
+            flat = "".join(value).isascii() and {*map(type, value.values())} <= _STR_ONLY
+        except TypeError:  # a key that is not a str: the full walk names it
+            flat = False
+    if not flat and _needs_slow_path(value):
+        try:
+            return bytes(rfc8785.dumps(value))
+        except (UnicodeError, rfc8785.CanonicalizationError) as e:
+            raise NotCanonicalizableError(str(e)) from e
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as e:  # lone surrogates and the like

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from hashlib import sha256
 
-__all__ = ["EMPTY_ROOT", "HASH_SIZE", "leaf_hash", "node_hash", "root_of_leaf_hashes"]
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "leaf_hash",
+    "node_hash",
+    "pair_hashes",
+    "root_of_leaf_hashes",
+]
 
 HASH_SIZE = 32
 _LEAF_PREFIX = b"\x00"
@@ -23,6 +30,17 @@ def leaf_hash(leaf: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 || left || right)."""
     return sha256(_NODE_PREFIX + left + right).digest()
+
+
+def pair_hashes(children: Sequence[bytes], first: int, stop: int) -> list[bytes]:
+    """Parents of ``children[2i], children[2i+1]`` for ``first <= i < stop``, in one call.
+
+    The tile builder's inner loop: one function call per row instead of per node.
+    """
+    return [
+        sha256(_NODE_PREFIX + children[2 * i] + children[2 * i + 1]).digest()
+        for i in range(first, stop)
+    ]
 
 
 def root_of_leaf_hashes(hashes: Iterable[bytes]) -> bytes:

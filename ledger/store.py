@@ -118,6 +118,29 @@ def format_received_at(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Statements are built once: constructing them per append cost about 0.5 ms.
+_SELECT_HEAD = select(schema.head.c.size, schema.head.c.root, schema.head.c.last_leaf_hash).where(
+    schema.head.c.id == 1
+)
+_LOCK_HEAD = _SELECT_HEAD.with_for_update()
+_SELECT_SIZE = select(schema.head.c.size).where(schema.head.c.id == 1)
+#: Compare-and-swap on the size: the head only moves from the size that was locked.
+_MOVE_HEAD = (
+    update(schema.head)
+    .where(schema.head.c.id == 1, schema.head.c.size == bindparam("old_size"))
+    .values(
+        size=bindparam("new_size"),
+        root=bindparam("new_root"),
+        last_leaf_hash=bindparam("new_last"),
+    )
+)
+_INSERT_CHECKPOINT = insert(schema.checkpoints)
+_SELECT_LATEST_CHECKPOINT = (
+    select(schema.checkpoints.c.note, schema.checkpoints.c.size, schema.checkpoints.c.root)
+    .order_by(schema.checkpoints.c.size.desc())
+    .limit(1)
+)
+
 _SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
     schema.tiles.c.level == bindparam("level"), schema.tiles.c.idx == bindparam("idx")
 )
@@ -326,16 +349,13 @@ class LedgerStore:
     def append(self, drafts: Sequence[EntryDraft], *, now: datetime) -> AppendResult:
         """Append entries atomically and return their indices and the new head.
 
-        Requires at least one draft. Canonicalisation happens before the lock
-        is taken, so appenders contend only for hashing and inserting.
+        Requires at least one draft. A draft that cannot be canonicalised
+        raises inside the transaction, so nothing of the batch is stored.
         """
         if not drafts:
             raise ValueError("nothing to append")
         for entry_type in {draft.type for draft in drafts}:
             check_entry_type(entry_type)
-        statements = [
-            canonical_json(s if type(s) is dict else dict(s)) for s in (d.statement for d in drafts)
-        ]
         received_at = format_received_at(now).encode()
 
         with write_transaction(self.engine) as connection:
@@ -344,12 +364,15 @@ class LedgerStore:
             rows: list[tuple[object, ...]] = []
             hashes: list[bytes] = []
             # The hot loop: LEAF_FORMAT is encode_leaf's format, inlined for speed.
-            for draft, statement in zip(drafts, statements, strict=True):
+            # Canonical bytes are used at once and dropped: keeping a list of
+            # orjson's results cost more than producing them.
+            for draft in drafts:
+                statement = draft.statement
                 leaf = LEAF_FORMAT % (
                     index,
                     hexlify(prev),
                     received_at,
-                    statement,
+                    canonical_json(statement if type(statement) is dict else dict(statement)),
                     draft.type.encode(),
                 )
                 if len(leaf) > MAX_ENTRY_SIZE:
@@ -369,11 +392,12 @@ class LedgerStore:
             writer.add_leaf_hashes(hashes)
             root = tree_root(index, writer.read_node)
             writer.flush(connection)
-            connection.execute(
-                update(schema.head)
-                .where(schema.head.c.id == 1, schema.head.c.size == head.size)
-                .values(size=index, root=root, last_leaf_hash=prev)
+            moved = connection.execute(
+                _MOVE_HEAD,
+                {"old_size": head.size, "new_size": index, "new_root": root, "new_last": prev},
             )
+            if moved.rowcount != 1:
+                raise LedgerError("the head moved under the head lock")
             signed = latest = None
             if self.signer is not None:
                 previous = edge.latest if edge is not None else None
@@ -409,11 +433,8 @@ class LedgerStore:
             )
 
     def _lock_head(self, connection: Connection) -> LogHead:
-        query = select(schema.head.c.size, schema.head.c.root, schema.head.c.last_leaf_hash).where(
-            schema.head.c.id == 1
-        )
-        if connection.dialect.name != "sqlite":  # SQLite holds the write lock already
-            query = query.with_for_update()
+        # SQLite holds the write lock already (BEGIN IMMEDIATE); elsewhere lock the row.
+        query = _SELECT_HEAD if connection.dialect.name == "sqlite" else _LOCK_HEAD
         row = connection.execute(query).first()
         if row is None:
             raise LedgerError("the ledger has no head row: run `careledger init`")
@@ -454,7 +475,7 @@ class LedgerStore:
                     ) from e
         signed = sign_checkpoint(Checkpoint(self.signer.name, size, root), self.signer)
         connection.execute(
-            insert(schema.checkpoints).values(size=size, root=root, note=signed.note, signed_at=now)
+            _INSERT_CHECKPOINT, {"size": size, "root": root, "note": signed.note, "signed_at": now}
         )
         return signed
 
@@ -462,15 +483,13 @@ class LedgerStore:
 
     def head(self) -> LogHead:
         with read_transaction(self.engine) as connection:
-            row = connection.execute(
-                select(schema.head.c.size, schema.head.c.root, schema.head.c.last_leaf_hash)
-            ).first()
+            row = connection.execute(_SELECT_HEAD).first()
         if row is None:
             raise LedgerError("the ledger has no head row: run `careledger init`")
         return LogHead(row.size, row.root, row.last_leaf_hash)
 
     def _size(self, connection: Connection) -> int:
-        size = connection.execute(select(schema.head.c.size)).scalar_one_or_none()
+        size = connection.execute(_SELECT_SIZE).scalar_one_or_none()
         if size is None:
             raise LedgerError("the ledger has no head row: run `careledger init`")
         return int(size)
@@ -553,11 +572,7 @@ class LedgerStore:
             return self._latest_checkpoint(connection)
 
     def _latest_checkpoint(self, connection: Connection) -> SignedCheckpoint | None:
-        row = connection.execute(
-            select(schema.checkpoints.c.note, schema.checkpoints.c.size, schema.checkpoints.c.root)
-            .order_by(schema.checkpoints.c.size.desc())
-            .limit(1)
-        ).first()
+        row = connection.execute(_SELECT_LATEST_CHECKPOINT).first()
         if row is None:
             return None
         body = row.note[: row.note.rindex("\n\n") + 1]

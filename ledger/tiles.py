@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from .errors import LedgerError
-from .hashing import HASH_SIZE, node_hash
+from .hashing import HASH_SIZE, node_hash, pair_hashes
 
 __all__ = [
     "TILE_HEIGHT",
@@ -101,8 +102,7 @@ class TileRows:
             raise ValueError("a tile holds at most 256 hashes")
         for r in range(1, TILE_HEIGHT):
             below, row = self.rows[r - 1], self.rows[r]
-            for i in range(len(row), len(below) // 2):
-                row.append(node_hash(below[2 * i], below[2 * i + 1]))
+            row.extend(pair_hashes(below, len(row), len(below) // 2))
 
     def root(self) -> bytes:
         """Hash of the full tile's subtree (a base hash one tile level up). Requires ``full``."""
@@ -112,7 +112,7 @@ class TileRows:
         return node_hash(top[0], top[1])
 
     def blob(self) -> bytes:
-        return b"".join(h for row in self.rows for h in row)
+        return b"".join(chain.from_iterable(self.rows))
 
 
 class TileEdge:

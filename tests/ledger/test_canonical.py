@@ -47,6 +47,12 @@ def test_values_outside_the_subset_are_refused(value: object) -> None:
         canonical_json(value)
 
 
+@pytest.mark.parametrize("value", [{"a": "\ud800"}, {"a": ["\udfff"]}, {"\ud800": "x"}])
+def test_lone_surrogates_are_refused_as_not_canonicalizable(value: object) -> None:
+    with pytest.raises(NotCanonicalizableError):
+        canonical_json(value)
+
+
 def test_deep_nesting_is_refused() -> None:
     value: object = "x"
     for _ in range(100):
