@@ -123,15 +123,14 @@ class _TileRecomputer:
 
 
 class _StoredLeafHashes:
-    """Stored leaf hashes (level-0 tiles), read one tile at a time during the scan."""
+    """Stored leaf hashes (the base rows of level-0 tiles), compared in bulk during the scan."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._tile_index = -1
         self._blob = b""
 
-    def at(self, index: int) -> bytes | None:
-        tile_index, position = divmod(index, TILE_WIDTH)
+    def _tile(self, tile_index: int) -> bytes:
         if tile_index != self._tile_index:
             self._blob = (
                 self._connection.execute(
@@ -142,8 +141,22 @@ class _StoredLeafHashes:
                 or b""
             )
             self._tile_index = tile_index
-        found = self._blob[position * 32 : position * 32 + 32]
-        return found if len(found) == 32 else None
+        return self._blob
+
+    def first_mismatch(self, first_index: int, hashes: list[bytes]) -> int | None:
+        """Index of the first of ``hashes`` (leaves ``first_index ..``) unlike its stored hash."""
+        done = 0
+        while done < len(hashes):
+            tile_index, position = divmod(first_index + done, TILE_WIDTH)
+            count = min(TILE_WIDTH - position, len(hashes) - done)
+            stored = self._tile(tile_index)[position * 32 : (position + count) * 32]
+            computed = hashes[done : done + count]
+            if b"".join(computed) != stored:
+                for offset, leaf_hash in enumerate(computed):
+                    if stored[offset * 32 : offset * 32 + 32] != leaf_hash:
+                        return first_index + done + offset
+            done += count
+        return None
 
 
 def _check_entries(
@@ -153,42 +166,43 @@ def _check_entries(
     expected, prev = 0, GENESIS_PREV
     e = schema.entries.c
     stored_leaf_hashes = _StoredLeafHashes(connection)
+
+    def compare_with_storage(first_index: int, leaf_hashes: list[bytes]) -> None:
+        mismatch = stored_leaf_hashes.first_mismatch(first_index, leaf_hashes)
+        if mismatch is not None:
+            raise _DiscrepancyFoundError(
+                Discrepancy(
+                    "entry",
+                    f"entry {mismatch}: leaf bytes do not hash to the stored leaf hash "
+                    "(the entry or its tile was altered)",
+                    mismatch,
+                )
+            )
+
     while True:
         rows = connection.execute(
             select(e.idx, e.leaf).where(e.idx >= expected).order_by(e.idx).limit(_CHUNK)
         ).all()
         if not rows:
             break
+        first_index = expected
         leaf_hashes: list[bytes] = []
         for index, leaf in rows:
-            if index != expected:
-                raise _DiscrepancyFoundError(
-                    Discrepancy(
-                        "entry", f"entry {expected} is missing (next stored is {index})", expected
+            if index != expected or not leaf.startswith(chain_prefix(index, prev)):
+                # An altered entry breaks the chain at the next one: name it first.
+                compare_with_storage(first_index, leaf_hashes)
+                if index != expected:
+                    message = f"entry {expected} is missing (next stored is {index})"
+                else:
+                    message = (
+                        f"entry {index} does not start with its index and the previous leaf "
+                        "hash (chain broken: altered, reordered or inserted)"
                     )
-                )
-            if not leaf.startswith(chain_prefix(index, prev)):
-                raise _DiscrepancyFoundError(
-                    Discrepancy(
-                        "entry",
-                        f"entry {index} does not start with its index and the previous leaf hash "
-                        "(chain broken: altered, reordered or inserted)",
-                        index,
-                    )
-                )
-            computed = sha256(b"\x00" + leaf).digest()
-            if computed != stored_leaf_hashes.at(index):
-                raise _DiscrepancyFoundError(
-                    Discrepancy(
-                        "entry",
-                        f"entry {index}: leaf bytes do not hash to the stored leaf hash "
-                        "(the entry or its tile was altered)",
-                        index,
-                    )
-                )
-            leaf_hashes.append(computed)
-            prev = computed
+                raise _DiscrepancyFoundError(Discrepancy("entry", message, expected))
+            prev = sha256(b"\x00" + leaf).digest()
+            leaf_hashes.append(prev)
             expected += 1
+        compare_with_storage(first_index, leaf_hashes)
         recomputer.add_leaf_hashes(leaf_hashes)
         if progress is not None:
             progress(expected)
