@@ -23,7 +23,7 @@ from .errors import LedgerError
 from .leaf import GENESIS_PREV, chain_prefix
 from .note import Verifier
 from .proof import verify_consistency
-from .store import node_reader
+from .store import SELECT_TILE, node_reader
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileEdge, TileRows
 from .tree import NodeReader, consistency_proof, tree_root
 
@@ -86,11 +86,7 @@ class _TileRecomputer:
     def _compare(self, level: int, index: int, tile: TileRows) -> None:
         self.expected_widths[(level, index)] = tile.width
         first_leaf = (index * TILE_WIDTH) << (TILE_HEIGHT * level)
-        row = self._connection.execute(
-            select(schema.tiles.c.width, schema.tiles.c.hashes).where(
-                schema.tiles.c.level == level, schema.tiles.c.idx == index
-            )
-        ).first()
+        row = self._connection.execute(SELECT_TILE, {"level": level, "idx": index}).first()
         where = f"tile {level}/{index}"
         if row is None:
             raise _DiscrepancyFoundError(Discrepancy("tile", f"{where} is missing", first_leaf))
@@ -132,14 +128,8 @@ class _StoredLeafHashes:
 
     def _tile(self, tile_index: int) -> bytes:
         if tile_index != self._tile_index:
-            self._blob = (
-                self._connection.execute(
-                    select(schema.tiles.c.hashes).where(
-                        schema.tiles.c.level == 0, schema.tiles.c.idx == tile_index
-                    )
-                ).scalar_one_or_none()
-                or b""
-            )
+            row = self._connection.execute(SELECT_TILE, {"level": 0, "idx": tile_index}).first()
+            self._blob = b"" if row is None else row.hashes
             self._tile_index = tile_index
         return self._blob
 

@@ -41,6 +41,7 @@ from .tiles import (
     TILE_WIDTH,
     TileEdge,
     TileRows,
+    encode_entry_bundle,
     node_location,
     tile_hash_at,
 )
@@ -55,6 +56,7 @@ from .tree import (
 )
 
 __all__ = [
+    "SELECT_TILE",
     "AppendResult",
     "EntryDraft",
     "InclusionProof",
@@ -141,7 +143,8 @@ _SELECT_LATEST_CHECKPOINT = (
     .limit(1)
 )
 
-_SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
+#: One tile's width and blob by (level, idx): shared with the verifier.
+SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
     schema.tiles.c.level == bindparam("level"), schema.tiles.c.idx == bindparam("idx")
 )
 
@@ -185,7 +188,7 @@ class _TileCache:
         key = (level, index)
         found = self.tiles.get(key)
         if found is None:
-            row = self._connection.execute(_SELECT_TILE, {"level": level, "idx": index}).first()
+            row = self._connection.execute(SELECT_TILE, {"level": level, "idx": index}).first()
             if row is None:
                 return None
             found = self.tiles[key] = (row.width, row.hashes)
@@ -552,8 +555,11 @@ class LedgerStore:
             raise OutOfRangeError(f"tile {level}/{index} is not {width} wide")
         return found[1][: width * 32]
 
-    def entry_bundle_leaves(self, index: int, width: int = TILE_WIDTH) -> list[bytes]:
-        """Leaves of entry bundle ``index`` (entries ``index*256 ..``), ``width`` of them."""
+    def entry_bundle(self, index: int, width: int = TILE_WIDTH) -> bytes:
+        """C2SP bytes of entry bundle ``index`` (leaves ``index*256 ..``), ``width`` of them.
+
+        Leaves only: payloads never leave the ledger this way.
+        """
         first = index * TILE_WIDTH
         with read_transaction(self.engine) as connection:
             leaves = list(
@@ -565,7 +571,7 @@ class LedgerStore:
             )
         if len(leaves) != width:
             raise OutOfRangeError(f"entry bundle {index} does not have {width} entries yet")
-        return leaves
+        return encode_entry_bundle(leaves)
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with read_transaction(self.engine) as connection:

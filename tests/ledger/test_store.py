@@ -87,10 +87,16 @@ def test_tiles_and_entry_bundles_are_c2sp_bytes(store: LedgerStore, now: datetim
     assert store.tile(1, 0, 2) == b"".join(level1)
     with pytest.raises(OutOfRangeError):
         store.tile(0, 2)  # not full yet
-    leaves = parse_entry_bundle(
-        b"".join(len(x).to_bytes(2, "big") + x for x in store.entry_bundle_leaves(1))
+    bundle = store.entry_bundle(1)
+    leaves = [store.entry(i).leaf for i in range(256, 512)]
+    # C2SP: each entry as a big-endian uint16 length followed by its bytes.
+    assert bundle == b"".join(len(leaf).to_bytes(2, "big") + leaf for leaf in leaves)
+    assert [reference.leaf(x) for x in parse_entry_bundle(bundle)] == leaf_hashes[256:512]
+    assert store.entry_bundle(2, 88) == b"".join(
+        len(x).to_bytes(2, "big") + x for x in (store.entry(i).leaf for i in range(512, 600))
     )
-    assert [reference.leaf(x) for x in leaves] == leaf_hashes[256:512]
+    with pytest.raises(OutOfRangeError):
+        store.entry_bundle(2, 89)
 
 
 def test_a_failed_append_stores_nothing(store: LedgerStore, engine, now: datetime) -> None:  # type: ignore[no-untyped-def]
