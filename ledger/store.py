@@ -143,6 +143,17 @@ _SELECT_LATEST_CHECKPOINT = (
     .limit(1)
 )
 
+#: Compare-and-swap on the width: a tile only ever grows.
+_GROW_TILE = (
+    update(schema.tiles)
+    .where(
+        schema.tiles.c.level == bindparam("tile_level"),
+        schema.tiles.c.idx == bindparam("tile_index"),
+        schema.tiles.c.width == bindparam("old_width"),
+    )
+    .values(width=bindparam("new_width"), hashes=bindparam("new_hashes"))
+)
+
 #: One tile's width and blob by (level, idx): shared with the verifier.
 SELECT_TILE = select(schema.tiles.c.width, schema.tiles.c.hashes).where(
     schema.tiles.c.level == bindparam("level"), schema.tiles.c.idx == bindparam("idx")
@@ -217,6 +228,25 @@ def node_reader(connection: Connection) -> NodeReader:
     return _TileCache(connection).read_node
 
 
+def _load_right_edge(cache: _TileCache, size: int) -> dict[int, tuple[int, TileRows]]:
+    """The open tile of every tile level of the stored tree of ``size`` leaves."""
+    open_tiles: dict[int, tuple[int, TileRows]] = {}
+    level = 0
+    while level == 0 or size >> (TILE_HEIGHT * level):
+        tile_index, width = divmod(size >> (TILE_HEIGHT * level), TILE_WIDTH)
+        tile = TileRows()
+        if width:
+            found = cache.load(level, tile_index)
+            if found is None or found[0] != width:
+                raise LedgerError(
+                    f"tile {level}/{tile_index} should be {width} wide for size {size}"
+                )
+            tile = TileRows.from_blob(found[1], width)
+        open_tiles[level] = (tile_index, tile)
+        level += 1
+    return open_tiles
+
+
 class _TileWriter:
     """Extends the stored tree's right edge with new leaf hashes and writes the tiles it changed."""
 
@@ -226,37 +256,22 @@ class _TileWriter:
         size: int,
         open_tiles: dict[int, tuple[int, TileRows]] | None = None,
     ) -> None:
-        """Start from the stored right edge of a tree of ``size`` leaves.
+        """Start from the right edge of the stored tree of ``size`` leaves.
 
         ``open_tiles``, when given, is that edge as this process committed it,
-        which saves reading it back.
+        which saves reading it back from storage.
         """
         self._cache = cache
-        self._stored_width: dict[tuple[int, int], int] = {}
-        if open_tiles is not None:
-            for level, (tile_index, tile) in open_tiles.items():
-                if tile.width:
-                    self._stored_width[(level, tile_index)] = tile.width
-            self._edge = TileEdge(open_tiles)
-            self.dirty: dict[tuple[int, int], TileRows] = {}
-            return
-        open_tiles = {}
-        level = 0
-        while level == 0 or size >> (TILE_HEIGHT * level):
-            tile_index, width = divmod(size >> (TILE_HEIGHT * level), TILE_WIDTH)
-            tile = TileRows()
-            if width:
-                found = cache.load(level, tile_index)
-                if found is None or found[0] != width:
-                    raise LedgerError(
-                        f"tile {level}/{tile_index} should be {width} wide for size {size}"
-                    )
-                tile = TileRows.from_blob(found[1], width)
-                self._stored_width[(level, tile_index)] = width
-            open_tiles[level] = (tile_index, tile)
-            level += 1
+        if open_tiles is None:
+            open_tiles = _load_right_edge(cache, size)
+        # Every open tile that holds hashes is stored at exactly that width.
+        self._stored_width = {
+            (level, tile_index): tile.width
+            for level, (tile_index, tile) in open_tiles.items()
+            if tile.width
+        }
         self._edge = TileEdge(open_tiles)
-        self.dirty = {}
+        self.dirty: dict[tuple[int, int], TileRows] = {}
 
     @property
     def open_tiles(self) -> dict[int, tuple[int, TileRows]]:
@@ -276,41 +291,27 @@ class _TileWriter:
         return self._cache.read_node(level, index)
 
     def flush(self, connection: Connection) -> None:
-        new_rows, grown = [], []
+        """Insert new tiles and grow stored ones (compare-and-swap on their width)."""
+        new_rows: list[tuple[object, ...]] = []
         for (level, index), tile in self.dirty.items():
-            row = {"level": level, "idx": index, "width": tile.width, "hashes": tile.blob()}
             old_width = self._stored_width.get((level, index))
             if old_width is None:
-                new_rows.append(row)
+                new_rows.append((level, index, tile.width, tile.blob()))
             elif old_width != tile.width:
-                grown.append({**row, "old_width": old_width})
+                grown = connection.execute(
+                    _GROW_TILE,
+                    {
+                        "tile_level": level,
+                        "tile_index": index,
+                        "old_width": old_width,
+                        "new_width": tile.width,
+                        "new_hashes": tile.blob(),
+                    },
+                )
+                if grown.rowcount != 1:
+                    raise LedgerError(f"tile {level}/{index} changed under the head lock")
         if new_rows:
-            insert_rows(connection, schema.tiles, [tuple(row.values()) for row in new_rows])
-        for row in grown:
-            result = connection.execute(
-                _GROW_TILE,
-                {
-                    "tile_level": row["level"],
-                    "tile_index": row["idx"],
-                    "old_width": row["old_width"],
-                    "new_width": row["width"],
-                    "new_hashes": row["hashes"],
-                },
-            )
-            if result.rowcount != 1:
-                raise LedgerError(f"tile {row['level']}/{row['idx']} changed under the head lock")
-
-
-#: Compare-and-swap on the width: a tile only ever grows.
-_GROW_TILE = (
-    update(schema.tiles)
-    .where(
-        schema.tiles.c.level == bindparam("tile_level"),
-        schema.tiles.c.idx == bindparam("tile_index"),
-        schema.tiles.c.width == bindparam("old_width"),
-    )
-    .values(width=bindparam("new_width"), hashes=bindparam("new_hashes"))
-)
+            insert_rows(connection, schema.tiles, new_rows)
 
 
 @dataclass(frozen=True)
