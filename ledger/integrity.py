@@ -67,11 +67,35 @@ class _DiscrepancyFoundError(Exception):
         self.discrepancy = discrepancy
 
 
-class _TileRecomputer:
-    """Rebuilds tiles from leaf hashes (as appends do) and compares each with storage."""
+class _StoredTiles:
+    """Stored tiles as the verification reads them, each fetched once.
+
+    The chain scan reads a level-0 tile for its leaf hashes and the tile
+    comparison needs it again; it is kept in between and released once
+    compared, so memory stays bounded by one scan chunk.
+    """
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self._kept: dict[tuple[int, int], tuple[int, bytes] | None] = {}
+
+    def read(self, level: int, index: int) -> tuple[int, bytes] | None:
+        """``(width, blob)`` of the stored tile, or None if storage has none."""
+        key = (level, index)
+        if key not in self._kept:
+            row = self._connection.execute(SELECT_TILE, {"level": level, "idx": index}).first()
+            self._kept[key] = None if row is None else (row.width, row.hashes)
+        return self._kept[key]
+
+    def release(self, level: int, index: int) -> None:
+        self._kept.pop((level, index), None)
+
+
+class _TileRecomputer:
+    """Rebuilds tiles from leaf hashes (as appends do) and compares each with storage."""
+
+    def __init__(self, stored_tiles: _StoredTiles) -> None:
+        self._stored_tiles = stored_tiles
         self._edge = TileEdge()
         self.expected_widths: dict[tuple[int, int], int] = {}
 
@@ -86,20 +110,22 @@ class _TileRecomputer:
     def _compare(self, level: int, index: int, tile: TileRows) -> None:
         self.expected_widths[(level, index)] = tile.width
         first_leaf = (index * TILE_WIDTH) << (TILE_HEIGHT * level)
-        row = self._connection.execute(SELECT_TILE, {"level": level, "idx": index}).first()
+        found = self._stored_tiles.read(level, index)
+        self._stored_tiles.release(level, index)
         where = f"tile {level}/{index}"
-        if row is None:
+        if found is None:
             raise _DiscrepancyFoundError(Discrepancy("tile", f"{where} is missing", first_leaf))
-        if row.width != tile.width:
+        stored_width, stored_blob = found
+        if stored_width != tile.width:
             raise _DiscrepancyFoundError(
                 Discrepancy(
                     "tile",
-                    f"{where} is stored {row.width} wide, recomputed {tile.width}",
+                    f"{where} is stored {stored_width} wide, recomputed {tile.width}",
                     first_leaf,
                 )
             )
-        if row.hashes != tile.blob():
-            stored = TileRows.from_blob(row.hashes, row.width)
+        if stored_blob != tile.blob():
+            stored = TileRows.from_blob(stored_blob, stored_width)
             for r, (stored_row, computed_row) in enumerate(
                 zip(stored.rows, tile.rows, strict=True)
             ):
@@ -121,17 +147,12 @@ class _TileRecomputer:
 class _StoredLeafHashes:
     """Stored leaf hashes (the base rows of level-0 tiles), compared in bulk during the scan."""
 
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self._tile_index = -1
-        self._blob = b""
+    def __init__(self, stored_tiles: _StoredTiles) -> None:
+        self._stored_tiles = stored_tiles
 
     def _tile(self, tile_index: int) -> bytes:
-        if tile_index != self._tile_index:
-            row = self._connection.execute(SELECT_TILE, {"level": 0, "idx": tile_index}).first()
-            self._blob = b"" if row is None else row.hashes
-            self._tile_index = tile_index
-        return self._blob
+        found = self._stored_tiles.read(0, tile_index)
+        return b"" if found is None else found[1]
 
     def first_mismatch(self, first_index: int, hashes: list[bytes]) -> int | None:
         """Index of the first of ``hashes`` (leaves ``first_index ..``) unlike its stored hash."""
@@ -152,10 +173,11 @@ class _StoredLeafHashes:
 def _check_entries(
     connection: Connection, size: int, progress: Progress | None
 ) -> tuple[int, bytes, _TileRecomputer]:
-    recomputer = _TileRecomputer(connection)
+    stored_tiles = _StoredTiles(connection)
+    recomputer = _TileRecomputer(stored_tiles)
     expected, prev = 0, GENESIS_PREV
     e = schema.entries.c
-    stored_leaf_hashes = _StoredLeafHashes(connection)
+    stored_leaf_hashes = _StoredLeafHashes(stored_tiles)
 
     def compare_with_storage(first_index: int, leaf_hashes: list[bytes]) -> None:
         mismatch = stored_leaf_hashes.first_mismatch(first_index, leaf_hashes)
