@@ -334,6 +334,49 @@ class _RightEdge:
     latest: _KnownCheckpoint | None
 
 
+@dataclass(frozen=True)
+class _EncodedBatch:
+    """Leaves of a batch encoded for a log of ``start_index`` entries ending in ``start_prev``."""
+
+    start_index: int
+    start_prev: bytes
+    rows: list[tuple[object, ...]]
+    hashes: list[bytes]
+    end_index: int
+    end_prev: bytes
+
+
+def _encode_batch(
+    drafts: Sequence[EntryDraft], index: int, prev: bytes, received_at: bytes
+) -> _EncodedBatch:
+    """Leaf rows and hashes for ``drafts`` appended after leaf ``index - 1`` hashing to ``prev``.
+
+    Pure, so it can run before the head lock is taken when the head is predictable.
+    """
+    start_index, start_prev = index, prev
+    rows: list[tuple[object, ...]] = []
+    hashes: list[bytes] = []
+    # The hot loop: LEAF_FORMAT is encode_leaf's format, inlined for speed.
+    # Canonical bytes are used at once and dropped: keeping a list of
+    # orjson's results cost more than producing them.
+    for draft in drafts:
+        statement = draft.statement
+        leaf = LEAF_FORMAT % (
+            index,
+            hexlify(prev),
+            received_at,
+            canonical_json(statement if type(statement) is dict else dict(statement)),
+            draft.type.encode(),
+        )
+        if len(leaf) > MAX_ENTRY_SIZE:
+            raise ValueError(f"entry {index} is {len(leaf)} bytes, more than 65535")
+        prev = sha256(b"\x00" + leaf).digest()
+        rows.append((index, draft.type, leaf, draft.payload))
+        hashes.append(prev)
+        index += 1
+    return _EncodedBatch(start_index, start_prev, rows, hashes, index, prev)
+
+
 class LedgerStore:
     """The ledger on one SQL database (see the module docstring for the contract).
 
@@ -364,54 +407,43 @@ class LedgerStore:
 
         with write_transaction(self.engine) as connection:
             head = self._lock_head(connection)
-            index, prev = head.size, head.last_leaf_hash
-            rows: list[tuple[object, ...]] = []
-            hashes: list[bytes] = []
-            # The hot loop: LEAF_FORMAT is encode_leaf's format, inlined for speed.
-            # Canonical bytes are used at once and dropped: keeping a list of
-            # orjson's results cost more than producing them.
-            for draft in drafts:
-                statement = draft.statement
-                leaf = LEAF_FORMAT % (
-                    index,
-                    hexlify(prev),
-                    received_at,
-                    canonical_json(statement if type(statement) is dict else dict(statement)),
-                    draft.type.encode(),
-                )
-                if len(leaf) > MAX_ENTRY_SIZE:
-                    raise ValueError(f"entry {index} is {len(leaf)} bytes, more than 65535")
-                prev = sha256(b"\x00" + leaf).digest()
-                rows.append((index, draft.type, leaf, draft.payload))
-                hashes.append(prev)
-                index += 1
-            insert_rows(connection, schema.entries, rows)
-
-            # Reuse the right edge this process committed last, if nobody appended since.
-            edge = self._take_right_edge()
-            if edge is not None and edge.head != head:
-                edge = None
-            cache = _TileCache(connection)
-            writer = _TileWriter(cache, head.size, None if edge is None else edge.open_tiles)
-            writer.add_leaf_hashes(hashes)
-            root = tree_root(index, writer.read_node)
-            writer.flush(connection)
-            moved = connection.execute(
-                _MOVE_HEAD,
-                {"old_size": head.size, "new_size": index, "new_root": root, "new_last": prev},
-            )
-            if moved.rowcount != 1:
-                raise LedgerError("the head moved under the head lock")
-            signed = latest = None
-            if self.signer is not None:
-                previous = edge.latest if edge is not None else None
-                signed = self._sign(
-                    connection, index, root, writer.read_node, now=now, known=previous
-                )
-                latest = _KnownCheckpoint(signed.checkpoint)
+            encoded = _encode_batch(drafts, head.size, head.last_leaf_hash, received_at)
+            result, edge = self._commit_encoded(connection, head, encoded, now)
         # Committed: the new right edge may serve this process's next append.
-        self._keep_right_edge(_RightEdge(LogHead(index, root, prev), writer.open_tiles, latest))
-        return AppendResult(head.size, tuple(hashes), index, root, signed)
+        self._keep_right_edge(edge)
+        return result
+
+    def _commit_encoded(
+        self, connection: Connection, head: LogHead, encoded: _EncodedBatch, now: datetime
+    ) -> tuple[AppendResult, _RightEdge]:
+        """Store an encoded batch on top of the locked ``head``: entries, tiles, head, checkpoint.
+
+        Returns the result and the right edge to keep once the transaction commits.
+        """
+        index, prev = encoded.end_index, encoded.end_prev
+        insert_rows(connection, schema.entries, encoded.rows)
+        # Reuse the right edge this process committed last, if nobody appended since.
+        edge = self._take_right_edge()
+        if edge is not None and edge.head != head:
+            edge = None
+        cache = _TileCache(connection)
+        writer = _TileWriter(cache, head.size, None if edge is None else edge.open_tiles)
+        writer.add_leaf_hashes(encoded.hashes)
+        root = tree_root(index, writer.read_node)
+        writer.flush(connection)
+        moved = connection.execute(
+            _MOVE_HEAD,
+            {"old_size": head.size, "new_size": index, "new_root": root, "new_last": prev},
+        )
+        if moved.rowcount != 1:
+            raise LedgerError("the head moved under the head lock")
+        signed = latest = None
+        if self.signer is not None:
+            previous = edge.latest if edge is not None else None
+            signed = self._sign(connection, index, root, writer.read_node, now=now, known=previous)
+            latest = _KnownCheckpoint(signed.checkpoint)
+        result = AppendResult(head.size, tuple(encoded.hashes), index, root, signed)
+        return result, _RightEdge(LogHead(index, root, prev), writer.open_tiles, latest)
 
     def _take_right_edge(self) -> _RightEdge | None:
         with self._right_edge_lock:
