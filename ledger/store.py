@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from binascii import hexlify
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -377,6 +377,11 @@ def _encode_batch(
     return _EncodedBatch(start_index, start_prev, rows, hashes, index, prev)
 
 
+def _stored_checkpoint(note: str) -> SignedCheckpoint:
+    """A checkpoint note as this log stored it (signed by this log, so only the body is parsed)."""
+    return SignedCheckpoint(Checkpoint.parse(note[: note.rindex("\n\n") + 1]), note)
+
+
 class LedgerStore:
     """The ledger on one SQL database (see the module docstring for the contract).
 
@@ -393,11 +398,20 @@ class LedgerStore:
 
     # -- writing -----------------------------------------------------------
 
-    def append(self, drafts: Sequence[EntryDraft], *, now: datetime) -> AppendResult:
+    def append(
+        self,
+        drafts: Sequence[EntryDraft],
+        *,
+        now: datetime,
+        within: Callable[[Connection, AppendResult], None] | None = None,
+    ) -> AppendResult:
         """Append entries atomically and return their indices and the new head.
 
         Requires at least one draft. A draft that cannot be canonicalised
         raises inside the transaction, so nothing of the batch is stored.
+        ``within``, if given, runs in the same transaction after the append
+        (the caller's own rows, such as search projections); if it raises,
+        nothing of the batch is stored.
         """
         if not drafts:
             raise ValueError("nothing to append")
@@ -409,6 +423,8 @@ class LedgerStore:
             head = self._lock_head(connection)
             encoded = _encode_batch(drafts, head.size, head.last_leaf_hash, received_at)
             result, edge = self._commit_encoded(connection, head, encoded, now)
+            if within is not None:
+                within(connection, result)
         # Committed: the new right edge may serve this process's next append.
         self._keep_right_edge(edge)
         return result
@@ -551,6 +567,31 @@ class LedgerStore:
                 tree_root(size, cache.read_node),
             )
 
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[InclusionProof]:
+        """Audit paths for several leaves in the tree of ``size``, read in one transaction.
+
+        Requires ``0 <= index < size <= head`` for every index (a receipt's batch).
+        """
+        with read_transaction(self.engine) as connection:
+            head_size = self._size(connection)
+            bad = [i for i in indices if not 0 <= i < size] if size <= head_size else indices
+            if bad:
+                raise OutOfRangeError(
+                    f"no inclusion proof for index {bad[0]} at size {size} (log size {head_size})"
+                )
+            cache = _TileCache(connection)
+            root = tree_root(size, cache.read_node)
+            return [
+                InclusionProof(
+                    index,
+                    size,
+                    cache.read_node(0, index),
+                    tuple(inclusion_proof(index, size, cache.read_node)),
+                    root,
+                )
+                for index in indices
+            ]
+
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         """Consistency proof from ``size1`` to ``size2`` (default: the head). Requires 0 < size1."""
         with read_transaction(self.engine) as connection:
@@ -614,8 +655,17 @@ class LedgerStore:
         row = connection.execute(_SELECT_LATEST_CHECKPOINT).first()
         if row is None:
             return None
-        body = row.note[: row.note.rindex("\n\n") + 1]
-        return SignedCheckpoint(Checkpoint.parse(body), row.note)
+        return _stored_checkpoint(row.note)
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
+        """The checkpoint signed for exactly ``size`` entries, if one was."""
+        with read_transaction(self.engine) as connection:
+            note = connection.execute(
+                select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == size)
+            ).scalar_one_or_none()
+        if note is None:
+            return None
+        return _stored_checkpoint(note)
 
     def checkpoint_count(self) -> int:
         with read_transaction(self.engine) as connection:

@@ -32,10 +32,17 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     log_origin: str = "careledger.local/ledger"
+    #: Platform API limits: a batch's records and body, and how far ``created_at`` may be off.
+    max_batch_records: int = 1000
+    max_body_bytes: int = 5 * 1024 * 1024
+    clock_skew_seconds: int = 300
 
     def __post_init__(self) -> None:
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
             raise ConfigError(f"log_origin {self.log_origin!r} must be one token without '+'")
+        for name in ("max_batch_records", "max_body_bytes", "clock_skew_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer")
 
     @property
     def effective_database_url(self) -> str:
@@ -54,7 +61,16 @@ class Settings:
         return self.data_dir / "log.vkey"
 
 
+_INTEGER_SETTINGS = frozenset({"max_batch_records", "max_body_bytes", "clock_skew_seconds"})
+
+
 def _coerce(name: str, value: Any) -> Any:
+    if name in _INTEGER_SETTINGS:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        raise ConfigError(f"{name} must be an integer")
     if name == "data_dir":
         if not isinstance(value, str | Path):
             raise ConfigError("data_dir must be a path")

@@ -76,11 +76,23 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import demo_commands, ledger_commands, setup_commands
+    from . import (
+        demo_commands,
+        ledger_commands,
+        platform_commands,
+        projection_commands,
+        serve_commands,
+        setup_commands,
+        submit_commands,
+    )
 
     cli.add_command(setup_commands.init)
     cli.add_command(ledger_commands.ledger)
     cli.add_command(demo_commands.demo)
+    cli.add_command(platform_commands.platform)
+    cli.add_command(serve_commands.serve)
+    cli.add_command(submit_commands.submit)
+    cli.add_command(projection_commands.projections)
 
 
 _register()

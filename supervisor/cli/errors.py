@@ -6,8 +6,12 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import LedgerError
+from supervisor.client import SubmitError
 from supervisor.config import ConfigError
 from supervisor.keys import KeyFileError
+from supervisor.payload_keys import SealedPayloadError
+from supervisor.platforms import PlatformError
+from supervisor.receipts import ReceiptError
 
 __all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]
 
@@ -17,7 +21,17 @@ class CommandError(click.ClickException):
 
 
 #: Errors that come from input, configuration or the environment, not from a bug.
-EXPECTED_ERRORS = (LedgerError, ConfigError, KeyFileError, SQLAlchemyError, OSError)
+EXPECTED_ERRORS = (
+    LedgerError,
+    ConfigError,
+    KeyFileError,
+    PlatformError,
+    SubmitError,
+    ReceiptError,
+    SealedPayloadError,
+    SQLAlchemyError,
+    OSError,
+)
 
 
 def diagnostics(error: BaseException) -> str:

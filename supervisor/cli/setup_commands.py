@@ -6,6 +6,7 @@ import click
 
 from supervisor.database import open_engine, upgrade_database
 from supervisor.keys import create_log_signer
+from supervisor.payload_keys import create_payload_keys
 
 from . import CliContext
 from .errors import CommandError
@@ -24,6 +25,8 @@ def init(context: CliContext) -> None:
     engine = open_engine(settings.effective_database_url)
     upgrade_database(engine)
     click.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}", err=True)
+    for path in create_payload_keys(settings.keys_dir):
+        click.echo(f"created {path} (mode 0600)", err=True)
     if settings.log_key_path.exists():
         raise CommandError(
             f"{settings.log_key_path} exists already; careledger never overwrites a log key "

@@ -1,0 +1,192 @@
+"""The OpenAPI 3.1 description of the platform API, built from the same schemas it enforces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..records import SCHEMA_ID, record_definitions, record_union
+
+__all__ = ["openapi_document"]
+
+_B64 = {"type": "string", "contentEncoding": "base64"}
+
+_ENVELOPE = {
+    "type": "object",
+    "required": ["platform_id", "key_id", "batch_id", "created_at", "records", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "platform_id": {"type": "string"},
+        "key_id": {"type": "string"},
+        "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "records": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {"$ref": "#/components/schemas/Record"},
+        },
+        "signature": {
+            **_B64,
+            "description": "Ed25519 over the RFC 8785 canonical JSON of the envelope "
+            "without this field.",
+        },
+    },
+}
+
+_RECEIPT = {
+    "type": "object",
+    "required": [
+        "receipt_version",
+        "platform_id",
+        "batch_id",
+        "tree_size",
+        "checkpoint",
+        "records",
+    ],
+    "properties": {
+        "receipt_version": {"const": "careledger.receipt/v1"},
+        "platform_id": {"type": "string"},
+        "batch_id": {"type": "string"},
+        "tree_size": {"type": "integer", "minimum": 1},
+        "checkpoint": {
+            "type": "string",
+            "description": "C2SP signed checkpoint note that includes every record of the batch.",
+        },
+        "records": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["record_id", "index", "leaf", "leaf_hash", "salt", "inclusion_proof"],
+                "properties": {
+                    "record_id": {"type": "string"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "leaf": _B64,
+                    "leaf_hash": _B64,
+                    "salt": _B64,
+                    "inclusion_proof": {"type": "array", "items": _B64},
+                },
+            },
+        },
+    },
+}
+
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "detail"],
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    receipt = {"$ref": "#/components/schemas/Receipt"}
+    schemas: dict[str, Any] = {
+        "BatchEnvelope": _ENVELOPE,
+        "Receipt": _RECEIPT,
+        "Problem": _PROBLEM,
+        "Record": record_union("#/components/schemas/"),
+        **record_definitions(),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "careledger platform API",
+            "version": "1",
+            "description": "Mandatory transmission of internet-healthcare records to the "
+            "regulator: signed batches in, final verifiable receipts out.",
+        },
+        "paths": {
+            "/api/v1/batches": {
+                "post": {
+                    "operationId": "submitBatch",
+                    "summary": "Submit a signed batch of records",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/BatchEnvelope"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json_response("Accepted: the durable, final receipt", receipt),
+                        "200": _json_response("A retry of an accepted batch: its receipt", receipt),
+                        "400": _problem("The body is not valid JSON"),
+                        "403": _problem("Unknown or revoked key, bad signature, wrong institution"),
+                        "409": _problem("batch_id reused with other content, or record resent"),
+                        "413": _problem("Too many records or too large a body"),
+                        "415": _problem("Not application/json"),
+                        "422": _problem("Invalid envelope or records; errors point at them"),
+                    },
+                }
+            },
+            "/api/v1/batches/{batch_id}": {
+                "get": {
+                    "operationId": "getReceipt",
+                    "summary": "Fetch a batch's receipt again (signed request)",
+                    "parameters": [
+                        {
+                            "name": "batch_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "Authorization",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": 'CareLedger-Ed25519 platform_id="..", key_id="..", '
+                            'created="<unix seconds>", signature="<base64>"',
+                        },
+                    ],
+                    "responses": {
+                        "200": _json_response("The receipt", receipt),
+                        "401": _problem("Missing, malformed or invalid request signature"),
+                        "403": _problem("Unknown or revoked key"),
+                        "404": _problem("No such batch for this platform"),
+                    },
+                }
+            },
+            "/api/v1/schema": {
+                "get": {
+                    "operationId": "getRecordSchema",
+                    "summary": f"The record JSON Schema ({SCHEMA_ID})",
+                    "responses": {"200": _json_response("JSON Schema 2020-12", {"type": "object"})},
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {"200": _json_response("OpenAPI 3.1", {"type": "object"})},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

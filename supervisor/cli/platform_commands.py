@@ -1,0 +1,77 @@
+"""``careledger platform ...``: register platforms and rotate their keys (each a ledger entry)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import click
+
+from supervisor.keys import write_secret
+from supervisor.platforms import (
+    PlatformRegistry,
+    generate_platform_key,
+    key_id_of,
+    parse_public_key,
+)
+
+from . import CliContext
+
+
+@click.group()
+def platform() -> None:
+    """Platforms that submit records, and their Ed25519 keys."""
+
+
+def _registry(context: CliContext) -> PlatformRegistry:
+    return PlatformRegistry(context.ledger(signing=True))
+
+
+@platform.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def keygen(out: Path) -> None:
+    """Create a platform key pair: the private key in OUT (0600), the public key printed."""
+    seed, public_key = generate_platform_key()
+    write_secret(out, base64.b64encode(seed).decode() + "\n")
+    encoded = base64.b64encode(public_key).decode()
+    out.with_name(out.name + ".pub").write_text(encoded + "\n", encoding="ascii")
+    click.echo(f"private key: {out} (mode 0600; keep it on the platform)", err=True)
+    click.echo(f"key id: {key_id_of(public_key)}", err=True)
+    click.echo(encoded)
+
+
+@platform.command()
+@click.option("--institution", required=True, help="The institution's code.")
+@click.option("--name", required=True, help="The platform's name.")
+@click.option("--public-key", required=True, help="Ed25519 public key, base64.")
+@click.pass_obj
+def register(context: CliContext, institution: str, name: str, public_key: str) -> None:
+    """Register a platform and its first key; prints the platform id and key id."""
+    platform_id, key_id = _registry(context).register(
+        institution, name, parse_public_key(public_key), now=context.now()
+    )
+    click.echo(f"platform_id: {platform_id}")
+    click.echo(f"key_id: {key_id}")
+
+
+@platform.command("add-key")
+@click.option("--platform", "platform_id", required=True)
+@click.option("--public-key", required=True, help="Ed25519 public key, base64.")
+@click.pass_obj
+def add_key(context: CliContext, platform_id: str, public_key: str) -> None:
+    """Add a key to a platform (rotate: add the new key, switch, then revoke the old one)."""
+    key_id = _registry(context).add_key(
+        platform_id, parse_public_key(public_key), now=context.now()
+    )
+    click.echo(f"key_id: {key_id}")
+
+
+@platform.command("revoke-key")
+@click.option("--platform", "platform_id", required=True)
+@click.option("--key-id", required=True)
+@click.option("--reason", default="rotation", show_default=True)
+@click.pass_obj
+def revoke_key(context: CliContext, platform_id: str, key_id: str, reason: str) -> None:
+    """Revoke a platform key: batches signed with it are refused from now on."""
+    _registry(context).revoke_key(platform_id, key_id, reason, now=context.now())
+    click.echo(f"revoked: {key_id}")

@@ -1,0 +1,159 @@
+"""Keys that protect records at rest: sealed payloads and keyed pseudonyms.
+
+* The master key (``keys/master.key``) wraps every data key; it never
+  encrypts a record itself.
+* A data key per record type and month (``keys/data/<type>-<YYYY-MM>.key``,
+  wrapped by the master key) seals the payloads received in that month, so
+  destroying one file makes exactly that period's payloads of that type
+  unreadable (crypto-shredding) while every proof stays valid.
+* The pseudonym key turns national ID numbers into HMAC-SHA256 pseudonyms:
+  search by person without the number ever being stored in clear.
+
+Keys live in files (0600, never overwritten), never in the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.secret
+import nacl.utils
+
+from .keys import KeyFileError, read_secret, write_secret
+
+__all__ = [
+    "PayloadKeys",
+    "SealedPayloadError",
+    "create_payload_keys",
+    "period_of",
+]
+
+_SEAL_VERSION = b"CLS1"
+_KEY_NAME = re.compile(r"[a-z][a-z0-9_]*-[0-9]{4}-[0-9]{2}")
+
+
+class SealedPayloadError(Exception):
+    """A sealed payload cannot be opened: unknown format, shredded or wrong key, or tampered."""
+
+
+def period_of(moment: datetime) -> str:
+    """The key period of a time: its UTC month, ``YYYY-MM``."""
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def _b64_key(text: str, path: Path) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as e:
+        raise KeyFileError(f"{path} is not a base64 key") from e
+    if len(raw) != nacl.secret.SecretBox.KEY_SIZE:
+        raise KeyFileError(f"{path} holds {len(raw)} bytes, not a 32-byte key")
+    return raw
+
+
+def create_payload_keys(keys_dir: Path) -> list[Path]:
+    """Create whichever of the master and pseudonym keys is missing; never overwrites one."""
+    created = []
+    for name in ("master.key", "pseudonym.key"):
+        path = keys_dir / name
+        if not path.exists():
+            key = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+            write_secret(path, base64.b64encode(key).decode() + "\n")
+            created.append(path)
+    return created
+
+
+@dataclass(frozen=True)
+class _DataKey:
+    name: str
+    box: nacl.secret.SecretBox
+
+
+class PayloadKeys:
+    """Seals and opens record payloads and computes pseudonyms, from one key folder.
+
+    Thread-safe; data keys are created on first use and cached unwrapped in
+    memory. Several processes may race to create the same data key: the
+    loser reads the winner's file.
+    """
+
+    def __init__(self, keys_dir: Path) -> None:
+        self._dir = keys_dir
+        self._master = nacl.secret.SecretBox(
+            _b64_key(read_secret(keys_dir / "master.key"), keys_dir / "master.key")
+        )
+        self._pseudonym_key = _b64_key(
+            read_secret(keys_dir / "pseudonym.key"), keys_dir / "pseudonym.key"
+        )
+        self._data_keys: dict[str, _DataKey] = {}
+        self._lock = threading.Lock()
+
+    # -- pseudonyms ------------------------------------------------------------
+
+    def pseudonym(self, kind: str, id_number: str) -> str:
+        """Keyed pseudonym of an ID number (hex); ``kind`` separates patients from staff."""
+        normalised = id_number.strip().upper()
+        message = kind.encode() + b"\x00" + normalised.encode()
+        return hmac.new(self._pseudonym_key, message, sha256).hexdigest()
+
+    # -- data keys ---------------------------------------------------------------
+
+    def _data_key_path(self, name: str) -> Path:
+        return self._dir / "data" / f"{name}.key"
+
+    def _data_key(self, name: str, *, create: bool) -> _DataKey:
+        found = self._data_keys.get(name)
+        if found is not None:
+            return found
+        if not _KEY_NAME.fullmatch(name):
+            raise SealedPayloadError(f"bad data key name {name!r}")
+        with self._lock:
+            found = self._data_keys.get(name)
+            if found is not None:
+                return found
+            path = self._data_key_path(name)
+            if create and not path.exists():
+                key = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+                wrapped = base64.b64encode(self._master.encrypt(key)).decode()
+                # Another process may create it first: then use theirs.
+                with contextlib.suppress(KeyFileError):
+                    write_secret(path, wrapped + "\n")
+            try:
+                wrapped_text = read_secret(path)
+            except KeyFileError as e:
+                raise SealedPayloadError(f"data key {name} is not available: {e}") from e
+            try:
+                key = self._master.decrypt(base64.b64decode(wrapped_text, validate=True))
+            except (ValueError, nacl.exceptions.CryptoError) as e:
+                raise SealedPayloadError(
+                    f"data key {name} does not unwrap with the master key"
+                ) from e
+            found = self._data_keys[name] = _DataKey(name, nacl.secret.SecretBox(key))
+            return found
+
+    # -- payloads ------------------------------------------------------------------
+
+    def seal(self, record_type: str, received_at: datetime, plaintext: bytes) -> bytes:
+        """``CLS1`` + key name + NUL + SecretBox(nonce, ciphertext)."""
+        data_key = self._data_key(f"{record_type}-{period_of(received_at)}", create=True)
+        return _SEAL_VERSION + data_key.name.encode() + b"\x00" + data_key.box.encrypt(plaintext)
+
+    def open(self, sealed: bytes) -> bytes:
+        """The plaintext of a sealed payload. Raises ``SealedPayloadError``."""
+        if not sealed.startswith(_SEAL_VERSION) or b"\x00" not in sealed:
+            raise SealedPayloadError("not a careledger sealed payload")
+        name, _, box_bytes = sealed[len(_SEAL_VERSION) :].partition(b"\x00")
+        data_key = self._data_key(name.decode("ascii", "replace"), create=False)
+        try:
+            return data_key.box.decrypt(box_bytes)
+        except nacl.exceptions.CryptoError as e:
+            raise SealedPayloadError(f"payload sealed with {data_key.name} was altered") from e

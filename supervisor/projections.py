@@ -1,0 +1,200 @@
+"""Search projections: rows derived from ledger entries, and their rebuild by replay.
+
+``record_row`` and ``apply_key_event`` are the only ways a projection row is
+made, whether live (in the append's transaction) or on replay, so a rebuild
+gives exactly the rows live ingestion gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, delete, insert, select
+
+from ledger import schema as ledger_schema
+from ledger.canonical import canonical_json
+from ledger.database import write_transaction
+from ledger.leaf import decode_leaf
+
+from . import tables
+from .payload_keys import PayloadKeys, SealedPayloadError
+from .platforms import KEY_EVENT_TYPES, apply_key_event
+
+__all__ = [
+    "RECORD_ENTRY_PREFIX",
+    "RebuildReport",
+    "batch_digest",
+    "rebuild_projections",
+    "record_row",
+    "unseal_record",
+]
+
+RECORD_ENTRY_PREFIX = "record."
+_SALT_SIZE = 32
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def record_row(
+    keys: PayloadKeys,
+    index: int,
+    record: Mapping[str, Any],
+    statement: Mapping[str, Any],
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The ``records`` projection row of one record entry."""
+    record_type = record["type"]
+    practitioner = record.get("practitioner_license_no") or record.get("prescriber_license_no")
+    if record_type == "practitioner":
+        practitioner = record["license_no"]
+    patient = record.get("patient")
+    person_id = record.get("id_number") if record_type == "practitioner" else None
+    return {
+        "entry_index": index,
+        "institution_code": record["institution_code"],
+        "record_id": record["record_id"],
+        "record_type": record_type,
+        "occurred_at": _parse_time(record["occurred_at"]),
+        "received_at": received_at,
+        "platform_id": statement["platform_id"],
+        "batch_id": statement["batch_id"],
+        "practitioner_license_no": practitioner,
+        "patient_pseudonym": keys.pseudonym("patient", patient["id_number"]) if patient else None,
+        "person_pseudonym": keys.pseudonym("practitioner", person_id) if person_id else None,
+        "amends": record.get("amends"),
+    }
+
+
+def unseal_record(keys: PayloadKeys, payload: bytes) -> tuple[bytes, bytes]:
+    """(salt, canonical record bytes) of a sealed record payload."""
+    plaintext = keys.open(payload)
+    return plaintext[:_SALT_SIZE], plaintext[_SALT_SIZE:]
+
+
+def batch_digest(signed_bytes: bytes) -> bytes:
+    """What idempotent retries compare: SHA-256 of the batch's signed canonical bytes."""
+    return sha256(signed_bytes).digest()
+
+
+@dataclass
+class _OpenBatch:
+    """A batch being reassembled from its consecutive record entries during replay."""
+
+    platform_id: str
+    batch_id: str
+    key_id: str
+    created_at: str
+    first_index: int
+    received_at: datetime
+    records: list[Any]
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    entries: int
+    records: int
+    batches: int
+    key_events: int
+    unreadable: int
+
+
+def rebuild_projections(
+    engine: Engine,
+    keys: PayloadKeys,
+    tree_size_of_batch: Callable[[int], int],
+    progress: Callable[[int], None] | None = None,
+) -> RebuildReport:
+    """Empty the projections and replay every ledger entry into them, in one transaction.
+
+    ``tree_size_of_batch(last_index)`` gives the tree size a batch's receipt
+    was issued at (the first checkpoint covering it). Payloads that can no
+    longer be opened (shredded by retention) are counted, not fatal.
+    """
+    counts = {"entries": 0, "records": 0, "batches": 0, "key_events": 0, "unreadable": 0}
+    with write_transaction(engine) as connection:
+        for table in (tables.records, tables.batches, tables.platform_keys, tables.platforms):
+            connection.execute(delete(table))
+        batch: _OpenBatch | None = None
+        rows: list[dict[str, Any]] = []
+
+        def close_batch() -> None:
+            nonlocal batch
+            if batch is None:
+                return
+            envelope = {
+                "batch_id": batch.batch_id,
+                "created_at": batch.created_at,
+                "key_id": batch.key_id,
+                "platform_id": batch.platform_id,
+                "records": batch.records,
+            }
+            last = batch.first_index + len(batch.records) - 1
+            connection.execute(
+                insert(tables.batches).values(
+                    platform_id=batch.platform_id,
+                    batch_id=batch.batch_id,
+                    content_digest=batch_digest(canonical_json(envelope)),
+                    first_index=batch.first_index,
+                    record_count=len(batch.records),
+                    tree_size=tree_size_of_batch(last),
+                    received_at=batch.received_at,
+                )
+            )
+            counts["batches"] += 1
+            batch = None
+
+        query = select(
+            ledger_schema.entries.c.idx,
+            ledger_schema.entries.c.type,
+            ledger_schema.entries.c.leaf,
+            ledger_schema.entries.c.payload,
+        ).order_by(ledger_schema.entries.c.idx)
+        for entry in connection.execute(query).yield_per(5000):
+            counts["entries"] += 1
+            header = decode_leaf(entry.leaf)
+            statement = header.statement
+            if entry.type in KEY_EVENT_TYPES:
+                close_batch()
+                apply_key_event(connection, entry.idx, entry.type, statement)
+                counts["key_events"] += 1
+            elif entry.type.startswith(RECORD_ENTRY_PREFIX):
+                key = (statement["platform_id"], statement["batch_id"])
+                if batch is None or (batch.platform_id, batch.batch_id) != key:
+                    close_batch()
+                    batch = _OpenBatch(
+                        statement["platform_id"],
+                        statement["batch_id"],
+                        statement["key_id"],
+                        statement["batch_created_at"],
+                        entry.idx,
+                        _parse_time(header.received_at),
+                        [],
+                    )
+                try:
+                    _, record_bytes = unseal_record(keys, entry.payload)
+                except SealedPayloadError:
+                    counts["unreadable"] += 1
+                    batch.records.append(None)
+                    continue
+                record = orjson.loads(record_bytes)
+                batch.records.append(record)
+                rows.append(record_row(keys, entry.idx, record, statement, batch.received_at))
+                counts["records"] += 1
+                if len(rows) >= 5000:
+                    connection.execute(insert(tables.records), rows)
+                    rows = []
+            else:
+                close_batch()
+            if progress is not None:
+                progress(1)
+        close_batch()
+        if rows:
+            connection.execute(insert(tables.records), rows)
+    return RebuildReport(**counts)

@@ -1,0 +1,395 @@
+"""The care records platforms must transmit: their versioned JSON Schema and its validator.
+
+One JSON Schema per record type (``consultation``, ``prescription``,
+``charge``, ``practitioner``, ``institution``), compiled once with
+fastjsonschema. The published document (``GET /api/v1/schema``) is built
+from the same definitions, so what is served is what is enforced. Amounts
+are decimal strings in yuan, times RFC 3339 with an offset, dates ISO dates;
+the patterns check the shape and ``_semantic_problems`` the calendar.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import fastjsonschema
+
+__all__ = [
+    "RECORD_TYPES",
+    "SCHEMA_ID",
+    "RecordProblem",
+    "published_schema",
+    "record_definitions",
+    "record_problems",
+    "record_union",
+]
+
+SCHEMA_ID = "https://careledger.local/schemas/records/v1"
+
+_CODE = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+_RECORD_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+_DECIMAL_YUAN = {
+    "type": "string",
+    "pattern": r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$",
+    "description": 'a non-negative decimal string in yuan, e.g. "25.00" (not a JSON number).',
+}
+_QUANTITY = {
+    "type": "string",
+    "pattern": r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$",
+    "description": "a non-negative decimal string",
+}
+_DATE_TIME = {
+    "type": "string",
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$",
+    "description": "an RFC 3339 date-time with an offset, e.g. 2026-11-23T09:30:00+08:00",
+}
+_DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+_ICD10 = {"type": "string", "pattern": r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"}
+_ID_NUMBER = {"type": "string", "minLength": 1, "maxLength": 64}
+_CODES = {"type": "array", "items": _CODE, "maxItems": 200}
+
+
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+def _record(record_type: str, fields: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
+    """A record type: the common fields plus its own, nothing else."""
+    common = {
+        "type": {"const": record_type},
+        "record_id": _RECORD_ID,
+        "institution_code": _CODE,
+        "occurred_at": _DATE_TIME,
+        "amends": _RECORD_ID,
+    }
+    return {
+        "type": "object",
+        "properties": {**common, **fields},
+        "required": ["type", "record_id", "institution_code", "occurred_at", *required],
+        "additionalProperties": False,
+    }
+
+
+_PATIENT = {
+    "type": "object",
+    "properties": {
+        "id_type": {
+            "enum": ["resident_id", "passport", "hk_macao_permit", "taiwan_permit", "other"]
+        },
+        "id_number": _ID_NUMBER,
+        "name": _TEXT,
+        "birth_date": _DATE,
+        "sex": {"enum": ["male", "female", "unknown"]},
+    },
+    "required": ["id_type", "id_number", "name", "birth_date", "sex"],
+    "additionalProperties": False,
+}
+
+_PRIOR_DIAGNOSIS = {
+    "type": "object",
+    "properties": {
+        "document_type": {
+            "enum": [
+                "outpatient_record",
+                "inpatient_record",
+                "discharge_summary",
+                "diagnosis_certificate",
+            ]
+        },
+        "icd10": _ICD10,
+        "institution_code": _CODE,
+        "date": _DATE,
+    },
+    "required": ["document_type", "icd10", "institution_code", "date"],
+    "additionalProperties": False,
+}
+
+_PRESCRIPTION_ITEM = {
+    "type": "object",
+    "properties": {
+        "drug_code": _CODE,
+        "drug_name": _TEXT,
+        "quantity": _QUANTITY,
+        "unit": {"type": "string", "minLength": 1, "maxLength": 20},
+        "days_supply": {"type": "integer", "minimum": 1, "maximum": 366},
+        "unit_price": _DECIMAL_YUAN,
+    },
+    "required": ["drug_code", "drug_name", "quantity", "unit", "days_supply", "unit_price"],
+    "additionalProperties": False,
+}
+
+_REVIEW = {
+    "type": "object",
+    "properties": {
+        "pharmacist_license_no": _CODE,
+        "reviewed_at": _DATE_TIME,
+        "result": {"enum": ["approved", "rejected"]},
+    },
+    "required": ["pharmacist_license_no", "reviewed_at", "result"],
+    "additionalProperties": False,
+}
+
+_DELIVERY = {
+    "type": "object",
+    "properties": {
+        "method": {"enum": ["pharmacy_pickup", "home_delivery", "hospital_pharmacy"]},
+        "fee": _DECIMAL_YUAN,
+    },
+    "required": ["method", "fee"],
+    "additionalProperties": False,
+}
+
+_DEFINITIONS: dict[str, dict[str, Any]] = {
+    "institution": _record(
+        "institution",
+        {
+            "name": _TEXT,
+            "kind": {"enum": ["second_name", "standalone", "platform"]},
+            "license_no": _CODE,
+            "license_valid_until": _DATE,
+            "host_institution_code": _nullable(_CODE),
+            "departments": _CODES,
+            "last_inspection_date": _nullable(_DATE),
+        },
+        [
+            "name",
+            "kind",
+            "license_no",
+            "license_valid_until",
+            "host_institution_code",
+            "departments",
+            "last_inspection_date",
+        ],
+    ),
+    "practitioner": _record(
+        "practitioner",
+        {
+            "license_no": _CODE,
+            "name": _TEXT,
+            "role": {"enum": ["physician", "pharmacist", "nurse"]},
+            "id_number": _ID_NUMBER,
+            "practice_start": _DATE,
+            "registered_institution_code": _CODE,
+            "multi_site_filed": {"type": "boolean"},
+            "departments": _CODES,
+        },
+        [
+            "license_no",
+            "name",
+            "role",
+            "id_number",
+            "practice_start",
+            "registered_institution_code",
+            "multi_site_filed",
+            "departments",
+        ],
+    ),
+    "consultation": _record(
+        "consultation",
+        {
+            "patient": _PATIENT,
+            "practitioner_license_no": _CODE,
+            "department_code": _CODE,
+            "started_at": _DATE_TIME,
+            "ended_at": _DATE_TIME,
+            "channel": {"enum": ["text", "voice", "video"]},
+            "visit_type": {"enum": ["follow_up", "first_visit"]},
+            "prior_diagnosis": _nullable(_PRIOR_DIAGNOSIS),
+            "diagnoses": {"type": "array", "items": _ICD10, "minItems": 1, "maxItems": 50},
+            "realname_verified_at": _nullable(_DATE_TIME),
+            "consent_at": _nullable(_DATE_TIME),
+            "guardian_present": {"type": ["boolean", "null"]},
+            "outcome": {"enum": ["completed", "terminated_referred"]},
+            "satisfaction": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+        [
+            "patient",
+            "practitioner_license_no",
+            "department_code",
+            "started_at",
+            "ended_at",
+            "channel",
+            "visit_type",
+            "prior_diagnosis",
+            "diagnoses",
+            "realname_verified_at",
+            "consent_at",
+            "guardian_present",
+            "outcome",
+        ],
+    ),
+    "prescription": _record(
+        "prescription",
+        {
+            "consultation_record_id": _RECORD_ID,
+            "prescriber_license_no": _CODE,
+            "signed_at": _DATE_TIME,
+            "items": {"type": "array", "items": _PRESCRIPTION_ITEM, "minItems": 1, "maxItems": 100},
+            "review": _nullable(_REVIEW),
+            "dispensed_at": _nullable(_DATE_TIME),
+            "delivery": _nullable(_DELIVERY),
+        },
+        [
+            "consultation_record_id",
+            "prescriber_license_no",
+            "signed_at",
+            "items",
+            "review",
+            "dispensed_at",
+            "delivery",
+        ],
+    ),
+    "charge": _record(
+        "charge",
+        {
+            "consultation_record_id": _RECORD_ID,
+            "item_code": _CODE,
+            "item_name": _TEXT,
+            "quantity": _QUANTITY,
+            "unit_price": _DECIMAL_YUAN,
+            "amount": _DECIMAL_YUAN,
+            "payer": {"enum": ["self", "insurance", "mixed"]},
+            "insurance_amount": _DECIMAL_YUAN,
+            "charged_at": _DATE_TIME,
+        },
+        [
+            "consultation_record_id",
+            "item_code",
+            "item_name",
+            "quantity",
+            "unit_price",
+            "amount",
+            "payer",
+            "insurance_amount",
+            "charged_at",
+        ],
+    ),
+}
+
+RECORD_TYPES: tuple[str, ...] = tuple(_DEFINITIONS)
+
+
+def record_definitions() -> dict[str, dict[str, Any]]:
+    """Each record type's schema, by type name (a copy)."""
+    return copy.deepcopy(_DEFINITIONS)
+
+
+def record_union(ref_base: str) -> dict[str, Any]:
+    """A schema accepting any record type, referring to the definitions under ``ref_base``."""
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(RECORD_TYPES)}},
+        "oneOf": [{"$ref": f"{ref_base}{name}"} for name in RECORD_TYPES],
+    }
+
+
+def published_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of one record, as served at ``GET /api/v1/schema``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "careledger care record, version 1",
+        **record_union("#/$defs/"),
+        "$defs": record_definitions(),
+    }
+
+
+def _compile(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    return fastjsonschema.compile({"$schema": "http://json-schema.org/draft-07/schema#", **schema})
+
+
+_VALIDATORS = {name: _compile(schema) for name, schema in _DEFINITIONS.items()}
+_TIME_FIELDS = ("occurred_at", "started_at", "ended_at", "signed_at", "charged_at")
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """Why one record was refused: a JSON pointer into the batch and a sentence."""
+
+    pointer: str
+    detail: str
+
+
+def _pointer(parts: Sequence[object]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _walk_strings(value: Any, path: tuple[object, ...]) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_strings(item, (*path, key))
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            yield from _walk_strings(item, (*path, position))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _semantic_problems(record: Mapping[str, Any], base: tuple[object, ...]) -> list[RecordProblem]:
+    """Dates and times that match the pattern but not the calendar (2026-02-30, 25:00)."""
+    problems = []
+    for path, text in _walk_strings(record, ()):
+        key = path[-1] if path else None
+        if not isinstance(key, str):
+            continue
+        if key.endswith(("_at", "_until")) or key in _TIME_FIELDS:
+            parse: Callable[[str], object] = (
+                datetime.fromisoformat if "T" in text else date.fromisoformat
+            )
+        elif key.endswith("date") or key in ("practice_start",):
+            parse = date.fromisoformat
+        else:
+            continue
+        try:
+            parse(text)
+        except ValueError:
+            problems.append(
+                RecordProblem(_pointer((*base, *path)), f"{text!r} is not a valid date")
+            )
+    return problems
+
+
+def record_problems(record: Any, position: int) -> list[RecordProblem]:
+    """Problems of record ``position`` of a batch (empty when it is valid).
+
+    Pointers are relative to the envelope: ``/records/<position>/...``.
+    """
+    base: tuple[object, ...] = ("records", position)
+    if not isinstance(record, dict):
+        return [RecordProblem(_pointer(base), "a record must be a JSON object")]
+    record_type = record.get("type")
+    validator = _VALIDATORS.get(record_type) if isinstance(record_type, str) else None
+    if validator is None:
+        return [
+            RecordProblem(
+                _pointer((*base, "type")),
+                f"unknown record type {record_type!r}; expected one of {', '.join(RECORD_TYPES)}",
+            )
+        ]
+    try:
+        validator(record)
+    except fastjsonschema.JsonSchemaValueException as e:
+        # e.path is ["data", key, index, ...]: drop the root name.
+        where = _pointer((*base, *e.path[1:]))
+        return [RecordProblem(where, _readable(e))]
+    return _semantic_problems(record, base)
+
+
+def _readable(error: fastjsonschema.JsonSchemaValueException) -> str:
+    """fastjsonschema's message, with its internal root name replaced by the field's name."""
+    name = str(error.path[-1]) if len(error.path) > 1 else "record"
+    message = str(error.message).replace(str(error.name), name, 1)
+    if error.rule in ("pattern", "type") and isinstance(error.definition, dict):
+        described = error.definition.get("description")
+        if described:
+            return f"{name} must be {described}"
+    if error.rule == "additionalProperties":
+        return f"{message} (fields not in the schema are refused)"
+    return message

@@ -1,0 +1,82 @@
+"""Search projections of the ledger: platforms, their keys, batches and records.
+
+Every row here is derived from ledger entries and is rebuilt by replaying the
+ledger (``careledger projections rebuild``); the ledger is the source of truth.
+Rows are written in the same transaction as the entries they project, so the
+unique constraints also serialise concurrent submissions (no record_id twice
+per institution, no batch_id twice per platform).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+__all__ = ["batches", "metadata", "platform_keys", "platforms", "records"]
+
+metadata = MetaData()
+
+platforms = Table(
+    "platforms",
+    metadata,
+    Column("platform_id", String(80), primary_key=True),
+    Column("institution_code", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("entry_index", BigInteger, nullable=False),
+)
+
+#: Ed25519 keys of platforms; ``revoked_index`` is the ledger entry that revoked it.
+platform_keys = Table(
+    "platform_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("platform_id", String(80), nullable=False, index=True),
+    Column("public_key", LargeBinary(32), nullable=False, unique=True),
+    Column("added_index", BigInteger, nullable=False),
+    Column("revoked_index", BigInteger, nullable=True),
+)
+
+#: One accepted batch: enough to answer a retry with the original receipt.
+batches = Table(
+    "batches",
+    metadata,
+    Column("platform_id", String(80), primary_key=True),
+    Column("batch_id", String(128), primary_key=True),
+    Column("content_digest", LargeBinary(32), nullable=False),
+    Column("first_index", BigInteger, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("institution_code", String(64), nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("record_type", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("platform_id", String(80), nullable=False),
+    Column("batch_id", String(128), nullable=False),
+    Column("practitioner_license_no", String(64), nullable=True),
+    Column("patient_pseudonym", String(64), nullable=True),
+    Column("person_pseudonym", String(64), nullable=True),
+    Column("amends", String(128), nullable=True),
+    UniqueConstraint("institution_code", "record_id", name="uq_records_institution_record"),
+    Index("ix_records_type_occurred", "record_type", "occurred_at"),
+    Index("ix_records_practitioner", "practitioner_license_no"),
+    Index("ix_records_patient", "patient_pseudonym"),
+    Index("ix_records_received", "received_at"),
+)
