@@ -19,6 +19,7 @@ from typing import Any
 import fastjsonschema
 
 __all__ = [
+    "DATE_TIME_PATTERN",
     "RECORD_TYPES",
     "SCHEMA_ID",
     "RecordProblem",
@@ -43,13 +44,17 @@ _QUANTITY = {
     "pattern": r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$",
     "description": "a non-negative decimal string",
 }
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 _DATE_TIME = {
     "type": "string",
-    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})$",
+    "pattern": DATE_TIME_PATTERN,
     "description": "an RFC 3339 date-time with an offset, e.g. 2026-11-23T09:30:00+08:00",
 }
-_DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+_DATE = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}
 _ICD10 = {"type": "string", "pattern": r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"}
 _ID_NUMBER = {"type": "string", "minLength": 1, "maxLength": 64}
 _CODES = {"type": "array", "items": _CODE, "maxItems": 200}

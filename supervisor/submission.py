@@ -10,7 +10,6 @@ is wrong, with nothing stored. It knows nothing of HTTP: the API maps a
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -34,12 +33,18 @@ from .payload_keys import PayloadKeys
 from .platforms import PlatformKey, PlatformRegistry
 from .projections import RECORD_ENTRY_PREFIX, batch_digest, record_row, unseal_record
 from .receipts import ReceiptRecord, receipt_document, record_commitment
-from .records import RecordProblem, record_problems
+from .records import DATE_TIME_PATTERN, RecordProblem, record_problems
 from .request_signing import RequestSignature
 
 __all__ = ["Envelope", "RejectionError", "SubmissionLimits", "SubmissionService", "parse_envelope"]
 
-_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+#: Envelope field patterns, published as-is in the OpenAPI document.
+BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+#: Canonical base64 of exactly 64 bytes (an Ed25519 signature).
+SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
+_BATCH_ID = re.compile(BATCH_ID_PATTERN)
+_SIGNATURE = re.compile(SIGNATURE_PATTERN)
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
 _ENVELOPE_FIELDS = frozenset(
     {"platform_id", "key_id", "batch_id", "created_at", "records", "signature"}
 )
@@ -81,7 +86,6 @@ class Envelope:
     key_id: str
     batch_id: str
     created_at_text: str
-    created_at: datetime
     records: list[Any]
     signature: bytes
     signature_text: str
@@ -98,7 +102,7 @@ def _field_problem(name: str, detail: str) -> RejectionError:
     )
 
 
-def parse_envelope(document: Any, limits: SubmissionLimits) -> Envelope:
+def parse_envelope(document: Any) -> Envelope:
     """Check the envelope's shape strictly. Requires nothing of the records yet."""
     if not isinstance(document, dict):
         raise RejectionError(
@@ -113,38 +117,23 @@ def parse_envelope(document: Any, limits: SubmissionLimits) -> Envelope:
     for name in ("platform_id", "key_id", "batch_id", "created_at", "signature"):
         if not isinstance(document[name], str):
             raise _field_problem(name, "must be a string")
-    if not _BATCH_ID.fullmatch(document["batch_id"]):
+    # Only what the published schema states is checked before authentication.
+    if not _BATCH_ID.match(document["batch_id"]):
         raise _field_problem("batch_id", "must be 1-128 letters, digits and . _ : -")
-    try:
-        created_at = datetime.fromisoformat(document["created_at"])
-    except ValueError:
-        created_at = None
-    if created_at is None or created_at.tzinfo is None or "T" not in document["created_at"]:
+    if not _DATE_TIME.match(document["created_at"]):
         raise _field_problem("created_at", "must be an RFC 3339 date-time with an offset")
-    try:
-        signature = base64.b64decode(document["signature"], validate=True)
-    except (ValueError, binascii.Error):
-        signature = b""
-    if len(signature) != 64:
+    if not _SIGNATURE.match(document["signature"]):
         raise _field_problem("signature", "must be a base64 Ed25519 signature (64 bytes)")
+    signature = base64.b64decode(document["signature"])
     records = document["records"]
     if not isinstance(records, list) or not records:
         raise _field_problem("records", "must be a non-empty array")
-    if len(records) > limits.max_records:
-        raise RejectionError(
-            413,
-            "batch-too-large",
-            "The batch has too many records",
-            f"{len(records)} records; at most {limits.max_records} per batch",
-            max_records=limits.max_records,
-        )
     unsigned = {k: v for k, v in document.items() if k != "signature"}
     return Envelope(
         document["platform_id"],
         document["key_id"],
         document["batch_id"],
         document["created_at"],
-        created_at,
         records,
         signature,
         document["signature"],
@@ -248,7 +237,11 @@ class SubmissionService:
         return key, signed
 
     def _check_clock(self, envelope: Envelope, now: datetime) -> None:
-        skew = abs(envelope.created_at - now)
+        try:
+            created_at = datetime.fromisoformat(envelope.created_at_text)
+        except ValueError as e:  # matches the pattern but not the calendar (02-30)
+            raise _field_problem("created_at", "is not a valid date") from e
+        skew = abs(created_at - now)
         if skew > self.limits.clock_skew:
             raise RejectionError(
                 422,
@@ -385,8 +378,17 @@ class SubmissionService:
 
     def submit(self, document: Any) -> Submitted:
         """Accept the whole batch or raise ``RejectionError``; never stores part of a batch."""
-        envelope = parse_envelope(document, self.limits)
+        envelope = parse_envelope(document)
         key, signed = self._authenticate(envelope)
+        # After authentication: the limit is this regulator's configuration, not the schema's.
+        if len(envelope.records) > self.limits.max_records:
+            raise RejectionError(
+                413,
+                "batch-too-large",
+                "The batch has too many records",
+                f"{len(envelope.records)} records; at most {self.limits.max_records} per batch",
+                max_records=self.limits.max_records,
+            )
         now = self.clock()
         digest = batch_digest(signed)
         with read_transaction(self.store.engine) as connection:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import SCHEMA_ID, record_definitions, record_union
+from ..records import DATE_TIME_PATTERN, SCHEMA_ID, record_definitions, record_union
+from ..submission import BATCH_ID_PATTERN, SIGNATURE_PATTERN
 
 __all__ = ["openapi_document"]
 
@@ -17,16 +18,17 @@ _ENVELOPE = {
     "properties": {
         "platform_id": {"type": "string"},
         "key_id": {"type": "string"},
-        "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
-        "created_at": {"type": "string", "format": "date-time"},
+        "batch_id": {"type": "string", "pattern": BATCH_ID_PATTERN},
+        "created_at": {"type": "string", "pattern": DATE_TIME_PATTERN},
         "records": {
             "type": "array",
             "minItems": 1,
-            "maxItems": 1000,
             "items": {"$ref": "#/components/schemas/Record"},
+            "description": "At most 1,000 records by default (configurable): more is a 413.",
         },
         "signature": {
-            **_B64,
+            "type": "string",
+            "pattern": SIGNATURE_PATTERN,
             "description": "Ed25519 over the RFC 8785 canonical JSON of the envelope "
             "without this field.",
         },

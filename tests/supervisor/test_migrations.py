@@ -1,20 +1,29 @@
-"""The migrations build exactly the tables ``ledger/schema.py`` describes, on each database."""
+"""The migrations build exactly the tables the code describes (ledger and projections)."""
 
 from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, MetaData, text
 
 from ledger import schema
+from supervisor import tables
 
 pytestmark = pytest.mark.database
 
 
-def test_migrated_schema_matches_the_ledger_tables(engine: Engine) -> None:
+def _all_tables() -> MetaData:
+    combined = MetaData()
+    for metadata in (schema.metadata, tables.metadata):
+        for table in metadata.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
+def test_migrated_schema_matches_the_code(engine: Engine) -> None:
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), schema.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), _all_tables())
         assert differences == []
         head = connection.execute(text("SELECT size, root, last_leaf_hash FROM ledger_head")).one()
     assert head.size == 0

@@ -1,0 +1,127 @@
+"""Projections are a pure function of the ledger; payload keys seal, shred and stay private."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from ledger import schema as ledger_schema
+from supervisor import tables
+from supervisor.cli import cli
+from supervisor.keys import KeyFileError
+from supervisor.payload_keys import PayloadKeys, SealedPayloadError, create_payload_keys
+from supervisor.receipts import verify_receipt
+
+from .conftest import FROZEN_NOW, Portal
+
+
+def _snapshot(portal: Portal) -> dict[str, list[Any]]:
+    with portal.services.engine.connect() as connection:
+        return {
+            name: sorted(tuple(row) for row in connection.execute(select(table)))
+            for name, table in [
+                ("records", tables.records),
+                ("batches", tables.batches),
+                ("platforms", tables.platforms),
+                ("platform_keys", tables.platform_keys),
+            ]
+        }
+
+
+@pytest.mark.database
+def test_rebuilding_projections_by_replay_gives_the_live_rows(portal: Portal) -> None:
+    for seed in (1, 2, 3):
+        records = portal.records(40, seed=seed)
+        for record in records:
+            record["record_id"] += f"-{seed}"
+        assert portal.post(portal.envelope(records)).status_code == 201
+    live = _snapshot(portal)
+    assert len(live["records"]) == 120 and len(live["batches"]) == 3
+    env = {
+        "CARELEDGER_DATA_DIR": str(portal.settings.data_dir),
+        "CARELEDGER_DATABASE_URL": portal.settings.database_url,
+    }
+    result = CliRunner().invoke(cli, ["projections", "rebuild"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "120 records in 3 batches, 1 key events" in result.output
+    rebuilt = _snapshot(portal)
+    assert rebuilt == live
+
+
+@pytest.mark.database
+def test_destroying_a_data_key_shreds_its_payloads_and_every_proof_still_verifies(
+    portal: Portal,
+) -> None:
+    envelope = portal.envelope(portal.records(40))  # the roster, then care records
+    receipt = portal.post(envelope).get_json()
+    key_files = list((portal.settings.keys_dir / "data").glob("*.key"))
+    assert {f.name for f in key_files} >= {"consultation-2026-11.key", "charge-2026-11.key"}
+    (portal.settings.keys_dir / "data" / "consultation-2026-11.key").unlink()
+    fresh_keys = PayloadKeys(portal.settings.keys_dir)  # no cached key in memory
+    with portal.services.engine.connect() as connection:
+        rows = connection.execute(
+            select(ledger_schema.entries.c.type, ledger_schema.entries.c.payload).where(
+                ledger_schema.entries.c.type.like("record.%")
+            )
+        ).all()
+    for row in rows:
+        if row.type == "record.consultation":
+            with pytest.raises(SealedPayloadError, match="not available"):
+                fresh_keys.open(bytes(row.payload))
+        else:
+            fresh_keys.open(bytes(row.payload))
+    verify_receipt(receipt, portal.verifier, envelope)
+
+
+def test_sealed_payloads_refuse_tampering_and_foreign_formats(tmp_path: Path) -> None:
+    create_payload_keys(tmp_path)
+    keys = PayloadKeys(tmp_path)
+    sealed = keys.seal("consultation", FROZEN_NOW, b"salt+record")
+    assert keys.open(sealed) == b"salt+record"
+    assert b"salt+record" not in sealed
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(SealedPayloadError, match="altered"):
+        keys.open(tampered)
+    with pytest.raises(SealedPayloadError, match="not a careledger"):
+        keys.open(b"plain text")
+    other = tmp_path / "other"
+    create_payload_keys(other)
+    (other / "data").mkdir(mode=0o700)
+    data_key = tmp_path / "data" / "consultation-2026-11.key"
+    (other / "data" / data_key.name).write_text(data_key.read_text())
+    os.chmod(other / "data" / data_key.name, 0o600)
+    with pytest.raises(SealedPayloadError, match="does not unwrap"):
+        PayloadKeys(other).open(sealed)
+
+
+def test_key_files_are_private_never_overwritten_and_refused_when_readable(
+    tmp_path: Path,
+) -> None:
+    assert len(create_payload_keys(tmp_path)) == 2
+    assert create_payload_keys(tmp_path) == []  # existing keys are kept, never replaced
+    keys = PayloadKeys(tmp_path)
+    keys.seal("charge", FROZEN_NOW, b"x")
+    for path in [*tmp_path.glob("*.key"), *tmp_path.glob("data/*.key")]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(base64.b64decode(path.read_text())) in (32, 72)
+    os.chmod(tmp_path / "master.key", 0o640)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        PayloadKeys(tmp_path)
+
+
+def test_pseudonyms_are_keyed_normalised_and_separated_by_kind(tmp_path: Path) -> None:
+    create_payload_keys(tmp_path / "a")
+    create_payload_keys(tmp_path / "b")
+    a, b = PayloadKeys(tmp_path / "a"), PayloadKeys(tmp_path / "b")
+    number = "33010019900101123x"
+    assert a.pseudonym("patient", number) == a.pseudonym("patient", " 33010019900101123X ")
+    assert a.pseudonym("patient", number) != a.pseudonym("practitioner", number)
+    assert a.pseudonym("patient", number) != b.pseudonym("patient", number)
+    assert number.upper() not in a.pseudonym("patient", number).upper()
