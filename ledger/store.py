@@ -52,6 +52,7 @@ from .tree import (
     consistency_proof_ranges,
     inclusion_proof,
     inclusion_proof_ranges,
+    inclusion_proofs,
     tree_root,
 )
 
@@ -581,15 +582,10 @@ class LedgerStore:
                 )
             cache = _TileCache(connection)
             root = tree_root(size, cache.read_node)
+            paths = inclusion_proofs(indices, size, cache.read_node)
             return [
-                InclusionProof(
-                    index,
-                    size,
-                    cache.read_node(0, index),
-                    tuple(inclusion_proof(index, size, cache.read_node)),
-                    root,
-                )
-                for index in indices
+                InclusionProof(index, size, cache.read_node(0, index), tuple(path), root)
+                for index, path in zip(indices, paths, strict=True)
             ]
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:

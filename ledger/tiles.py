@@ -45,8 +45,11 @@ def node_location(level: int, index: int) -> tuple[int, int, int, int]:
     return tile_level, tile_index, row, index - (tile_index << shift)
 
 
-def _row_offset(width: int, row: int) -> int:
-    return sum(width >> r for r in range(row))
+#: _ROW_OFFSETS[width][row]: how many hashes precede ``row`` in a tile blob of ``width``.
+_ROW_OFFSETS = tuple(
+    tuple(sum(width >> r for r in range(row)) for row in range(TILE_HEIGHT))
+    for width in range(TILE_WIDTH + 1)
+)
 
 
 def tile_hash_at(blob: bytes, width: int, row: int, position: int) -> bytes:
@@ -57,7 +60,7 @@ def tile_hash_at(blob: bytes, width: int, row: int, position: int) -> bytes:
     """
     if position >= width >> row:
         raise LedgerError(f"tile of width {width} has no node at row {row}, position {position}")
-    start = (_row_offset(width, row) + position) * HASH_SIZE
+    start = (_ROW_OFFSETS[width][row] + position) * HASH_SIZE
     return blob[start : start + HASH_SIZE]
 
 

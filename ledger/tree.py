@@ -10,7 +10,7 @@ A complete subtree is named ``(level, index)``: it covers leaves
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .errors import OutOfRangeError
 from .hashing import EMPTY_ROOT, node_hash
@@ -22,6 +22,7 @@ __all__ = [
     "consistency_proof_ranges",
     "inclusion_proof",
     "inclusion_proof_ranges",
+    "inclusion_proofs",
     "range_hash",
     "tree_root",
 ]
@@ -115,6 +116,26 @@ def consistency_proof_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
 def inclusion_proof(index: int, size: int, read_node: NodeReader) -> list[bytes]:
     """The audit path for leaf ``index`` in the tree of ``size`` leaves."""
     return [range_hash(b, e, read_node) for b, e in inclusion_proof_ranges(index, size)]
+
+
+def inclusion_proofs(indices: Iterable[int], size: int, read_node: NodeReader) -> list[list[bytes]]:
+    """Audit paths for several leaves of one tree (a receipt's batch).
+
+    Neighbouring leaves share most of their paths; each subtree hash is
+    computed once.
+    """
+    memo: dict[tuple[int, int], bytes] = {}
+
+    def shared_range_hash(begin: int, end: int) -> bytes:
+        found = memo.get((begin, end))
+        if found is None:
+            found = memo[(begin, end)] = range_hash(begin, end, read_node)
+        return found
+
+    return [
+        [shared_range_hash(b, e) for b, e in inclusion_proof_ranges(index, size)]
+        for index in indices
+    ]
 
 
 def consistency_proof(size1: int, size2: int, read_node: NodeReader) -> list[bytes]:

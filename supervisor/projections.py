@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
@@ -39,7 +39,8 @@ _SALT_SIZE = 32
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An RFC 3339 time as UTC: SQLite keeps no offset, so every stored time is UTC."""
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def record_row(

@@ -11,7 +11,7 @@ the patterns check the shape and ``_semantic_problems`` the calendar.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -311,7 +311,6 @@ def _compile(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
 
 
 _VALIDATORS = {name: _compile(schema) for name, schema in _DEFINITIONS.items()}
-_TIME_FIELDS = ("occurred_at", "started_at", "ended_at", "signed_at", "charged_at")
 
 
 @dataclass(frozen=True)
@@ -326,38 +325,60 @@ def _pointer(parts: Sequence[object]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _walk_strings(value: Any, path: tuple[object, ...]) -> Any:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk_strings(item, (*path, key))
-    elif isinstance(value, list):
+#: A step into a record: an object key, or ``None`` for every item of an array.
+_Step = str | None
+
+
+def _calendar_fields(
+    schema: Mapping[str, Any], path: tuple[_Step, ...] = ()
+) -> list[tuple[tuple[_Step, ...], Callable[[str], object]]]:
+    """Where a schema puts dates and date-times, found once from the definitions."""
+    pattern = schema.get("pattern")
+    if pattern == DATE_TIME_PATTERN:
+        return [(path, datetime.fromisoformat)]
+    if pattern == _DATE["pattern"]:
+        return [(path, date.fromisoformat)]
+    found = []
+    for name, child in schema.get("properties", {}).items():
+        found += _calendar_fields(child, (*path, name))
+    if "items" in schema:
+        found += _calendar_fields(schema["items"], (*path, None))
+    for choice in schema.get("anyOf", []):
+        found += _calendar_fields(choice, path)
+    return found
+
+
+_CALENDAR_FIELDS = {name: _calendar_fields(schema) for name, schema in _DEFINITIONS.items()}
+
+
+def _values_at(
+    value: Any, path: Sequence[_Step], trail: tuple[object, ...]
+) -> Iterator[tuple[tuple[object, ...], Any]]:
+    if not path:
+        yield trail, value
+        return
+    step, rest = path[0], path[1:]
+    if step is None and isinstance(value, list):
         for position, item in enumerate(value):
-            yield from _walk_strings(item, (*path, position))
-    elif isinstance(value, str):
-        yield path, value
+            yield from _values_at(item, rest, (*trail, position))
+    elif isinstance(value, dict) and step in value:
+        yield from _values_at(value[step], rest, (*trail, step))
 
 
 def _semantic_problems(record: Mapping[str, Any], base: tuple[object, ...]) -> list[RecordProblem]:
-    """Dates and times that match the pattern but not the calendar (2026-02-30, 25:00)."""
+    """Dates and times that match the pattern but not the calendar (2026-02-30).
+
+    Requires ``record`` to have passed its type's schema.
+    """
     problems = []
-    for path, text in _walk_strings(record, ()):
-        key = path[-1] if path else None
-        if not isinstance(key, str):
-            continue
-        if key.endswith(("_at", "_until")) or key in _TIME_FIELDS:
-            parse: Callable[[str], object] = (
-                datetime.fromisoformat if "T" in text else date.fromisoformat
-            )
-        elif key.endswith("date") or key in ("practice_start",):
-            parse = date.fromisoformat
-        else:
-            continue
-        try:
-            parse(text)
-        except ValueError:
-            problems.append(
-                RecordProblem(_pointer((*base, *path)), f"{text!r} is not a valid date")
-            )
+    for path, parse in _CALENDAR_FIELDS[record["type"]]:
+        for trail, text in _values_at(record, path, base):
+            if not isinstance(text, str):
+                continue  # null where the schema allows it
+            try:
+                parse(text)
+            except ValueError:
+                problems.append(RecordProblem(_pointer(trail), f"{text!r} is not a valid date"))
     return problems
 
 

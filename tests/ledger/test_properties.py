@@ -13,7 +13,7 @@ from ledger.errors import ProofError
 from ledger.hashing import root_of_leaf_hashes
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.tiles import TileRows, node_location
-from ledger.tree import consistency_proof, inclusion_proof, tree_root
+from ledger.tree import consistency_proof, inclusion_proof, inclusion_proofs, tree_root
 
 from . import reference
 
@@ -87,6 +87,19 @@ def test_inclusion_proofs_match_the_reference_and_pymerkle(case: tuple[int, int]
     # pymerkle counts from 1 and starts its path with the leaf itself.
     assert proof == tree.prove_inclusion(index + 1, size).path[1:]
     verify_inclusion(index, size, hashes[index], proof, root)
+
+
+@settings(max_examples=100, deadline=None)
+@given(index_and_size(), st.integers(1, 600))
+def test_a_batch_of_inclusion_proofs_equals_the_reference_paths(
+    case: tuple[int, int], count: int
+) -> None:
+    """Receipts prove a whole batch at once, sharing subtrees: same paths as one by one."""
+    first, size = case
+    indices = list(range(first, min(size, first + count)))
+    paths = inclusion_proofs(indices, size, tiled_reader(size))
+    hashes = leaf_hashes(size)
+    assert paths == [reference.path(i, hashes[:size]) for i in indices]
 
 
 @settings(max_examples=300, deadline=None)
