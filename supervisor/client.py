@@ -12,6 +12,7 @@ import base64
 import http.client
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ __all__ = [
     "SubmitError",
     "load_platform_key",
     "sign_envelope",
+    "wait_for_portal",
 ]
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
@@ -168,15 +170,16 @@ class SubmitClient:
     def fetch_receipt(
         self, platform_id: str, key: PlatformKeyFile, batch_id: str, *, now: datetime
     ) -> dict[str, Any]:
-        path = f"/api/v1/batches/{urllib.parse.quote(batch_id, safe='')}"
+        # Signed over the decoded path (what the server routes on), sent percent-encoded.
         header = authorization_header(
             platform_id,
             key.key_id,
             key.seed,
             method="GET",
-            path=self._prefix + path,
+            path=f"{self._prefix}/api/v1/batches/{batch_id}",
             created=int(now.timestamp()),
         )
+        path = f"/api/v1/batches/{urllib.parse.quote(batch_id, safe='')}"
         status, payload = self._request("GET", path, None, {"Authorization": header})
         return _receipt_or_error(status, payload)
 
@@ -204,3 +207,18 @@ def submit_and_verify(
     """Submit and check the receipt offline against the envelope sent."""
     _, receipt = client.submit(envelope)
     return receipt, verify_receipt(receipt, verifier, envelope)
+
+
+def wait_for_portal(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Return once ``url`` answers the record schema; raise ``SubmitError`` if the portal
+    process stops (``alive`` turns False) or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/schema", timeout=1) as response:
+                response.read()
+            return
+        except OSError as e:
+            if not alive() or time.monotonic() > deadline:
+                raise SubmitError(f"the portal did not start on {url}: {e}") from e
+            time.sleep(0.2)

@@ -25,6 +25,8 @@ from . import tables
 
 __all__ = [
     "KEY_EVENT_TYPES",
+    "KEY_ID_PATTERN",
+    "PLATFORM_ID_PATTERN",
     "PlatformError",
     "PlatformKey",
     "PlatformRegistry",
@@ -40,6 +42,9 @@ KEY_ADDED = "platform.key_added"
 KEY_REVOKED = "platform.key_revoked"
 KEY_EVENT_TYPES = (REGISTERED, KEY_ADDED, KEY_REVOKED)
 _INSTITUTION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: Published in the OpenAPI document; checked before any database lookup.
+PLATFORM_ID_PATTERN = r"^PLT-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
 
 
 class PlatformError(Exception):

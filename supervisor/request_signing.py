@@ -2,7 +2,8 @@
 
 The ``Authorization`` header is ``CareLedger-Ed25519 platform_id=..., key_id=...,
 created=<unix seconds>, signature=<base64>``, the signature being Ed25519 by a
-registered platform key over ``careledger-request/v1\\n<METHOD>\\n<path>\\n<created>``.
+registered platform key over ``careledger-request/v1\\n<METHOD>\\n<path>\\n<created>``,
+where ``<path>`` is the percent-decoded request path.
 Batches themselves carry their own signature and need no header.
 """
 

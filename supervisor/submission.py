@@ -30,7 +30,7 @@ from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
 from .payload_keys import PayloadKeys
-from .platforms import PlatformKey, PlatformRegistry
+from .platforms import KEY_ID_PATTERN, PLATFORM_ID_PATTERN, PlatformKey, PlatformRegistry
 from .projections import RECORD_ENTRY_PREFIX, batch_digest, record_row, unseal_record
 from .receipts import ReceiptRecord, receipt_document, record_commitment
 from .records import DATE_TIME_PATTERN, RecordProblem, record_problems
@@ -45,6 +45,8 @@ SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
 _BATCH_ID = re.compile(BATCH_ID_PATTERN)
 _SIGNATURE = re.compile(SIGNATURE_PATTERN)
 _DATE_TIME = re.compile(DATE_TIME_PATTERN)
+_PLATFORM_ID = re.compile(PLATFORM_ID_PATTERN)
+_KEY_ID = re.compile(KEY_ID_PATTERN)
 _ENVELOPE_FIELDS = frozenset(
     {"platform_id", "key_id", "batch_id", "created_at", "records", "signature"}
 )
@@ -118,6 +120,10 @@ def parse_envelope(document: Any) -> Envelope:
         if not isinstance(document[name], str):
             raise _field_problem(name, "must be a string")
     # Only what the published schema states is checked before authentication.
+    if not _PLATFORM_ID.match(document["platform_id"]):
+        raise _field_problem("platform_id", "must look like PLT-<institution code>")
+    if not _KEY_ID.match(document["key_id"]):
+        raise _field_problem("key_id", "must be 16 lower-case hex digits")
     if not _BATCH_ID.match(document["batch_id"]):
         raise _field_problem("batch_id", "must be 1-128 letters, digits and . _ : -")
     if not _DATE_TIME.match(document["created_at"]):
@@ -188,6 +194,13 @@ class SubmissionService:
 
     def authenticate_request(self, signed: RequestSignature, message: bytes) -> PlatformKey:
         """Check a signed read request (``request_signing``); raises ``RejectionError``."""
+        if not (_PLATFORM_ID.match(signed.platform_id) and _KEY_ID.match(signed.key_id)):
+            raise RejectionError(
+                401,
+                "unauthenticated",
+                "Sign the request",
+                "platform_id or key_id in the Authorization header is malformed",
+            )
         key = self._platform_key(signed.platform_id, signed.key_id)
         now = self.clock()
         if abs(now.timestamp() - signed.created) > self.limits.clock_skew.total_seconds():
@@ -481,6 +494,8 @@ class SubmissionService:
 
     def receipt(self, platform_id: str, batch_id: str) -> dict[str, Any] | None:
         """The receipt of an accepted batch, as first issued; None if there is no such batch."""
+        if not _BATCH_ID.match(batch_id):
+            return None
         with read_transaction(self.store.engine) as connection:
             row = connection.execute(
                 select(tables.batches).where(

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -42,13 +41,13 @@ import sqlalchemy
 
 from ledger.note import Signer, Verifier
 from ledger.store import EntryDraft, LedgerStore
-from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope
+from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope, wait_for_portal
 from supervisor.config import Settings
 from supervisor.database import open_engine, upgrade_database
-from supervisor.keys import create_log_signer
-from supervisor.payload_keys import create_payload_keys
+from supervisor.keys import load_log_signer
 from supervisor.platforms import PlatformRegistry, generate_platform_key
 from supervisor.receipts import verify_receipt
+from supervisor.setup import initialise
 from supervisor.synthetic import synthetic_records
 
 BATCH = 500
@@ -65,10 +64,9 @@ def _free_port() -> int:
 def _prepare(data_dir: Path, database_url: str, clients: int) -> tuple[Verifier, list[str]]:
     """Schema, keys, and one platform per client; returns the log verifier and platform seeds."""
     settings = Settings(data_dir=data_dir, database_url=database_url)
+    initialise(settings)
+    signer = load_log_signer(settings.log_key_path, settings.log_origin)
     engine = open_engine(database_url)
-    upgrade_database(engine)
-    create_payload_keys(settings.keys_dir)
-    signer = create_log_signer(settings.log_key_path, settings.log_origin)
     registry = PlatformRegistry(LedgerStore(engine, signer))
     seeds = []
     for n in range(clients):
@@ -136,18 +134,6 @@ def _client_process(job: ClientJob, start: Any, outcomes: Any) -> None:
         outcomes.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/schema", timeout=1).read()
-            return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("careledger serve did not start") from None
-            time.sleep(0.2)
-
-
 def _ledger_only(database_url: str, count: int) -> float:
     """Entries/s of ``LedgerStore.append`` alone, leaves shaped like records', batches of 500."""
     engine = open_engine(database_url)
@@ -204,7 +190,7 @@ def run(
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        _wait_for(url, server)
+        wait_for_portal(url, lambda: server.poll() is None)
         per_client = args.records // args.clients
         context = multiprocessing.get_context("fork")
         start = context.Event()

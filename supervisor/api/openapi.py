@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..platforms import KEY_ID_PATTERN, PLATFORM_ID_PATTERN
 from ..records import DATE_TIME_PATTERN, SCHEMA_ID, record_definitions, record_union
 from ..submission import BATCH_ID_PATTERN, SIGNATURE_PATTERN
 
@@ -16,8 +17,8 @@ _ENVELOPE = {
     "required": ["platform_id", "key_id", "batch_id", "created_at", "records", "signature"],
     "additionalProperties": False,
     "properties": {
-        "platform_id": {"type": "string"},
-        "key_id": {"type": "string"},
+        "platform_id": {"type": "string", "pattern": PLATFORM_ID_PATTERN},
+        "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
         "batch_id": {"type": "string", "pattern": BATCH_ID_PATTERN},
         "created_at": {"type": "string", "pattern": DATE_TIME_PATTERN},
         "records": {

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.errors import LedgerError
 from supervisor.client import SubmitError
 from supervisor.config import ConfigError
+from supervisor.demo import DemoError
 from supervisor.keys import KeyFileError
 from supervisor.payload_keys import SealedPayloadError
 from supervisor.platforms import PlatformError
@@ -29,6 +30,7 @@ EXPECTED_ERRORS = (
     SubmitError,
     ReceiptError,
     SealedPayloadError,
+    DemoError,
     SQLAlchemyError,
     OSError,
 )

@@ -5,11 +5,8 @@ loopback, the `careledger` command line, concurrent clients, and schemathesis fu
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,21 +23,18 @@ from supervisor.client import (
     SubmitError,
     load_platform_key,
     sign_envelope,
+    wait_for_portal,
 )
 from supervisor.receipts import verify_receipt
 from supervisor.synthetic import synthetic_records
+
+from .conftest import free_port
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
 
 CST = timezone(timedelta(hours=8))
 INSTITUTION = "H330100009"
 CARELEDGER = [sys.executable, "-m", "supervisor.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -90,7 +84,7 @@ def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     ).stdout
     server.platform_id = registered.split("platform_id: ")[1].split()[0]
     server.key = load_platform_key(server.key_path.read_text())
-    port = _free_port()
+    port = free_port()
     server.url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
@@ -99,18 +93,11 @@ def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{server.url}/api/v1/schema", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(
-                    "careledger serve did not start: " + (tmp_path / "serve.log").read_text()
-                )
-            time.sleep(0.2)
+    try:
+        wait_for_portal(server.url, lambda: process.poll() is None)
+    except SubmitError:
+        process.kill()
+        pytest.fail("careledger serve did not start: " + (tmp_path / "serve.log").read_text())
     try:
         yield server
     finally:
@@ -193,6 +180,9 @@ def test_concurrent_retries_and_conflicting_batches_across_workers(live: LiveSer
     receipts = [receipt for _, receipt in outcomes]
     assert all(r == receipts[0] for r in receipts)
     verify_receipt(receipts[0], live.verifier, envelope)  # type: ignore[arg-type]
+    client = SubmitClient(live.url)
+    assert client.fetch_receipt(live.platform_id, live.key, "concurrent-1", now=now) == receipts[0]
+    client.close()
 
     # Six different batches that all carry one same new record: exactly one wins.
     shared = _records(30, seed=3)[-1]

@@ -17,11 +17,9 @@ from ledger.note import Verifier
 from supervisor.app import create_app, services
 from supervisor.client import PlatformKeyFile, sign_envelope
 from supervisor.config import Settings
-from supervisor.database import open_engine, upgrade_database
-from supervisor.keys import create_log_signer
-from supervisor.payload_keys import create_payload_keys
 from supervisor.platforms import PlatformRegistry, generate_platform_key
 from supervisor.services import Services
+from supervisor.setup import initialise
 from supervisor.synthetic import synthetic_records
 from tests.conftest import FROZEN_NOW
 
@@ -89,11 +87,8 @@ class Portal:
 
 def make_portal(data_dir: Path, database_url: str) -> Portal:
     settings = Settings(data_dir=data_dir, database_url=database_url)
-    engine = open_engine(database_url)
-    upgrade_database(engine)
-    engine.dispose()
-    create_payload_keys(settings.keys_dir)
-    signer = create_log_signer(settings.log_key_path, settings.log_origin)
+    verifier = initialise(settings).log_verifier
+    assert verifier is not None
     clock = Clock()
     app = create_app(settings, clock=clock)
     seed, public_key = generate_platform_key()
@@ -102,7 +97,7 @@ def make_portal(data_dir: Path, database_url: str) -> Portal:
             INSTITUTION, "示例互联网医院", public_key, now=clock.now
         )
     return Portal(
-        app, app.test_client(), clock, signer.verifier, platform_id, PlatformKeyFile(seed), settings
+        app, app.test_client(), clock, verifier, platform_id, PlatformKeyFile(seed), settings
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import urllib.parse
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -126,17 +127,18 @@ def test_retries_are_idempotent_and_a_reused_batch_id_conflicts(portal: Portal) 
 
 
 def _signed_get(portal: Portal, batch_id: str, key: PlatformKeyFile | None = None) -> Any:
-    path = f"/api/v1/batches/{batch_id}"
+    """The signature covers the decoded path; the request carries it percent-encoded."""
     key = key or portal.key
     header = authorization_header(
         portal.platform_id,
         key.key_id,
         key.seed,
         method="GET",
-        path=path,
+        path=f"/api/v1/batches/{batch_id}",
         created=int(portal.clock.now.timestamp()),
     )
-    return portal.client.get(path, headers={"Authorization": header})
+    encoded = urllib.parse.quote(batch_id, safe="")
+    return portal.client.get(f"/api/v1/batches/{encoded}", headers={"Authorization": header})
 
 
 def test_a_receipt_can_be_fetched_again_only_with_a_signed_request(
@@ -151,6 +153,13 @@ def test_a_receipt_can_be_fetched_again_only_with_a_signed_request(
     _problem(portal.client.get("/api/v1/batches/again-1"), 401, "unauthenticated")
     _problem(_signed_get(portal, "again-1", new_key()), 403, "unknown-key")
     _problem(_signed_get(portal, "nope"), 404, "unknown-batch")
+    _problem(_signed_get(portal, "nul\x00id"), 404, "unknown-batch")
+    colon = portal.envelope(portal.records(3, seed=4), batch_id="2026-11-23:batch:7")
+    for record in colon["records"]:
+        record["record_id"] += "-colon"
+    colon = portal.envelope(colon["records"], batch_id="2026-11-23:batch:7")
+    created = portal.post(colon).get_json()
+    assert _signed_get(portal, "2026-11-23:batch:7").get_json() == created
     portal.clock.now += timedelta(hours=1)
     stale = authorization_header(
         portal.platform_id,
@@ -324,6 +333,9 @@ def test_envelope_fields_are_checked(portal: Portal) -> None:
         ("created_at", "yesterday", "/created_at"),
         ("signature", "not-base64!", "/signature"),
         ("records", [], "/records"),
+        # PostgreSQL text cannot hold NUL: found by schemathesis as a 500 before this check.
+        ("key_id", "\x00abc", "/key_id"),
+        ("platform_id", "PLT-\x00", "/platform_id"),
     ]:
         body = _problem(portal.post(dict(envelope, **{field: value})), 422, "invalid-envelope")
         assert body["errors"][0]["pointer"] == pointer
