@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -16,16 +17,33 @@ class KeyFileError(Exception):
 
 
 def write_secret(path: Path, text: str) -> None:
-    """Create ``path`` with mode 0600 (its folder 0700). Refuses to overwrite."""
+    """Create ``path`` with mode 0600 (its folder 0700). Refuses to overwrite.
+
+    Atomic: the key is written and synced under a temporary name, then
+    hard-linked into place (which fails if the name exists), so a process
+    racing to create the same key never reads a half-written file.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists():
+        raise KeyFileError(f"{path} exists already; careledger never overwrites a key")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as e:
-        raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError as e:
+            raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
+    finally:
+        temporary.unlink()
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name survives a crash
+    finally:
+        os.close(folder)
 
 
 def read_secret(path: Path) -> str:

@@ -31,13 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
+from bench_support import postgres_schemas, write_report
 
 from ledger.note import Signer, Verifier
 from ledger.store import EntryDraft, LedgerStore
@@ -264,24 +263,10 @@ def main() -> None:
         )
         print(json.dumps(report["sqlite"]), file=sys.stderr)
     if args.postgres:
-        admin = sqlalchemy.create_engine(args.postgres)
-        schemas = [f"bench_{uuid.uuid4().hex[:8]}_{n}" for n in ("http", "ledger")]
-        with admin.begin() as connection:
-            for name in schemas:
-                connection.exec_driver_sql(f"CREATE SCHEMA {name}")
-        try:
-            urls = [f"{args.postgres}?options=-csearch_path%3D{name}" for name in schemas]
-            report["postgresql"] = run("postgresql", urls[0], urls[1], args)
+        with postgres_schemas(args.postgres, ("http", "ledger")) as urls:
+            report["postgresql"] = run("postgresql", urls["http"], urls["ledger"], args)
             print(json.dumps(report["postgresql"]), file=sys.stderr)
-        finally:
-            with admin.begin() as connection:
-                for name in schemas:
-                    connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-            admin.dispose()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

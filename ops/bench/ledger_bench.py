@@ -23,12 +23,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy
+from bench_support import postgres_schemas, write_report
 from sqlalchemy import Engine, select
 
 from ledger import schema
@@ -262,29 +261,11 @@ def main() -> None:
         )
         print(json.dumps(report["sqlite"]), file=sys.stderr)
     if args.postgres:
-        admin = sqlalchemy.create_engine(args.postgres)
-        schemas = [f"bench_{uuid.uuid4().hex[:8]}_{n}" for n in ("raw", "ledger")]
-        with admin.begin() as connection:
-            for name in schemas:
-                connection.exec_driver_sql(f"CREATE SCHEMA {name}")
-        try:
-            by_name = dict(zip(("raw", "ledger"), schemas, strict=True))
+        with postgres_schemas(args.postgres, ("raw", "ledger")) as urls:
             report["postgresql"] = run_database(
-                "postgresql",
-                lambda name: f"{args.postgres}?options=-csearch_path%3D{by_name[name]}",
-                items,
-                rows,
-                None,
+                "postgresql", lambda name: urls[name], items, rows, None
             )
-        finally:
-            with admin.begin() as connection:
-                for name in schemas:
-                    connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-            admin.dispose()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -125,3 +126,39 @@ def test_pseudonyms_are_keyed_normalised_and_separated_by_kind(tmp_path: Path) -
     assert a.pseudonym("patient", number) != a.pseudonym("practitioner", number)
     assert a.pseudonym("patient", number) != b.pseudonym("patient", number)
     assert number.upper() not in a.pseudonym("patient", number).upper()
+
+
+def _seal_in_another_process(keys_dir: str) -> bytes:
+    return PayloadKeys(Path(keys_dir)).seal("consultation", FROZEN_NOW, b"from a worker")
+
+
+def test_a_key_file_appears_only_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the HTTP benchmark: a worker read a data key another was still writing.
+
+    While the bytes are being synced, the key's own name must not exist yet.
+    """
+    import supervisor.keys
+
+    path = tmp_path / "keys" / "k.key"
+    seen: list[bool] = []
+    real_fsync = os.fsync
+
+    def watching_fsync(descriptor: int) -> None:
+        seen.append(path.exists())
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(supervisor.keys.os, "fsync", watching_fsync)
+    supervisor.keys.write_secret(path, "secret\n")
+    assert seen and seen[0] is False
+    assert path.read_text() == "secret\n"
+    assert [p.name for p in path.parent.iterdir()] == ["k.key"]  # no temporary left
+
+
+def test_workers_racing_to_create_the_same_data_key_all_use_one_key(tmp_path: Path) -> None:
+    create_payload_keys(tmp_path)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(8) as pool:
+        sealed = pool.map(_seal_in_another_process, [str(tmp_path)] * 32)
+    keys = PayloadKeys(tmp_path)
+    assert {keys.open(s) for s in sealed} == {b"from a worker"}
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["consultation-2026-11.key"]
