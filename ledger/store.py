@@ -31,7 +31,7 @@ from .canonical import JSONValue, canonical_json
 from .checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from .database import insert_rows, read_transaction, write_transaction
 from .errors import ConsistencyError, LedgerError, OutOfRangeError, ProofError
-from .hashing import leaf_hash
+from .hashing import HASH_SIZE, leaf_hash
 from .leaf import LEAF_FORMAT, check_entry_type
 from .note import Signer
 from .proof import verify_consistency
@@ -601,6 +601,48 @@ class LedgerStore:
             cache.preload(_tiles_for_ranges(consistency_proof_ranges(size1, size2)))
             return consistency_proof(size1, size2, cache.read_node)
 
+    def index_of_leaf(self, leaf_hash: bytes) -> int:
+        """Index of the entry whose leaf hashes to ``leaf_hash``; ``OutOfRangeError`` if none.
+
+        The lookup table is brought up to the head first, from the level-0
+        tiles, under the append lock (so only the first lookup after many
+        appends pays for indexing them).
+        """
+        if len(leaf_hash) != HASH_SIZE:
+            raise OutOfRangeError("a leaf hash has 32 bytes")
+        found = self._indexed_leaf(leaf_hash)
+        if found is None:
+            self._catch_up_leaf_index()
+            found = self._indexed_leaf(leaf_hash)
+        if found is None:
+            raise OutOfRangeError("no entry has this leaf hash")
+        return found
+
+    def _indexed_leaf(self, leaf_hash: bytes) -> int | None:
+        with read_transaction(self.engine) as connection:
+            found = connection.execute(
+                select(schema.leaf_index.c.idx).where(schema.leaf_index.c.leaf_hash == leaf_hash)
+            ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def _catch_up_leaf_index(self) -> None:
+        with write_transaction(self.engine) as connection:
+            head = self._lock_head(connection)
+            indexed = connection.execute(
+                select(func.coalesce(func.max(schema.leaf_index.c.idx), -1))
+            ).scalar_one()
+            cache = _TileCache(connection)
+            rows: list[tuple[object, ...]] = []
+            for index in range(int(indexed) + 1, head.size):
+                rows.append((index, cache.read_node(0, index)))
+                if index % TILE_WIDTH == TILE_WIDTH - 1:
+                    cache.tiles.clear()  # a tile's hashes are all indexed; free it
+                if len(rows) >= 20_000:
+                    insert_rows(connection, schema.leaf_index, rows)
+                    rows = []
+            if rows:
+                insert_rows(connection, schema.leaf_index, rows)
+
     def root_at(self, size: int) -> bytes:
         """Root of the tree of the first ``size`` leaves. Requires ``0 <= size <= head``."""
         with read_transaction(self.engine) as connection:
@@ -652,6 +694,17 @@ class LedgerStore:
         if row is None:
             return None
         return _stored_checkpoint(row.note)
+
+    def checkpoints_after(self, size: int, limit: int) -> list[SignedCheckpoint]:
+        """Up to ``limit`` checkpoints of sizes above ``size``, smallest first."""
+        with read_transaction(self.engine) as connection:
+            notes = connection.execute(
+                select(schema.checkpoints.c.note)
+                .where(schema.checkpoints.c.size > size)
+                .order_by(schema.checkpoints.c.size)
+                .limit(limit)
+            ).scalars()
+            return [_stored_checkpoint(note) for note in notes]
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
         """The checkpoint signed for exactly ``size`` entries, if one was."""

@@ -42,8 +42,10 @@ def create_app(
     configure_json_logging()
 
     from .api import api
+    from .log_api import log
 
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(log, url_prefix="/log")
     _install_request_log(app)
     _install_problem_handlers(app)
     return app

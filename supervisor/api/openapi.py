@@ -106,6 +106,135 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _query(name: str, minimum: int, *, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 2**63 - 1},
+    }
+
+
+def _text_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+_HASHES = {"type": "array", "items": _B64}
+
+
+def _log_paths() -> dict[str, Any]:
+    """The public log API (no authentication). Tiles follow C2SP tlog-tiles paths."""
+    bad = _problem("Malformed or out-of-range parameter")
+    return {
+        "/log/checkpoint": {
+            "get": {
+                "operationId": "getCheckpoint",
+                "summary": "The latest C2SP signed checkpoint",
+                "responses": {
+                    "200": _text_response("A signed note"),
+                    "404": _problem("The log is empty"),
+                },
+            }
+        },
+        "/log/vkey": {
+            "get": {
+                "operationId": "getVerifierKey",
+                "summary": "The log's verifier key",
+                "responses": {"200": _text_response("A C2SP verifier key")},
+            }
+        },
+        "/log/proof/inclusion": {
+            "get": {
+                "operationId": "getInclusionProof",
+                "summary": "Audit path of a leaf (by index or by base64 leaf_hash)",
+                "parameters": [
+                    _query("size", 1),
+                    _query("index", 0, required=False),
+                    {"name": "leaf_hash", "in": "query", "required": False, "schema": _B64},
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "The proof",
+                        {
+                            "type": "object",
+                            "required": ["index", "size", "leaf_hash", "hashes"],
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "size": {"type": "integer"},
+                                "leaf_hash": _B64,
+                                "hashes": _HASHES,
+                            },
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+        "/log/proof/consistency": {
+            "get": {
+                "operationId": "getConsistencyProof",
+                "summary": "Proof that the tree of size `size` extends the tree of size `old`",
+                "parameters": [_query("old", 1), _query("size", 1)],
+                "responses": {
+                    "200": _json_response(
+                        "The proof",
+                        {
+                            "type": "object",
+                            "required": ["old", "size", "hashes"],
+                            "properties": {
+                                "old": {"type": "integer"},
+                                "size": {"type": "integer"},
+                                "hashes": _HASHES,
+                            },
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+        "/log/entries/{index}": {
+            "get": {
+                "operationId": "getEntry",
+                "summary": "A leaf (the public entry header) and its hash; never a payload",
+                "parameters": [
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                    }
+                ],
+                "responses": {
+                    "200": _json_response("The entry", {"type": "object"}),
+                    "400": bad,
+                    "404": _problem("Not an entry path"),
+                },
+            }
+        },
+        "/log/checkpoints": {
+            "get": {
+                "operationId": "getCheckpointHistory",
+                "summary": "Signed checkpoints above size `after`, smallest first",
+                "parameters": [
+                    _query("after", 0, required=False),
+                    _query("limit", 1, required=False),
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "A page of checkpoints",
+                        {
+                            "type": "object",
+                            "required": ["checkpoints"],
+                            "properties": {"checkpoints": {"type": "array"}},
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     receipt = {"$ref": "#/components/schemas/Receipt"}
     schemas: dict[str, Any] = {
@@ -118,7 +247,7 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "careledger platform API",
+            "title": "careledger API: platform submissions and the public log",
             "version": "1",
             "description": "Mandatory transmission of internet-healthcare records to the "
             "regulator: signed batches in, final verifiable receipts out.",
@@ -183,6 +312,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json_response("JSON Schema 2020-12", {"type": "object"})},
                 }
             },
+            **_log_paths(),
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",

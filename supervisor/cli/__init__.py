@@ -77,6 +77,7 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 def _register() -> None:
     from . import (
+        audit_commands,
         demo_commands,
         ledger_commands,
         platform_commands,
@@ -93,6 +94,7 @@ def _register() -> None:
     cli.add_command(serve_commands.serve)
     cli.add_command(submit_commands.submit)
     cli.add_command(projection_commands.projections)
+    cli.add_command(audit_commands.audit_group)
 
 
 _register()

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ledger.note import Verifier
+from supervisor.client import PlatformKeyFile, SubmitError, load_platform_key, wait_for_portal
+
+CARELEDGER = [sys.executable, "-m", "supervisor.cli"]
+INSTITUTION = "H330100009"
 
 
 def free_port() -> int:
@@ -10,3 +24,79 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    verifier: Verifier
+    platform_id: str
+    key_path: Path
+    key: PlatformKeyFile
+    folder: Path
+    #: Set by a test that edits storage behind the server's back: skip the final verify.
+    tampered: bool = False
+
+    def careledger(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*CARELEDGER, *args],
+            check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    env = dict(os.environ)
+    env.update(
+        CARELEDGER_DATA_DIR=str(tmp_path / "var"),
+        CARELEDGER_DATABASE_URL=database_url,
+        PYTHONUNBUFFERED="1",
+    )
+    server = LiveServer("", env, None, "", tmp_path / "platform.key", None, tmp_path)  # type: ignore[arg-type]
+    server.verifier = Verifier.from_vkey(server.careledger("init").stdout.strip())
+    public_key = server.careledger("platform", "keygen", "--out", str(server.key_path)).stdout
+    registered = server.careledger(
+        "platform",
+        "register",
+        "--institution",
+        INSTITUTION,
+        "--name",
+        "测试互联网医院",
+        "--public-key",
+        public_key.strip(),
+    ).stdout
+    server.platform_id = registered.split("platform_id: ")[1].split()[0]
+    server.key = load_platform_key(server.key_path.read_text())
+    port = free_port()
+    server.url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [*CARELEDGER, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_portal(server.url, lambda: process.poll() is None)
+    except SubmitError:
+        process.kill()
+        pytest.fail("careledger serve did not start: " + (tmp_path / "serve.log").read_text())
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    served = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in served, served
+    if not server.tampered:
+        verify = server.careledger("ledger", "verify", "--no-progress")
+        assert "ledger verifies" in verify.stdout
