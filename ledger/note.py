@@ -2,9 +2,13 @@
 
 A note is UTF-8 text ending in a newline, a blank line, then one or more
 signature lines ``— <name> <base64(keyid || signature)>``. The key id is
-``SHA-256(name || 0x0A || 0x01 || pubkey)[:4]``. Opening a note verifies
+``SHA-256(name || 0x0A || alg || pubkey)[:4]``. Opening a note verifies
 every signature by a known key (a bad one is an error, never skipped) and
 requires at least one.
+
+Two algorithms: 0x01, a plain Ed25519 note signature (the log's), and 0x04,
+a C2SP ``cosignature/v1`` (a witness's): Ed25519 over ``cosignature/v1\n``,
+``time <t>\n`` and the note text, carried as ``timestamp (u64 BE) || sig``.
 """
 
 from __future__ import annotations
@@ -27,24 +31,34 @@ from .errors import (
 )
 
 __all__ = [
+    "COSIGNATURE_V1",
     "ED25519",
     "NoteSignature",
     "OpenedNote",
     "Signer",
     "Verifier",
+    "cosignature_message",
     "key_id",
     "open_note",
     "sign_note",
 ]
 
 ED25519 = 0x01
+COSIGNATURE_V1 = 0x04
+_ALGORITHMS = (ED25519, COSIGNATURE_V1)
 MAX_SIGNATURES = 100
+_MAX_TIMESTAMP = 2**63 - 1
 _SIG_PREFIX = "— "  # U+2014 EM DASH and a space
 
 
 def key_id(name: str, algorithm_and_key: bytes) -> bytes:
     """The 4-byte key id of a verifier key (name and ``alg || pubkey``)."""
     return hashlib.sha256(name.encode() + b"\n" + algorithm_and_key).digest()[:4]
+
+
+def cosignature_message(text: bytes, timestamp: int) -> bytes:
+    """What a ``cosignature/v1`` signs: header, time line, then the note text."""
+    return b"cosignature/v1\ntime %d\n" % timestamp + text
 
 
 def _valid_name(name: str) -> bool:
@@ -60,11 +74,12 @@ def _b64decode_strict(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Verifier:
-    """An Ed25519 verifier key ``name+hex(keyid)+base64(0x01||pubkey)``."""
+    """A verifier key ``name+hex(keyid)+base64(alg||pubkey)``: 0x01 note, 0x04 cosignature."""
 
     name: str
     key_id: bytes
     public_key: bytes
+    algorithm: int = ED25519
 
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
@@ -82,18 +97,25 @@ class Verifier:
             raise MalformedVerifierKeyError(
                 f"verifier key in {vkey!r} is {len(key)} bytes, want 33"
             )
-        if key[0] != ED25519:
+        if key[0] not in _ALGORITHMS:
             raise MalformedVerifierKeyError(f"unknown verifier algorithm {key[0]} in {vkey!r}")
         if key_id(name, key) != claimed_id:
             raise MalformedVerifierKeyError(f"key id does not match the key in {vkey!r}")
-        return cls(name, claimed_id, key[1:])
+        return cls(name, claimed_id, key[1:], key[0])
 
     @property
     def vkey(self) -> str:
-        encoded = base64.b64encode(bytes([ED25519]) + self.public_key).decode()
+        encoded = base64.b64encode(bytes([self.algorithm]) + self.public_key).decode()
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
+        if self.algorithm == COSIGNATURE_V1:
+            if len(signature) != 72:
+                return False
+            timestamp = int.from_bytes(signature[:8], "big")
+            if timestamp > _MAX_TIMESTAMP:
+                return False
+            message, signature = cosignature_message(message, timestamp), signature[8:]
         try:
             nacl.signing.VerifyKey(self.public_key).verify(message, signature)
         except (nacl.exceptions.BadSignatureError, ValueError):
@@ -107,16 +129,19 @@ class Signer:
 
     name: str
     seed: bytes
+    algorithm: int = ED25519
 
     def __post_init__(self) -> None:
         if not _valid_name(self.name):
             raise ValueError(f"bad signer name {self.name!r}")
         if len(self.seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
+        if self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"unknown signer algorithm {self.algorithm}")
 
     @classmethod
-    def generate(cls, name: str) -> Signer:
-        return cls(name, bytes(nacl.signing.SigningKey.generate()))
+    def generate(cls, name: str, algorithm: int = ED25519) -> Signer:
+        return cls(name, bytes(nacl.signing.SigningKey.generate()), algorithm)
 
     @classmethod
     def from_skey(cls, skey: str) -> Signer:
@@ -126,16 +151,16 @@ class Signer:
             raise ValueError("not a signer key (PRIVATE+KEY+name+id+key)")
         _, _, name, id_hex, key_b64 = parts
         key = _b64decode_strict(key_b64)
-        if len(key) != 33 or key[0] != ED25519:
+        if len(key) != 33 or key[0] not in _ALGORITHMS:
             raise ValueError("signer key is not an Ed25519 seed")
-        signer = cls(name, key[1:])
+        signer = cls(name, key[1:], key[0])
         if signer.key_id.hex() != id_hex:
             raise ValueError("signer key id does not match the key")
         return signer
 
     @property
     def skey(self) -> str:
-        encoded = base64.b64encode(bytes([ED25519]) + self.seed).decode()
+        encoded = base64.b64encode(bytes([self.algorithm]) + self.seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{encoded}"
 
     @cached_property
@@ -148,14 +173,26 @@ class Signer:
 
     @cached_property
     def key_id(self) -> bytes:
-        return key_id(self.name, bytes([ED25519]) + self.public_key)
+        return key_id(self.name, bytes([self.algorithm]) + self.public_key)
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.name, self.key_id, self.public_key)
+        return Verifier(self.name, self.key_id, self.public_key, self.algorithm)
 
     def sign(self, message: bytes) -> bytes:
+        """A note signature. Requires an 0x01 key (a cosigner signs with ``cosign``)."""
+        if self.algorithm != ED25519:
+            raise ValueError("a cosigner key signs only cosignatures")
         return self._signing_key.sign(message).signature
+
+    def cosign(self, text: bytes, timestamp: int) -> bytes:
+        """``timestamp || signature`` of a cosignature/v1 over note ``text``."""
+        if self.algorithm != COSIGNATURE_V1:
+            raise ValueError("only a cosigner key (0x04) makes cosignatures")
+        if not 0 <= timestamp <= _MAX_TIMESTAMP:
+            raise ValueError("a cosignature timestamp is within 0 .. 2^63-1")
+        message = cosignature_message(text, timestamp)
+        return timestamp.to_bytes(8, "big") + self._signing_key.sign(message).signature
 
 
 @dataclass(frozen=True)

@@ -209,13 +209,15 @@ def submit_and_verify(
     return receipt, verify_receipt(receipt, verifier, envelope)
 
 
-def wait_for_portal(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Return once ``url`` answers the record schema; raise ``SubmitError`` if the portal
-    process stops (``alive`` turns False) or ``timeout`` seconds pass first."""
+def wait_for_portal(
+    url: str, alive: Callable[[], bool], timeout: float = 60.0, probe: str = "/api/v1/schema"
+) -> None:
+    """Return once ``url`` answers ``probe``; raise ``SubmitError`` if the server process
+    stops (``alive`` turns False) or ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/api/v1/schema", timeout=1) as response:
+            with urllib.request.urlopen(f"{url}{probe}", timeout=1) as response:
                 response.read()
             return
         except OSError as e:

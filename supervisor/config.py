@@ -36,6 +36,10 @@ class Settings:
     max_batch_records: int = 1000
     max_body_bytes: int = 5 * 1024 * 1024
     clock_skew_seconds: int = 300
+    #: Witnesses as ``"<url> <vkey>"``; a checkpoint is published once ``witness_quorum`` of
+    #: them cosigned it (0: publish at once, attaching whatever cosignatures exist).
+    witnesses: tuple[str, ...] = ()
+    witness_quorum: int = 0
 
     def __post_init__(self) -> None:
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
@@ -43,6 +47,11 @@ class Settings:
         for name in ("max_batch_records", "max_body_bytes", "clock_skew_seconds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
+        if not 0 <= self.witness_quorum <= len(self.witnesses):
+            raise ConfigError("witness_quorum must be between 0 and the number of witnesses")
+        for entry in self.witnesses:
+            if len(entry.split()) != 2:
+                raise ConfigError(f"a witness is '<url> <vkey>', not {entry!r}")
 
     @property
     def effective_database_url(self) -> str:
@@ -61,10 +70,18 @@ class Settings:
         return self.data_dir / "log.vkey"
 
 
-_INTEGER_SETTINGS = frozenset({"max_batch_records", "max_body_bytes", "clock_skew_seconds"})
+_INTEGER_SETTINGS = frozenset(
+    {"max_batch_records", "max_body_bytes", "clock_skew_seconds", "witness_quorum"}
+)
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "witnesses":
+        # TOML: a list of strings; environment: entries separated by ';'.
+        items = value.split(";") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError("witnesses must be a list of '<url> <vkey>' strings")
+        return tuple(i.strip() for i in items if i.strip())
     if name in _INTEGER_SETTINGS:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

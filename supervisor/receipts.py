@@ -22,7 +22,7 @@ from ledger.errors import LedgerError
 from ledger.hashing import leaf_hash
 from ledger.leaf import decode_leaf
 from ledger.note import Verifier
-from ledger.proof import verify_inclusion
+from ledger.proof import verify_consistency, verify_inclusion
 
 __all__ = [
     "RECEIPT_VERSION",
@@ -97,6 +97,7 @@ class VerifiedReceipt:
     tree_size: int
     root: bytes
     indices: tuple[int, ...]
+    witnesses: tuple[str, ...] = ()
 
 
 def _decode(text: Any, what: str, record_id: str | None = None) -> bytes:
@@ -112,13 +113,17 @@ def verify_receipt(
     receipt: Mapping[str, Any],
     verifier: Verifier,
     envelope: Mapping[str, Any] | None = None,
+    witnesses: Sequence[Verifier] = (),
 ) -> VerifiedReceipt:
     """Check a receipt offline. Raises ``ReceiptError`` saying what does not hold.
 
     Always: the checkpoint is signed by the log, and every record's leaf is
     in the tree it commits to. With ``envelope`` (the batch as sent, with its
     signature): the receipt covers exactly its records, in order, and every
-    leaf commits to that record, that key and that signature.
+    leaf commits to that record, that key and that signature. If the receipt
+    carries a ``witnessed`` checkpoint, it must extend the receipt's; the
+    names in ``VerifiedReceipt.witnesses`` are those of ``witnesses`` whose
+    cosignatures on it verify.
     """
     if receipt.get("receipt_version") != RECEIPT_VERSION:
         raise ReceiptError(f"not a {RECEIPT_VERSION} receipt")
@@ -160,7 +165,36 @@ def verify_receipt(
         if envelope is not None and sent is not None:
             _check_commitment(header.statement, entry, sent[position], envelope, record_id)
         indices.append(index)
-    return VerifiedReceipt(checkpoint.size, checkpoint.root, tuple(indices))
+    cosigned = _check_witnessed(receipt, verifier, witnesses, checkpoint.size, checkpoint.root)
+    return VerifiedReceipt(checkpoint.size, checkpoint.root, tuple(indices), cosigned)
+
+
+def _check_witnessed(
+    receipt: Mapping[str, Any],
+    verifier: Verifier,
+    witnesses: Sequence[Verifier],
+    size: int,
+    root: bytes,
+) -> tuple[str, ...]:
+    witnessed = receipt.get("witnessed")
+    if witnessed is None:
+        return ()
+    try:
+        later, opened = open_checkpoint(str(witnessed.get("checkpoint", "")), verifier, witnesses)
+    except LedgerError as e:
+        raise ReceiptError(f"the witnessed checkpoint does not verify: {e}") from e
+    proof = [
+        _decode(h, "witnessed consistency proof") for h in witnessed.get("consistency_proof", [])
+    ]
+    if later.size < size or (later.size == size and later.root != root):
+        raise ReceiptError("the witnessed checkpoint does not extend the receipt's")
+    if later.size > size:
+        try:
+            verify_consistency(size, later.size, proof, root, later.root)
+        except LedgerError as e:
+            raise ReceiptError(f"the witnessed checkpoint is not consistent: {e}") from e
+    known = {w.name for w in witnesses}
+    return tuple(s.name for s in opened.verified if s.name in known)
 
 
 def _check_commitment(

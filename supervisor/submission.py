@@ -35,6 +35,7 @@ from .projections import RECORD_ENTRY_PREFIX, batch_digest, record_row, unseal_r
 from .receipts import ReceiptRecord, receipt_document, record_commitment
 from .records import DATE_TIME_PATTERN, RecordProblem, record_problems
 from .request_signing import RequestSignature
+from .witnessing import witnessed_since
 
 __all__ = ["Envelope", "RejectionError", "SubmissionLimits", "SubmissionService", "parse_envelope"]
 
@@ -536,10 +537,28 @@ class SubmissionService:
             salt, _ = unseal_record(self.keys, row.payload)
             record_id = orjson.loads(row.leaf)["statement"]["record_id"]  # our own leaf
             records.append(ReceiptRecord(record_id, index, row.leaf, salt, proof.hashes))
-        return receipt_document(
+        document = receipt_document(
             platform_id=platform_id,
             batch_id=batch_id,
             checkpoint_note=checkpoint.note,
             tree_size=tree_size,
             records=records,
         )
+        return document | self._witnessing(tree_size)
+
+    def _witnessing(self, tree_size: int) -> dict[str, Any]:
+        """Which witnesses have cosigned the batch: a later cosigned checkpoint and the
+        consistency proof from the receipt's own (none yet when the batch was just taken)."""
+        witnessed = witnessed_since(self.store, tree_size)
+        if witnessed is None:
+            return {"witnesses": []}
+        note, names = witnessed
+        size = int(note.split("\n")[1])
+        proof = self.store.consistency_proof(tree_size, size) if size > tree_size else []
+        return {
+            "witnesses": names,
+            "witnessed": {
+                "checkpoint": note,
+                "consistency_proof": [base64.b64encode(h).decode() for h in proof],
+            },
+        }

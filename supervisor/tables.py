@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["batches", "metadata", "platform_keys", "platforms", "records"]
+__all__ = ["batches", "cosignatures", "metadata", "platform_keys", "platforms", "records"]
 
 metadata = MetaData()
 
@@ -79,4 +79,15 @@ records = Table(
     Index("ix_records_practitioner", "practitioner_license_no"),
     Index("ix_records_patient", "patient_pseudonym"),
     Index("ix_records_received", "received_at"),
+)
+
+#: Witness cosignatures collected for the log's checkpoints (input from witnesses, not a
+#: projection: kept by ``projections rebuild``). ``line`` is the note signature line.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(200), primary_key=True),
+    Column("line", String(400), nullable=False),
+    Column("collected_at", DateTime(timezone=True), nullable=False),
 )

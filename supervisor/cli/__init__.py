@@ -85,6 +85,7 @@ def _register() -> None:
         serve_commands,
         setup_commands,
         submit_commands,
+        witness_commands,
     )
 
     cli.add_command(setup_commands.init)
@@ -95,6 +96,7 @@ def _register() -> None:
     cli.add_command(submit_commands.submit)
     cli.add_command(projection_commands.projections)
     cli.add_command(audit_commands.audit_group)
+    cli.add_command(witness_commands.witness)
 
 
 _register()

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -26,10 +27,12 @@ from supervisor.receipts import verify_receipt
 from . import CliContext
 
 
-class _Portal(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any], settings: Settings) -> None:
+class WsgiServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running the app that ``factory`` builds in each worker, after the fork."""
+
+    def __init__(self, options: dict[str, Any], factory: Callable[[], Any]) -> None:
         self._options = options
-        self._settings = settings
+        self._factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -37,9 +40,30 @@ class _Portal(BaseApplication):  # type: ignore[misc]
             self.cfg.set(name, value)
 
     def load(self) -> Any:
+        return self._factory()
+
+
+def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "sync",
+        "timeout": 120,
+        "graceful_timeout": 30,
+        "limit_request_line": 8190,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+
+
+def _portal_factory(settings: Settings) -> Callable[[], Any]:
+    def build() -> Any:
         from supervisor.app import create_app
 
-        return create_app(self._settings)
+        return create_app(settings)
+
+    return build
 
 
 @click.command()
@@ -63,19 +87,8 @@ def serve(context: CliContext, bind: str, workers: int, demo: bool, demo_records
     if demo:
         _serve_demo(context, bind, workers, demo_records)
         return
-    options = {
-        "bind": bind,
-        "workers": workers,
-        "worker_class": "sync",
-        "timeout": 120,
-        "graceful_timeout": 30,
-        "limit_request_line": 8190,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-    }
     click.echo(f"careledger portal on http://{bind} with {workers} workers", err=True)
-    _Portal(options, context.settings).run()
+    WsgiServer(gunicorn_options(bind, workers), _portal_factory(context.settings)).run()
 
 
 def _serve_demo(context: CliContext, bind: str, workers: int, count: int) -> None:

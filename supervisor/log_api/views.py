@@ -21,6 +21,7 @@ from ledger.tiles import parse_tile_path
 
 from ..app import services
 from ..problems import problem_response
+from ..witnessing import published_checkpoint
 
 __all__ = ["log"]
 
@@ -87,10 +88,13 @@ def _b64(data: bytes) -> str:
 
 @log.get("/checkpoint")
 def checkpoint() -> Response:
-    latest = services().store.latest_checkpoint()
-    if latest is None:
-        return problem_response(404, "no-checkpoint", "No checkpoint yet", "the log is empty")
-    response = Response(latest.note, mimetype="text/plain")
+    portal = services()
+    note = published_checkpoint(portal.store, portal.settings.witness_quorum)
+    if note is None:
+        return problem_response(
+            404, "no-checkpoint", "No checkpoint yet", "no checkpoint is published yet"
+        )
+    response = Response(note, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-cache"
     return response
 

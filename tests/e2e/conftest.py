@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,14 +55,28 @@ class LiveServer:
 
 @pytest.fixture
 def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    """`careledger serve` (three workers) on a fresh data folder with one registered platform;
+    afterwards the serve log holds no traceback and the ledger verifies."""
+    with running_portal(tmp_path, database_url, {}) as server:
+        yield server
+
+
+@contextmanager
+def running_portal(
+    tmp_path: Path, database_url: str, extra_env: dict[str, str], *, initialised: bool = False
+) -> Iterator[LiveServer]:
     env = dict(os.environ)
     env.update(
         CARELEDGER_DATA_DIR=str(tmp_path / "var"),
         CARELEDGER_DATABASE_URL=database_url,
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     server = LiveServer("", env, None, "", tmp_path / "platform.key", None, tmp_path)  # type: ignore[arg-type]
-    server.verifier = Verifier.from_vkey(server.careledger("init").stdout.strip())
+    if initialised:
+        server.verifier = Verifier.from_vkey((tmp_path / "var" / "log.vkey").read_text().strip())
+    else:
+        server.verifier = Verifier.from_vkey(server.careledger("init").stdout.strip())
     public_key = server.careledger("platform", "keygen", "--out", str(server.key_path)).stdout
     registered = server.careledger(
         "platform",
