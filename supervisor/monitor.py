@@ -81,7 +81,7 @@ class HttpLogSource:
         self._timeout = timeout
         self._local = threading.local()
 
-    def _get(self, path: str) -> bytes:
+    def get(self, path: str) -> bytes:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             kind = (
@@ -104,22 +104,22 @@ class HttpLogSource:
         return body
 
     def checkpoint(self) -> bytes:
-        return self._get("/log/checkpoint")
+        return self.get("/log/checkpoint")
 
     def consistency(self, old: int, size: int) -> list[bytes]:
-        document = orjson.loads(self._get(f"/log/proof/consistency?old={old}&size={size}"))
+        document = orjson.loads(self.get(f"/log/proof/consistency?old={old}&size={size}"))
         return [base64.b64decode(h, validate=True) for h in document["hashes"]]
 
     def tile(self, level: int, index: int, width: int) -> bytes:
-        return self._get("/log/" + format_tile_path(level, index, width))
+        return self.get("/log/" + format_tile_path(level, index, width))
 
     def bundle(self, index: int, width: int) -> bytes:
-        return self._get("/log/" + format_tile_path(None, index, width))
+        return self.get("/log/" + format_tile_path(None, index, width))
 
     def checkpoint_history(self) -> Iterator[dict[str, object]]:
         after = 0
         while True:
-            page = orjson.loads(self._get(f"/log/checkpoints?after={after}&limit=1000"))
+            page = orjson.loads(self.get(f"/log/checkpoints?after={after}&limit=1000"))
             if not page["checkpoints"]:
                 return
             yield from page["checkpoints"]

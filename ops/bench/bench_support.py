@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,9 @@ from typing import Any
 
 import sqlalchemy
 
-__all__ = ["postgres_schemas", "write_report"]
+from ledger.store import EntryDraft
+
+__all__ = ["percentile", "postgres_schemas", "record_shaped_batches", "write_report"]
 
 
 @contextmanager
@@ -40,3 +43,33 @@ def write_report(report: dict[str, Any], out: Path | None) -> None:
     print(text)
     if out is not None:
         out.write_text(text + "\n")
+
+
+def record_shaped_batches(count: int, batch: int) -> list[list[EntryDraft]]:
+    """Entries whose leaves and payloads have the size and shape of submitted records'."""
+    signature = "A" * 86 + "=="
+    return [
+        [
+            EntryDraft(
+                "record.consultation",
+                {
+                    "batch_created_at": "2026-11-23T16:00:00+08:00",
+                    "batch_id": f"bench-{start}",
+                    "batch_signature": signature,
+                    "commitment": os.urandom(32).hex(),
+                    "institution_code": "H000000001",
+                    "key_id": "0123456789abcdef",
+                    "platform_id": "PLT-H000000001",
+                    "record_id": f"H000000001-V{start + i:08d}",
+                },
+                os.urandom(900),  # a sealed record's size
+            )
+            for i in range(min(batch, count - start))
+        ]
+        for start in range(0, count, batch)
+    ]
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, int(len(ordered) * fraction) - 1)]

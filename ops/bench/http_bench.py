@@ -36,10 +36,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_support import postgres_schemas, write_report
+from bench_support import percentile, postgres_schemas, record_shaped_batches, write_report
 
 from ledger.note import Signer, Verifier
-from ledger.store import EntryDraft, LedgerStore
+from ledger.store import LedgerStore
 from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope, wait_for_portal
 from supervisor.config import Settings
 from supervisor.database import open_engine, upgrade_database
@@ -138,38 +138,13 @@ def _ledger_only(database_url: str, count: int) -> float:
     engine = open_engine(database_url)
     upgrade_database(engine)
     store = LedgerStore(engine, Signer.generate("bench.careledger.local/log"))
-    signature = "A" * 86 + "=="
-    batches = [
-        [
-            EntryDraft(
-                "record.consultation",
-                {
-                    "batch_created_at": "2026-11-23T16:00:00+08:00",
-                    "batch_id": f"bench-{start}",
-                    "batch_signature": signature,
-                    "commitment": os.urandom(32).hex(),
-                    "institution_code": "H000000001",
-                    "key_id": "0123456789abcdef",
-                    "platform_id": "PLT-H000000001",
-                    "record_id": f"H000000001-V{start + i:08d}",
-                },
-                os.urandom(900),  # a sealed record's size
-            )
-            for i in range(min(BATCH, count - start))
-        ]
-        for start in range(0, count, BATCH)
-    ]
+    batches = record_shaped_batches(count, BATCH)
     began = time.perf_counter()
     for batch in batches:
         store.append(batch, now=datetime.now(UTC))
     elapsed = time.perf_counter() - began
     engine.dispose()
     return count / elapsed
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, int(len(ordered) * fraction) - 1)]
 
 
 def run(
@@ -229,7 +204,7 @@ def run(
         "http_records_per_s": round(http_rate),
         "batch_latency_ms": {
             "p50": round(statistics.median(latencies) * 1000, 1),
-            "p99": round(_percentile(latencies, 0.99) * 1000, 1),
+            "p99": round(percentile(latencies, 0.99) * 1000, 1),
             "max": round(max(latencies) * 1000, 1),
         },
         "ledger_only_append_entries_per_s": round(ledger_rate),
