@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from binascii import hexlify
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,12 +170,57 @@ _SELECT_TILES_OF_LEVEL = select(
 )
 
 
+class _FullTiles:
+    """A process's bounded cache of full tiles, which never change once 256 wide.
+
+    Proofs at any size share the upper tiles; serving them from memory saves a
+    database round trip per proof. Used on read paths only: appends and
+    checkpoint signing always read storage.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._capacity = capacity
+        self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> bytes | None:
+        with self._lock:
+            blob = self._tiles.get(key)
+            if blob is not None:
+                self._tiles.move_to_end(key)
+            return blob
+
+    def keep(self, key: tuple[int, int], width: int, blob: bytes) -> None:
+        if width != TILE_WIDTH:
+            return
+        with self._lock:
+            self._tiles[key] = blob
+            self._tiles.move_to_end(key)
+            while len(self._tiles) > self._capacity:
+                self._tiles.popitem(last=False)
+
+
 class _TileCache:
     """Tiles read within one transaction, serving complete-subtree hashes."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, full_tiles: _FullTiles | None = None) -> None:
         self._connection = connection
+        self._full_tiles = full_tiles
         self.tiles: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    def _from_shared(self, key: tuple[int, int]) -> tuple[int, bytes] | None:
+        if self._full_tiles is None:
+            return None
+        blob = self._full_tiles.get(key)
+        if blob is None:
+            return None
+        found = self.tiles[key] = (TILE_WIDTH, blob)
+        return found
+
+    def _remember(self, key: tuple[int, int], width: int, blob: bytes) -> None:
+        self.tiles[key] = (width, blob)
+        if self._full_tiles is not None:
+            self._full_tiles.keep(key, width, blob)
 
     def preload(self, keys: Iterable[tuple[int, int]]) -> None:
         """Read the listed tiles with one query per tile level, saving network round trips.
@@ -183,7 +229,9 @@ class _TileCache:
         """
         if self._connection.dialect.name == "sqlite":
             return
-        missing = [key for key in set(keys) if key not in self.tiles]
+        missing = [
+            key for key in set(keys) if key not in self.tiles and self._from_shared(key) is None
+        ]
         if not missing:
             return
         by_level: dict[int, list[int]] = {}
@@ -194,16 +242,17 @@ class _TileCache:
             for row in self._connection.execute(
                 _SELECT_TILES_OF_LEVEL, {"level": level, "indices": indices}
             ):
-                self.tiles[(level, row.idx)] = (row.width, row.hashes)
+                self._remember((level, row.idx), row.width, row.hashes)
 
     def load(self, level: int, index: int) -> tuple[int, bytes] | None:
         key = (level, index)
-        found = self.tiles.get(key)
+        found = self.tiles.get(key) or self._from_shared(key)
         if found is None:
             row = self._connection.execute(SELECT_TILE, {"level": level, "idx": index}).first()
             if row is None:
                 return None
-            found = self.tiles[key] = (row.width, row.hashes)
+            self._remember(key, row.width, row.hashes)
+            found = (row.width, row.hashes)
         return found
 
     def read_node(self, level: int, index: int) -> bytes:
@@ -396,6 +445,7 @@ class LedgerStore:
         self.signer = signer
         self._right_edge: _RightEdge | None = None
         self._right_edge_lock = threading.Lock()
+        self._full_tiles = _FullTiles()
 
     # -- writing -----------------------------------------------------------
 
@@ -556,7 +606,7 @@ class LedgerStore:
                 raise OutOfRangeError(
                     f"no inclusion proof for index {index} at size {size} (log size {head_size})"
                 )
-            cache = _TileCache(connection)
+            cache = _TileCache(connection, self._full_tiles)
             ranges = [(index, index + 1), *inclusion_proof_ranges(index, size), (0, size)]
             cache.preload(_tiles_for_ranges(ranges))
             hashes = inclusion_proof(index, size, cache.read_node)
@@ -580,7 +630,7 @@ class LedgerStore:
                 raise OutOfRangeError(
                     f"no inclusion proof for index {bad[0]} at size {size} (log size {head_size})"
                 )
-            cache = _TileCache(connection)
+            cache = _TileCache(connection, self._full_tiles)
             root = tree_root(size, cache.read_node)
             paths = inclusion_proofs(indices, size, cache.read_node)
             return [
@@ -597,7 +647,7 @@ class LedgerStore:
                 raise OutOfRangeError(
                     f"no consistency proof from {size1} to {size2} (log size {head_size})"
                 )
-            cache = _TileCache(connection)
+            cache = _TileCache(connection, self._full_tiles)
             cache.preload(_tiles_for_ranges(consistency_proof_ranges(size1, size2)))
             return consistency_proof(size1, size2, cache.read_node)
 
@@ -662,7 +712,7 @@ class LedgerStore:
     def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
         """C2SP bytes of tile ``level/index`` at ``width``; ``OutOfRangeError`` if narrower."""
         with read_transaction(self.engine) as connection:
-            found = _TileCache(connection).load(level, index)
+            found = _TileCache(connection).load(level, index)  # what is served is what is stored
         if found is None or found[0] < width:
             raise OutOfRangeError(f"tile {level}/{index} is not {width} wide")
         return found[1][: width * 32]
