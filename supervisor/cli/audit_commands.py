@@ -34,6 +34,12 @@ def _verifier(vkey: str) -> Verifier:
         raise CommandError(f"--vkey is not a verifier key: {e}") from e
 
 
+def _announced_size(note: bytes) -> int:
+    """The size a checkpoint claims, for a progress bar only (the audit verifies it)."""
+    lines = note.split(b"\n")
+    return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else 0
+
+
 def _alarm(error: MonitorAlarmError) -> CommandError:
     return CommandError(f"ALARM ({error.kind}): {error}")
 
@@ -67,7 +73,8 @@ def audit_log(
     state = MonitorState.load(state_path)
     source = HttpLogSource(url)
     try:
-        with click.progressbar(length=0, label="recomputing", hidden=not full) as bar:
+        length = _announced_size(source.checkpoint()) if full else 0
+        with click.progressbar(length=length, label="recomputing", hidden=not full) as bar:
             report = audit(
                 source,
                 verifier,
@@ -122,8 +129,11 @@ def audit_receipt(receipt_path: Path, *, vkey: str, log_url: str | None) -> None
 def audit_export(url: str, folder: Path, *, vkey: str) -> None:
     """Download the public log (tiles, bundles, checkpoints) into FOLDER."""
     try:
-        with click.progressbar(length=0, label="exporting") as bar:
-            checkpoint = export_log(HttpLogSource(url), _verifier(vkey), folder, bar.update)
+        source = HttpLogSource(url)
+        with click.progressbar(
+            length=_announced_size(source.checkpoint()), label="exporting"
+        ) as bar:
+            checkpoint = export_log(source, _verifier(vkey), folder, bar.update)
     except MonitorAlarmError as e:
         raise _alarm(e) from e
     click.echo(f"exported size {checkpoint.size} to {folder}")
@@ -135,7 +145,8 @@ def audit_export(url: str, folder: Path, *, vkey: str) -> None:
 def audit_verify_export(folder: Path, *, vkey: str) -> None:
     """Verify an export with no server: every entry, tile and listed checkpoint."""
     try:
-        with click.progressbar(length=0, label="recomputing") as bar:
+        announced = _announced_size((folder / "checkpoint").read_bytes())
+        with click.progressbar(length=announced, label="recomputing") as bar:
             report = verify_export(folder, _verifier(vkey), bar.update)
     except MonitorAlarmError as e:
         raise _alarm(e) from e
