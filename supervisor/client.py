@@ -24,7 +24,7 @@ import orjson
 from ledger.canonical import canonical_json
 from ledger.note import Verifier
 
-from .platforms import key_id_of
+from .platforms import PlatformError, decode_key_bytes, key_id_of
 from .receipts import VerifiedReceipt, verify_receipt
 from .request_signing import authorization_header
 
@@ -66,12 +66,9 @@ class PlatformKeyFile:
 def load_platform_key(text: str) -> PlatformKeyFile:
     """Parse a key file written by ``careledger platform keygen`` (base64 seed)."""
     try:
-        seed = base64.b64decode(text.strip(), validate=True)
-    except ValueError as e:
-        raise SubmitError("the platform key file is not base64") from e
-    if len(seed) != 32:
-        raise SubmitError("the platform key file does not hold a 32-byte Ed25519 seed")
-    return PlatformKeyFile(seed)
+        return PlatformKeyFile(decode_key_bytes(text, "platform key file"))
+    except PlatformError as e:
+        raise SubmitError(str(e)) from e
 
 
 def sign_envelope(

@@ -31,6 +31,7 @@ __all__ = [
     "PlatformKey",
     "PlatformRegistry",
     "apply_key_event",
+    "decode_key_bytes",
     "generate_platform_key",
     "key_id_of",
     "parse_public_key",
@@ -70,15 +71,22 @@ def platform_id_for(institution_code: str) -> str:
     return f"PLT-{institution_code}"
 
 
-def parse_public_key(text: str) -> bytes:
-    """A raw 32-byte Ed25519 public key from strict base64."""
+def decode_key_bytes(text: str, what: str) -> bytes:
+    """32 raw Ed25519 key bytes (a public key or a seed) from strict base64.
+
+    Raises ``PlatformError`` naming ``what`` is wrong.
+    """
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError as e:
-        raise PlatformError("the public key is not valid base64") from e
+        raise PlatformError(f"the {what} is not valid base64") from e
     if len(raw) != 32:
-        raise PlatformError(f"an Ed25519 public key has 32 bytes, not {len(raw)}")
+        raise PlatformError(f"an Ed25519 {what} has 32 bytes, not {len(raw)}")
     return raw
+
+
+def parse_public_key(text: str) -> bytes:
+    return decode_key_bytes(text, "public key")
 
 
 def generate_platform_key() -> tuple[bytes, bytes]:

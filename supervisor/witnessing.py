@@ -185,10 +185,18 @@ def published_checkpoint(store: LedgerStore, quorum: int) -> str | None:
         ).scalar_one_or_none()
     if size is None:
         return None
-    checkpoint = store.checkpoint_at(int(size))
+    found = _cosigned_note(store, int(size))
+    return None if found is None else found[0]
+
+
+def _cosigned_note(store: LedgerStore, size: int) -> tuple[str, list[str]] | None:
+    """The checkpoint of ``size`` with its cosignature lines attached, and the witnesses."""
+    checkpoint = store.checkpoint_at(size)
     if checkpoint is None:
         return None
-    return checkpoint.note + "".join(cosignature_lines(store.engine, int(size)))
+    lines = cosignature_lines(store.engine, size)
+    names = [line[2:].split(" ", 1)[0] for line in lines]
+    return checkpoint.note + "".join(lines), names
 
 
 def witnessed_since(store: LedgerStore, size: int) -> tuple[str, list[str]] | None:
@@ -198,11 +206,4 @@ def witnessed_since(store: LedgerStore, size: int) -> tuple[str, list[str]] | No
         found = connection.execute(
             select(func.max(tables.cosignatures.c.size)).where(tables.cosignatures.c.size >= size)
         ).scalar_one_or_none()
-    if found is None:
-        return None
-    checkpoint = store.checkpoint_at(int(found))
-    if checkpoint is None:
-        return None
-    lines = cosignature_lines(store.engine, int(found))
-    names = [line[2:].split(" ", 1)[0] for line in lines]
-    return checkpoint.note + "".join(lines), names
+    return None if found is None else _cosigned_note(store, int(found))

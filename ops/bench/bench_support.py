@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,8 +16,15 @@ from typing import Any
 import sqlalchemy
 
 from ledger.store import EntryDraft
+from supervisor.client import wait_for_portal
 
-__all__ = ["percentile", "postgres_schemas", "record_shaped_batches", "write_report"]
+__all__ = [
+    "percentile",
+    "postgres_schemas",
+    "record_shaped_batches",
+    "serving_portal",
+    "write_report",
+]
 
 
 @contextmanager
@@ -73,3 +83,27 @@ def record_shaped_batches(count: int, batch: int) -> list[list[EntryDraft]]:
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[max(0, int(len(ordered) * fraction) - 1)]
+
+
+@contextmanager
+def serving_portal(data_dir: Path, database_url: str, workers: int) -> Iterator[str]:
+    """`careledger serve` on a free loopback port for ``data_dir``; yields its URL.
+
+    Its output goes to ``serve.log`` beside the data folder.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = dict(os.environ, CARELEDGER_DATA_DIR=str(data_dir), CARELEDGER_DATABASE_URL=database_url)
+    command = [sys.executable, "-m", "supervisor.cli", "serve", "--bind", f"127.0.0.1:{port}"]
+    with (data_dir.parent / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*command, "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_portal(url, lambda: server.poll() is None)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=60)

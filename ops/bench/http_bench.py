@@ -25,9 +25,7 @@ import argparse
 import json
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +34,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_support import percentile, postgres_schemas, record_shaped_batches, write_report
+from bench_support import (
+    percentile,
+    postgres_schemas,
+    record_shaped_batches,
+    serving_portal,
+    write_report,
+)
 
 from ledger.note import Signer, Verifier
 from ledger.store import LedgerStore
-from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope, wait_for_portal
+from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope
 from supervisor.config import Settings
 from supervisor.database import open_engine, upgrade_database
 from supervisor.keys import load_log_signer
@@ -52,12 +56,6 @@ from supervisor.synthetic import synthetic_records
 BATCH = 500
 CST = timezone(timedelta(hours=8))
 START_MOMENT = datetime.now(UTC).astimezone(CST).replace(microsecond=0) - timedelta(days=1)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _prepare(data_dir: Path, database_url: str, clients: int) -> tuple[Verifier, list[str]]:
@@ -152,19 +150,7 @@ def run(
 ) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="careledger-bench-", dir=os.environ.get("BENCH_DIR")))
     verifier, seeds = _prepare(folder / "var", database_url, args.clients)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ, CARELEDGER_DATA_DIR=str(folder / "var"), CARELEDGER_DATABASE_URL=database_url
-    )
-    log = (folder / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "supervisor.cli", "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for_portal(url, lambda: server.poll() is None)
+    with serving_portal(folder / "var", database_url, args.workers) as url:
         per_client = args.records // args.clients
         context = multiprocessing.get_context("fork")
         start = context.Event()
@@ -186,10 +172,6 @@ def run(
         failed = [r["error"] for r in results if "error" in r]
         if failed:
             raise RuntimeError(f"a client failed: {failed[0]}")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
     wall = max(r["finished"] for r in results) - min(r["began"] for r in results)
     total = sum(r["records"] for r in results)
     latencies = [x for r in results for x in r["latencies"]]

@@ -21,9 +21,7 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,12 +30,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_support import percentile, postgres_schemas, record_shaped_batches, write_report
+from bench_support import (
+    percentile,
+    postgres_schemas,
+    record_shaped_batches,
+    serving_portal,
+    write_report,
+)
 
 from ledger.note import Verifier
 from ledger.store import LedgerStore
 from ledger.tiles import TILE_WIDTH, format_tile_path
-from supervisor.client import wait_for_portal
 from supervisor.config import Settings
 from supervisor.database import open_engine
 from supervisor.keys import load_log_signer
@@ -45,12 +48,6 @@ from supervisor.monitor import HttpLogSource, audit
 from supervisor.setup import initialise
 
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _fill(settings: Settings, entries: int) -> Verifier:
@@ -160,31 +157,17 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> dict[str, An
     verifier = _fill(settings, args.entries)
     fill_s = time.perf_counter() - began
     size = args.entries
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ, CARELEDGER_DATA_DIR=str(settings.data_dir), CARELEDGER_DATABASE_URL=database_url
-    )
-    with (folder / "serve.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.cli", "serve", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_for_portal(url, lambda: server.poll() is None)
-            http_figures = {
-                kind: _load(port, kind, size, args.requests, args.clients)
-                for kind in ("checkpoint", "inclusion", "consistency")
-            }
-            raw_s = _raw_download(url, size, args.parallel)
-            started = time.perf_counter()
-            report = audit(HttpLogSource(url), verifier, None, full=True, parallel=args.parallel)
-            audit_s = time.perf_counter() - started
-            assert report.entries_recomputed == size
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    with serving_portal(settings.data_dir, database_url, args.workers) as url:
+        port = int(url.rsplit(":", 1)[1])
+        http_figures = {
+            kind: _load(port, kind, size, args.requests, args.clients)
+            for kind in ("checkpoint", "inclusion", "consistency")
+        }
+        raw_s = _raw_download(url, size, args.parallel)
+        started = time.perf_counter()
+        report = audit(HttpLogSource(url), verifier, None, full=True, parallel=args.parallel)
+        audit_s = time.perf_counter() - started
+        assert report.entries_recomputed == size
     engine = open_engine(database_url)
     store = LedgerStore(engine)
     baseline = {kind: _in_process(store, kind, size, 2000) for kind in ("inclusion", "consistency")}
