@@ -4,8 +4,8 @@ Checks, in order: the entries form an unbroken hash chain ``0 .. size-1``
 with correct leaf hashes; every stored tile equals the tile recomputed from
 the entries; the head's size, root and last leaf hash; every stored
 checkpoint's signature, size and root, and consistency between successive
-checkpoints. Stops at the first disagreement, naming the entry index, tile
-or checkpoint where it is.
+checkpoints; every leaf-hash lookup row. Stops at the first disagreement,
+naming the entry index, tile or checkpoint where it is.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ Progress = Callable[[int], None]
 class Discrepancy:
     """Where stored data and recomputation first disagree.
 
-    ``kind`` is one of ``entry``, ``tile``, ``head``, ``checkpoint``;
+    ``kind`` is one of ``entry``, ``tile``, ``head``, ``checkpoint``, ``leaf_index``;
     ``index`` is the entry index (for ``entry`` and ``tile``, the first leaf
     the tile covers) and ``checkpoint_size`` the size of the checkpoint.
     """
@@ -302,6 +302,20 @@ def _check_checkpoints(
     return checked
 
 
+def _check_leaf_index(connection: Connection, read_node: NodeReader, size: int) -> None:
+    """Every leaf-hash lookup row names the entry whose (verified) tile hash it holds."""
+    rows = connection.execute(
+        select(schema.leaf_index.c.idx, schema.leaf_index.c.leaf_hash).order_by(
+            schema.leaf_index.c.idx
+        )
+    )
+    for index, hashed in rows:
+        if not 0 <= index < size or read_node(0, index) != hashed:
+            raise _DiscrepancyFoundError(
+                Discrepancy("leaf_index", f"leaf-hash lookup row {index} is wrong", index)
+            )
+
+
 def verify_stored_log(
     engine: Engine, verifier: Verifier, progress: Progress | None = None
 ) -> LogVerification:
@@ -326,6 +340,7 @@ def verify_stored_log(
                     )
                 )
             checkpoints_checked = _check_checkpoints(connection, read_node, verifier, size)
+            _check_leaf_index(connection, read_node, size)
         except _DiscrepancyFoundError as mismatch:
             return LogVerification(size, entries_checked, checkpoints_checked, mismatch.discrepancy)
     return LogVerification(size, entries_checked, checkpoints_checked, None)

@@ -135,3 +135,18 @@ def test_reordering_two_entries(ledger_env: dict[str, str]) -> None:
     tamper(ledger_env, swap)
     code, output = run_verify(ledger_env)
     assert code == 1 and "first disagreement at index 100" in output and "chain broken" in output
+
+
+def test_one_byte_of_a_leaf_hash_lookup_row(ledger_env: dict[str, str]) -> None:
+    engine = open_engine(ledger_env["CARELEDGER_DATABASE_URL"])
+    store = LedgerStore(engine)
+    wanted = store.entry(500).leaf_hash
+    assert store.index_of_leaf(wanted) == 500  # fills the lookup table from the tiles
+    engine.dispose()
+    assert run_verify(ledger_env)[0] == 0
+    tamper(
+        ledger_env,
+        lambda c: flip_byte(c, "ledger_leaf_index", "leaf_hash", "idx = 700", 0),
+    )
+    code, output = run_verify(ledger_env)
+    assert code == 1 and "leaf-hash lookup row 700" in output
