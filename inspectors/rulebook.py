@@ -1,0 +1,75 @@
+"""Every rule, as data, and the one function that applies them to a subject.
+
+Rules are collected, never short-circuited: a record with three problems
+gets three findings. ``inspect_subject`` is pure: the same subject,
+reference snapshot and policy always give the same findings, in the same
+order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .findings import Finding, Rule, Subject
+from .policy import Policy
+from .reference import ReferenceSnapshot
+from .rules.credentials import CREDENTIAL_RULES
+from .rules.data import DATA_RULES
+from .rules.prescriptions import PRESCRIPTION_RULES_SET
+from .rules.prices import PRICE_RULES
+from .rules.visits import VISIT_RULES
+from .values import Charge, Consultation, InstitutionFiling, Prescription, RosterEntry
+
+__all__ = ["RULES", "RULES_BY_ID", "inspect_subject", "record_type_name"]
+
+RULES: tuple[Rule, ...] = (
+    *CREDENTIAL_RULES,
+    *VISIT_RULES,
+    *PRESCRIPTION_RULES_SET,
+    *PRICE_RULES,
+    *DATA_RULES,
+)
+RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
+assert len(RULES_BY_ID) == len(RULES), "rule ids are unique"
+
+_TYPE_NAMES = {
+    Consultation: "consultation",
+    Prescription: "prescription",
+    Charge: "charge",
+    InstitutionFiling: "institution",
+    RosterEntry: "practitioner",
+}
+_RULES_FOR = {
+    name: tuple(rule for rule in RULES if name in rule.applies_to) for name in _TYPE_NAMES.values()
+}
+
+
+def record_type_name(record: object) -> str:
+    return _TYPE_NAMES[type(record)]
+
+
+def inspect_subject(
+    subject: Subject, reference: ReferenceSnapshot, policy: Policy
+) -> list[Finding]:
+    """The findings of every rule that applies to the subject's record type."""
+    record = subject.record.record
+    found: list[Finding] = []
+    versions = None
+    for rule in _RULES_FOR[_TYPE_NAMES[type(record)]]:
+        for violation in rule.check(subject, reference, policy):
+            versions = versions or reference.versions()
+            found.append(
+                Finding(
+                    rule.id,
+                    rule.severity,
+                    rule.legal_basis,
+                    subject.record.index,
+                    violation.related_indices,
+                    record.institution_code,
+                    record.record_id,
+                    violation.evidence,
+                    versions,
+                    policy.sha256,
+                )
+            )
+    return found

@@ -1,0 +1,266 @@
+"""CRED-*: every practitioner a record names, checked against the registry at the record's time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ..findings import Rule, Severity, Subject, Violation
+from ..policy import Policy
+from ..reference import ReferenceSnapshot, RegisteredPractitioner
+from ..values import Consultation, InstitutionFiling, Prescription, RosterEntry, TypedRecord
+from .legal import DIAGNOSIS_RULES, HOSPITAL_RULES, PRESCRIPTION_RULES, SUPERVISION_RULES
+
+__all__ = ["CREDENTIAL_RULES", "NamedPractitioner", "named_practitioners"]
+
+_NAMING_TYPES = frozenset({"consultation", "prescription", "practitioner"})
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPractitioner:
+    """A practitioner a record names, in which capacity, and when they acted."""
+
+    license_no: str
+    capacity: str  # consulting | prescribing | reviewing | filed
+    moment: datetime
+    department_code: str | None = None
+    #: For a roster filing: the role and departments the institution filed.
+    filed_role: str | None = None
+    filed_departments: tuple[str, ...] = ()
+
+
+def named_practitioners(record: TypedRecord) -> list[NamedPractitioner]:
+    if isinstance(record, Consultation):
+        return [
+            NamedPractitioner(
+                record.practitioner_license_no,
+                "consulting",
+                record.started_at,
+                record.department_code,
+            )
+        ]
+    if isinstance(record, Prescription):
+        named = [NamedPractitioner(record.prescriber_license_no, "prescribing", record.signed_at)]
+        if record.review is not None:
+            named.append(
+                NamedPractitioner(
+                    record.review.pharmacist_license_no, "reviewing", record.review.reviewed_at
+                )
+            )
+        return named
+    if isinstance(record, RosterEntry):
+        return [
+            NamedPractitioner(
+                record.license_no,
+                "filed",
+                record.occurred_at,
+                filed_role=record.role,
+                filed_departments=record.departments,
+            )
+        ]
+    return []
+
+
+def _evidence(person: NamedPractitioner, **more: object) -> dict[str, object]:
+    return {
+        "capacity": person.capacity,
+        "date": person.moment.date().isoformat(),
+        "license_no": person.license_no,
+        **more,
+    }
+
+
+_PersonCheck = Callable[
+    [NamedPractitioner, RegisteredPractitioner, InstitutionFiling | None, str, Policy],
+    dict[str, object] | None,
+]
+
+
+def _registered_check(
+    person_check: _PersonCheck,
+) -> Callable[[Subject, ReferenceSnapshot, Policy], Sequence[Violation]]:
+    """A check run for each registered practitioner the record names (the unregistered are
+    CRED-UNREGISTERED's alone: one cause, one finding)."""
+
+    def check(subject: Subject, reference: ReferenceSnapshot, policy: Policy) -> list[Violation]:
+        record = subject.record.record
+        found = []
+        for person in named_practitioners(record):
+            entry = reference.registry.by_license.get(person.license_no)
+            if entry is None:
+                continue
+            evidence = person_check(
+                person, entry, subject.institution, record.institution_code, policy
+            )
+            if evidence is not None:
+                found.append(Violation(evidence))
+        return found
+
+    return check
+
+
+def _unregistered(
+    subject: Subject, reference: ReferenceSnapshot, policy: Policy
+) -> list[Violation]:
+    return [
+        Violation(_evidence(person))
+        for person in named_practitioners(subject.record.record)
+        if person.license_no not in reference.registry.by_license
+    ]
+
+
+def _inactive(
+    person: NamedPractitioner,
+    entry: RegisteredPractitioner,
+    institution: InstitutionFiling | None,
+    institution_code: str,
+    policy: Policy,
+) -> dict[str, object] | None:
+    day = person.moment.date()
+    if entry.status == "active" and entry.valid_on(day):
+        return None
+    return _evidence(
+        person,
+        status=entry.status,
+        valid_from=entry.valid_from.isoformat(),
+        valid_to=None if entry.valid_to is None else entry.valid_to.isoformat(),
+    )
+
+
+def _site(
+    person: NamedPractitioner,
+    entry: RegisteredPractitioner,
+    institution: InstitutionFiling | None,
+    institution_code: str,
+    policy: Policy,
+) -> dict[str, object] | None:
+    primary = entry.primary_institution_code
+    if institution_code == primary or institution_code in entry.multi_site_institution_codes:
+        return None
+    # An internet hospital practises through its host (实体医疗机构): the host's doctors may
+    # work on it without a separate filing.
+    if institution is not None and institution.host_institution_code == primary:
+        return None
+    return _evidence(
+        person,
+        institution_code=institution_code,
+        primary_institution_code=primary,
+        multi_site_institution_codes=sorted(entry.multi_site_institution_codes),
+    )
+
+
+def _anniversary(start: date, years: int) -> date:
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February in a year without one
+        return start.replace(year=start.year + years, day=28)
+
+
+def _experience(
+    person: NamedPractitioner,
+    entry: RegisteredPractitioner,
+    institution: InstitutionFiling | None,
+    institution_code: str,
+    policy: Policy,
+) -> dict[str, object] | None:
+    if entry.role != "physician" or person.capacity == "reviewing":
+        return None
+    enough_from = _anniversary(entry.practice_start, policy.minimum_practice_years)
+    if person.moment.date() >= enough_from:
+        return None
+    return _evidence(
+        person,
+        practice_start=entry.practice_start.isoformat(),
+        minimum_practice_years=policy.minimum_practice_years,
+    )
+
+
+_REQUIRED_ROLE = {"consulting": "physician", "prescribing": "physician", "reviewing": "pharmacist"}
+
+
+def _role(
+    person: NamedPractitioner,
+    entry: RegisteredPractitioner,
+    institution: InstitutionFiling | None,
+    institution_code: str,
+    policy: Policy,
+) -> dict[str, object] | None:
+    required = person.filed_role if person.capacity == "filed" else _REQUIRED_ROLE[person.capacity]
+    if entry.role == required:
+        return None
+    return _evidence(person, registered_role=entry.role, required_role=required)
+
+
+def _scope(
+    person: NamedPractitioner,
+    entry: RegisteredPractitioner,
+    institution: InstitutionFiling | None,
+    institution_code: str,
+    policy: Policy,
+) -> dict[str, object] | None:
+    if person.capacity == "consulting" and person.department_code is not None:
+        outside = [] if person.department_code in entry.departments else [person.department_code]
+    elif person.capacity == "filed":
+        outside = sorted(set(person.filed_departments) - entry.departments)
+    else:
+        return None
+    if not outside:
+        return None
+    return _evidence(person, departments=outside, registered_departments=sorted(entry.departments))
+
+
+CREDENTIAL_RULES = (
+    Rule(
+        "CRED-UNREGISTERED",
+        Severity.HIGH,
+        "执业人员不在执业注册信息中",
+        f"{HOSPITAL_RULES}、{DIAGNOSIS_RULES}：开展互联网诊疗的医师、药师应当依法取得相应执业资质"
+        "并在执业注册信息中可查。",
+        _NAMING_TYPES,
+        _unregistered,
+    ),
+    Rule(
+        "CRED-INACTIVE",
+        Severity.HIGH,
+        "执业注册状态无效或不在有效期内",
+        f"{DIAGNOSIS_RULES}：医师应当具有有效的执业资质；执业注册被注销、暂停或过期期间不得执业。",
+        _NAMING_TYPES,
+        _registered_check(_inactive),
+    ),
+    Rule(
+        "CRED-SITE",
+        Severity.HIGH,
+        "执业地点未注册或未办理多点执业备案",
+        f"{SUPERVISION_RULES}：医务人员在主执业机构以外的其他互联网医院开展互联网诊疗活动，"
+        "应当根据多机构执业相关要求进行执业注册或备案。",
+        _NAMING_TYPES,
+        _registered_check(_site),
+    ),
+    Rule(
+        "CRED-EXPERIENCE",
+        Severity.HIGH,
+        "医师独立临床工作经验不足",
+        f"{DIAGNOSIS_RULES}、{HOSPITAL_RULES}：开展互联网诊疗的医师应当具有3年以上独立临床工作经验"
+        "（年限以监管政策为准）。",
+        _NAMING_TYPES,
+        _registered_check(_experience),
+    ),
+    Rule(
+        "CRED-ROLE",
+        Severity.HIGH,
+        "执业类别与所承担职责不符",
+        f"{PRESCRIPTION_RULES}、{SUPERVISION_RULES}：处方由注册的执业医师开具，由药师审核；"
+        "其他人员不得替代医师或药师。",
+        _NAMING_TYPES,
+        _registered_check(_role),
+    ),
+    Rule(
+        "CRED-SCOPE",
+        Severity.MEDIUM,
+        "诊疗科目超出注册执业范围",
+        f"{DIAGNOSIS_RULES}：医师应当在注册的执业范围内开展互联网诊疗活动。",
+        frozenset({"consultation", "practitioner"}),
+        _registered_check(_scope),
+    ),
+)

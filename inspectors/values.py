@@ -1,0 +1,251 @@
+"""Care records as typed values, parsed once from the JSON a platform submitted.
+
+The JSON has already passed the record schema (``supervisor.records``), so
+parsing here only converts: times to aware datetimes, dates to dates,
+decimal strings to ``Decimal``. Only the fields some rule reads are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "Charge",
+    "Consultation",
+    "InstitutionFiling",
+    "LedgerRecord",
+    "Prescription",
+    "PrescriptionItem",
+    "PriorDiagnosis",
+    "Review",
+    "RosterEntry",
+    "TypedRecord",
+    "parse_record",
+]
+
+_time = datetime.fromisoformat
+
+
+def _optional_time(text: str | None) -> datetime | None:
+    return None if text is None else _time(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorDiagnosis:
+    """The document with a definite diagnosis from a physical hospital the patient showed."""
+
+    document_type: str
+    icd10: str
+    institution_code: str
+    date: date
+
+
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    practitioner_license_no: str
+    department_code: str
+    started_at: datetime
+    visit_type: str
+    prior_diagnosis: PriorDiagnosis | None
+    diagnoses: tuple[str, ...]
+    realname_verified_at: datetime | None
+    consent_at: datetime | None
+    guardian_present: bool | None
+    outcome: str
+    patient_birth_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionItem:
+    drug_code: str
+    drug_name: str
+    quantity: Decimal
+    days_supply: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    pharmacist_license_no: str
+    reviewed_at: datetime
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    consultation_record_id: str
+    prescriber_license_no: str
+    signed_at: datetime
+    items: tuple[PrescriptionItem, ...]
+    review: Review | None
+    dispensed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    consultation_record_id: str
+    item_code: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    payer: str
+    insurance_amount: Decimal
+    charged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionFiling:
+    """An institution's filing (备案): what kind it is, its licence, its host hospital."""
+
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    kind: str
+    license_no: str
+    license_valid_until: date
+    host_institution_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """A practitioner an institution files as working on its platform."""
+
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    license_no: str
+    role: str
+    departments: tuple[str, ...]
+
+
+TypedRecord = Consultation | Prescription | Charge | InstitutionFiling | RosterEntry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """A record as the ledger holds it: its entry index and when the log received it."""
+
+    index: int
+    received_at: datetime
+    record: TypedRecord
+
+
+def _consultation(r: Mapping[str, Any]) -> Consultation:
+    prior = r["prior_diagnosis"]
+    return Consultation(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["practitioner_license_no"],
+        r["department_code"],
+        _time(r["started_at"]),
+        r["visit_type"],
+        None
+        if prior is None
+        else PriorDiagnosis(
+            prior["document_type"],
+            prior["icd10"],
+            prior["institution_code"],
+            date.fromisoformat(prior["date"]),
+        ),
+        tuple(r["diagnoses"]),
+        _optional_time(r["realname_verified_at"]),
+        _optional_time(r["consent_at"]),
+        r["guardian_present"],
+        r["outcome"],
+        date.fromisoformat(r["patient"]["birth_date"]),
+    )
+
+
+def _prescription(r: Mapping[str, Any]) -> Prescription:
+    review = r["review"]
+    return Prescription(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["consultation_record_id"],
+        r["prescriber_license_no"],
+        _time(r["signed_at"]),
+        tuple(
+            PrescriptionItem(
+                i["drug_code"],
+                i["drug_name"],
+                Decimal(i["quantity"]),
+                i["days_supply"],
+                Decimal(i["unit_price"]),
+            )
+            for i in r["items"]
+        ),
+        None
+        if review is None
+        else Review(
+            review["pharmacist_license_no"], _time(review["reviewed_at"]), review["result"]
+        ),
+        _optional_time(r["dispensed_at"]),
+    )
+
+
+def _charge(r: Mapping[str, Any]) -> Charge:
+    return Charge(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["consultation_record_id"],
+        r["item_code"],
+        Decimal(r["quantity"]),
+        Decimal(r["unit_price"]),
+        Decimal(r["amount"]),
+        r["payer"],
+        Decimal(r["insurance_amount"]),
+        _time(r["charged_at"]),
+    )
+
+
+def _institution(r: Mapping[str, Any]) -> InstitutionFiling:
+    return InstitutionFiling(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["kind"],
+        r["license_no"],
+        date.fromisoformat(r["license_valid_until"]),
+        r["host_institution_code"],
+    )
+
+
+def _roster(r: Mapping[str, Any]) -> RosterEntry:
+    return RosterEntry(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["license_no"],
+        r["role"],
+        tuple(r["departments"]),
+    )
+
+
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], TypedRecord]] = {
+    "consultation": _consultation,
+    "prescription": _prescription,
+    "charge": _charge,
+    "institution": _institution,
+    "practitioner": _roster,
+}
+
+
+def parse_record(record: Mapping[str, Any]) -> TypedRecord:
+    """The typed value of a schema-valid record (``KeyError`` for an unknown type)."""
+    return _PARSERS[record["type"]](record)
