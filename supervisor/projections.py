@@ -14,16 +14,18 @@ from hashlib import sha256
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.database import write_transaction
-from ledger.leaf import decode_leaf
+from ledger.leaf import LeafHeader, decode_leaf
 
 from . import tables
+from .inspection import FINDING_ENTRY, finding_row
 from .payload_keys import PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
+from .reference_data import REFERENCE_ENTRY_PREFIX, reference_row
 
 __all__ = [
     "RECORD_ENTRY_PREFIX",
@@ -70,6 +72,7 @@ def record_row(
         "patient_pseudonym": keys.pseudonym("patient", patient["id_number"]) if patient else None,
         "person_pseudonym": keys.pseudonym("practitioner", person_id) if person_id else None,
         "amends": record.get("amends"),
+        "consultation_record_id": record.get("consultation_record_id"),
     }
 
 
@@ -82,6 +85,18 @@ def unseal_record(keys: PayloadKeys, payload: bytes) -> tuple[bytes, bytes]:
 def batch_digest(signed_bytes: bytes) -> bytes:
     """What idempotent retries compare: SHA-256 of the batch's signed canonical bytes."""
     return sha256(signed_bytes).digest()
+
+
+def _project_other(connection: Connection, index: int, entry_type: str, header: LeafHeader) -> None:
+    """Rows of the entries that are not records or key events (reference data, findings)."""
+    received_at = _parse_time(header.received_at)
+    if entry_type.startswith(REFERENCE_ENTRY_PREFIX):
+        row = reference_row(index, header.statement, received_at)
+        connection.execute(insert(tables.reference_versions).values(row))
+    elif entry_type == FINDING_ENTRY:
+        connection.execute(
+            insert(tables.findings).values(finding_row(index, header.statement, received_at))
+        )
 
 
 @dataclass
@@ -120,7 +135,14 @@ def rebuild_projections(
     """
     counts = {"entries": 0, "records": 0, "batches": 0, "key_events": 0, "unreadable": 0}
     with write_transaction(engine) as connection:
-        for table in (tables.records, tables.batches, tables.platform_keys, tables.platforms):
+        for table in (
+            tables.records,
+            tables.batches,
+            tables.platform_keys,
+            tables.platforms,
+            tables.reference_versions,
+            tables.findings,
+        ):
             connection.execute(delete(table))
         batch: _OpenBatch | None = None
         rows: list[dict[str, Any]] = []
@@ -193,6 +215,7 @@ def rebuild_projections(
                     rows = []
             else:
                 close_batch()
+                _project_other(connection, entry.idx, entry.type, header)
             if progress is not None:
                 progress(1)
         close_batch()

@@ -12,8 +12,10 @@ from ledger.store import LedgerStore
 
 from .config import Settings
 from .database import open_engine
+from .inspection import Inspector
 from .keys import load_log_signer
 from .payload_keys import PayloadKeys
+from .reference_data import ReferenceData
 from .submission import SubmissionLimits, SubmissionService
 
 __all__ = ["Services", "build_services", "system_clock"]
@@ -31,6 +33,8 @@ class Services:
     keys: PayloadKeys
     submissions: SubmissionService
     clock: Callable[[], datetime]
+    reference: ReferenceData
+    inspector: Inspector
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
@@ -42,6 +46,14 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         max_records=settings.max_batch_records,
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
     )
+    reference = ReferenceData(store)
     return Services(
-        settings, engine, store, keys, SubmissionService(store, keys, limits, clock), clock
+        settings,
+        engine,
+        store,
+        keys,
+        SubmissionService(store, keys, limits, clock),
+        clock,
+        reference,
+        Inspector(store, keys, reference, clock),
     )

@@ -22,7 +22,18 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["batches", "cosignatures", "metadata", "platform_keys", "platforms", "records"]
+__all__ = [
+    "batches",
+    "cosignatures",
+    "findings",
+    "inspection_cursor",
+    "inspection_pending",
+    "metadata",
+    "platform_keys",
+    "platforms",
+    "records",
+    "reference_versions",
+]
 
 metadata = MetaData()
 
@@ -74,11 +85,14 @@ records = Table(
     Column("patient_pseudonym", String(64), nullable=True),
     Column("person_pseudonym", String(64), nullable=True),
     Column("amends", String(128), nullable=True),
+    #: The consultation a prescription or charge belongs to (same institution).
+    Column("consultation_record_id", String(128), nullable=True),
     UniqueConstraint("institution_code", "record_id", name="uq_records_institution_record"),
     Index("ix_records_type_occurred", "record_type", "occurred_at"),
     Index("ix_records_practitioner", "practitioner_license_no"),
     Index("ix_records_patient", "patient_pseudonym"),
     Index("ix_records_received", "received_at"),
+    Index("ix_records_consultation", "institution_code", "consultation_record_id"),
 )
 
 #: Witness cosignatures collected for the log's checkpoints (input from witnesses, not a
@@ -90,4 +104,56 @@ cosignatures = Table(
     Column("witness", String(200), primary_key=True),
     Column("line", String(400), nullable=False),
     Column("collected_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Reference-data versions (registry, prices, drugs, policy): one row per ledger entry.
+reference_versions = Table(
+    "reference_versions",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("dataset", String(16), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Index("ix_reference_versions_dataset", "dataset", "entry_index"),
+)
+
+#: Findings: the projection of ``finding`` entries (the evidence stays sealed in the ledger).
+findings = Table(
+    "findings",
+    metadata,
+    Column("finding_id", String(32), primary_key=True),
+    Column("entry_index", BigInteger, nullable=False, unique=True),
+    Column("rule_id", String(40), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("institution_code", String(64), nullable=False),
+    Column("record_index", BigInteger, nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("related_indices", String(400), nullable=False),
+    Column("found_at", DateTime(timezone=True), nullable=False),
+    Index("ix_findings_rule", "rule_id"),
+    Index("ix_findings_institution", "institution_code"),
+    Index("ix_findings_record", "record_index"),
+)
+
+#: Worker state (not a projection: kept by ``projections rebuild``). The inspector's
+#: durable cursor: the next ledger index it has not looked at.
+inspection_cursor = Table(
+    "inspection_cursor",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("next_index", BigInteger, nullable=False),
+)
+
+#: Records waiting for a related record (their consultation, their institution's filing)
+#: until it arrives or ``deadline`` passes.
+inspection_pending = Table(
+    "inspection_pending",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("institution_code", String(64), nullable=False),
+    Column("waiting_for", String(128), nullable=True),
+    Index("ix_inspection_pending_deadline", "deadline"),
 )
