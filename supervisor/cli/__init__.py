@@ -79,9 +79,11 @@ def _register() -> None:
     from . import (
         audit_commands,
         demo_commands,
+        inspection_commands,
         ledger_commands,
         platform_commands,
         projection_commands,
+        reference_commands,
         serve_commands,
         setup_commands,
         submit_commands,
@@ -97,6 +99,10 @@ def _register() -> None:
     cli.add_command(projection_commands.projections)
     cli.add_command(audit_commands.audit_group)
     cli.add_command(witness_commands.witness)
+    cli.add_command(reference_commands.reference)
+    cli.add_command(inspection_commands.inspector)
+    cli.add_command(inspection_commands.inspect)
+    cli.add_command(inspection_commands.findings_group)
 
 
 _register()

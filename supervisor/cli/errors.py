@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from inspectors.policy import PolicyError
+from inspectors.reference_files import ReferenceFileError
 from ledger.errors import LedgerError
 from supervisor.client import SubmitError
 from supervisor.config import ConfigError
 from supervisor.demo import DemoError
+from supervisor.inspection import InspectionConflictError
 from supervisor.keys import KeyFileError
 from supervisor.payload_keys import SealedPayloadError
 from supervisor.platforms import PlatformError
@@ -31,6 +34,9 @@ EXPECTED_ERRORS = (
     ReceiptError,
     SealedPayloadError,
     DemoError,
+    ReferenceFileError,
+    PolicyError,
+    InspectionConflictError,
     SQLAlchemyError,
     OSError,
 )
@@ -45,6 +51,8 @@ def diagnostics(error: BaseException) -> str:
             "Check database_url (CARELEDGER_DATABASE_URL) and that `careledger init` has run. "
             "Add --verbose for the traceback."
         )
+    if isinstance(error, ReferenceFileError):
+        return str(error)  # every problem, located; nothing else to add
     if isinstance(error, OSError) and error.filename:
         return f"{error.strerror}: {error.filename}"
     return f"{error}\nAdd --verbose for the traceback."

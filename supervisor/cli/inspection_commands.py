@@ -1,0 +1,105 @@
+"""``careledger inspector`` (the follower), ``careledger inspect`` (on demand) and
+``careledger findings export``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from supervisor.findings_export import findings, write_findings
+from supervisor.inspection import PassReport
+from supervisor.services import build_services
+
+from . import CliContext
+
+
+def _summary(report: PassReport) -> str:
+    return (
+        f"{report.mode}: entries {report.from_index}..{report.to_index}, "
+        f"{report.records} records, {report.findings} new findings, "
+        f"{report.pending} waiting, {report.resolved} resolved"
+        + (f", {report.unreadable} unreadable (shredded)" if report.unreadable else "")
+    )
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Inspect what is there, then exit.")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True)
+@click.pass_obj
+def inspector(context: CliContext, once: bool, interval: float) -> None:
+    """Follow the ledger and inspect every new record (one follower per database)."""
+    services = build_services(context.settings)
+    try:
+        while True:
+            for report in services.inspector.follow():
+                if report.entry_index is not None:
+                    click.echo(_summary(report), err=True)
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.engine.dispose()
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time") from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@click.command()
+@click.option(
+    "--since", required=True, help="Received from (ISO date or date-time; UTC if no offset)."
+)
+@click.option("--until", required=True, help="Received before (ISO date or date-time).")
+@click.pass_obj
+def inspect(context: CliContext, since: str, until: str) -> None:
+    """Inspect again every record received in [SINCE, UNTIL); appends only new findings."""
+    start, end = _moment(since), _moment(until)
+    if end <= start:
+        raise click.BadParameter("--until must be after --since")
+    services = build_services(context.settings)
+    try:
+        click.echo(_summary(services.inspector.inspect_received(start, end)))
+    finally:
+        services.engine.dispose()
+
+
+@click.group("findings")
+def findings_group() -> None:
+    """Findings the inspector recorded."""
+
+
+@findings_group.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("--rule", help="Only this rule id (e.g. RX-NO-REVIEW).")
+@click.option("--institution", help="Only this institution code.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout)."
+)
+@click.pass_obj
+def export(
+    context: CliContext, fmt: str, rule: str | None, institution: str | None, out: Path | None
+) -> None:
+    """Write findings with their evidence and legal basis."""
+    services = build_services(context.settings)
+    try:
+        rows = findings(services.engine, services.keys, rule=rule, institution=institution)
+        if out is None:
+            count = write_findings(rows, sys.stdout.buffer, fmt)
+        else:
+            with out.open("wb") as handle:
+                count = write_findings(rows, handle, fmt)
+        click.echo(f"{count} findings", err=True)
+    finally:
+        services.engine.dispose()
