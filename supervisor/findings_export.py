@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import Engine, select
 
 from ledger import schema as ledger_schema
-from ledger.database import read_transaction
+from ledger.database import snapshot_transaction
 
 from . import tables
 from .inspection import FINDING_ENTRY
@@ -58,7 +58,7 @@ def findings(
         query = query.where(f.rule_id == rule)
     if institution is not None:
         query = query.where(f.institution_code == institution)
-    with read_transaction(engine) as connection:
+    with snapshot_transaction(engine) as connection:
         for row in connection.execute(query.execution_options(yield_per=2000)):
             assert row.type == FINDING_ENTRY
             try:

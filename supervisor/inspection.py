@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from inspectors.findings import Finding, Subject
@@ -42,7 +43,7 @@ from inspectors.values import (
 )
 from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
-from ledger.database import read_transaction
+from ledger.database import read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
@@ -335,7 +336,7 @@ class Inspector:
         findings: list[Finding] = []
         records = unreadable = waiting_count = 0
         first = last = None
-        with read_transaction(self.store.engine) as connection:
+        with snapshot_transaction(self.store.engine) as connection:
             query = (
                 _RECORD_QUERY.where(_records.c.received_at >= since, _records.c.received_at < until)
                 .order_by(_records.c.entry_index)
@@ -456,7 +457,10 @@ class Inspector:
     def _move_cursor(self, connection: Connection, old: int | None, new: int) -> None:
         cursor = tables.inspection_cursor
         if old is None:
-            connection.execute(insert(cursor).values(name=FOLLOWER, next_index=new))
+            try:
+                connection.execute(insert(cursor).values(name=FOLLOWER, next_index=new))
+            except IntegrityError as e:
+                raise InspectionConflictError("another inspector started first") from e
             return
         moved = connection.execute(
             update(cursor)

@@ -1,0 +1,262 @@
+"""The inspector over a real ledger: a labelled province submitted through the platform API
+on a loopback port, inspected live as it arrives, then checked against the ground truth."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from inspectors.rulebook import RULES_BY_ID
+from ledger import schema as ledger_schema
+from ledger.integrity import verify_stored_log
+from supervisor import tables
+from supervisor.cli import cli
+from supervisor.config import Settings
+from supervisor.inspection import FINDING_ENTRY, InspectionConflictError, Inspector
+from supervisor.keys import load_log_signer
+from supervisor.projections import rebuild_projections
+from supervisor.province import Label, generate_province
+from supervisor.province_files import ReplayClock, load_province, read_labels, write_province
+from supervisor.services import Services, build_services
+from supervisor.setup import initialise
+
+pytestmark = pytest.mark.database
+
+#: Four institutions over three days with every rule injected at least four times (seed 1).
+PROVINCE = {
+    "institutions": 4,
+    "days": 3,
+    "seed": 1,
+    "violation_rate": 0.4,
+    "end": date(2026, 11, 20),
+}
+
+
+@dataclass
+class Loaded:
+    settings: Settings
+    services: Services
+    labels: list[Label]
+    ended_at: datetime
+    live_passes: list[object]
+
+    def found(self) -> set[tuple[str, str, str]]:
+        with self.services.engine.connect() as connection:
+            return {
+                (r.institution_code, r.record_id, r.rule_id)
+                for r in connection.execute(select(tables.findings))
+            }
+
+    def finalise(self) -> None:
+        """Past every grace deadline: what is still missing is reported."""
+        later = self.ended_at + timedelta(days=4)
+        self.services.inspector.clock = lambda: later
+        self.services.inspector.follow()
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, database_url: str) -> Iterator[Loaded]:
+    folder = tmp_path / "province"
+    write_province(generate_province(**PROVINCE), folder)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    verifier = initialise(settings).log_verifier
+    services = build_services(settings)
+    passes: list[object] = []
+
+    def follow(clock: ReplayClock) -> None:
+        services.inspector.clock = clock
+        passes.append(services.inspector.follow_once())
+
+    report = load_province(folder, settings, after_batch=follow)
+    yield Loaded(settings, services, read_labels(folder), report.ended_at, passes)
+    result = verify_stored_log(services.engine, verifier)
+    assert result.ok, result.discrepancy
+    services.engine.dispose()
+
+
+def _per_rule(
+    found: set[tuple[str, str, str]], labels: set[tuple[str, str, str]]
+) -> dict[str, tuple[float, float]]:
+    """(precision, recall) per rule."""
+    scores = {}
+    for rule in RULES_BY_ID:
+        f = {x for x in found if x[2] == rule}
+        truth = {x for x in labels if x[2] == rule}
+        hit = len(f & truth)
+        scores[rule] = (hit / len(f) if f else 1.0, hit / len(truth) if truth else 1.0)
+    return scores
+
+
+def test_every_injected_violation_is_found_and_nothing_else(loaded: Loaded) -> None:
+    labels = {(x.institution_code, x.record_id, x.rule) for x in loaded.labels}
+    per_rule = collections.Counter(rule for _, _, rule in labels)
+    assert set(per_rule) == set(RULES_BY_ID) and min(per_rule.values()) >= 4
+    loaded.finalise()
+    found = loaded.found()
+    scores = _per_rule(found, labels)
+    assert {rule: s for rule, s in scores.items() if s != (1.0, 1.0)} == {}
+    assert found == labels
+    # Live following really waited: records arriving before their consultation or filing.
+    assert any(p.pending for p in loaded.live_passes)  # type: ignore[attr-defined]
+
+
+def test_inspecting_again_finds_the_same_and_appends_nothing(loaded: Loaded) -> None:
+    loaded.finalise()
+    services = loaded.services
+    size = services.store.head().size
+    report = services.inspector.inspect_received(
+        loaded.ended_at - timedelta(days=30), loaded.ended_at + timedelta(days=1)
+    )
+    assert report.records > 1000
+    assert report.findings == 0 and report.pending == 0
+    assert services.store.head().size == size + 1  # only the inspection.run entry
+    run = services.store.entry(size)
+    assert run.type == "inspection.run"
+    # Findings are a projection: replaying the ledger gives the same rows.
+    with services.engine.connect() as connection:
+        before = sorted(connection.execute(select(tables.findings)).all())
+    signer = load_log_signer(loaded.settings.log_key_path, loaded.settings.log_origin)
+    rebuild_projections(services.engine, services.keys, lambda last: last + 1)
+    with services.engine.connect() as connection:
+        after = sorted(connection.execute(select(tables.findings)).all())
+    assert signer is not None and [r[:8] for r in after] == [r[:8] for r in before]
+
+
+def test_a_finding_entry_names_versions_policy_and_seals_its_evidence(loaded: Loaded) -> None:
+    loaded.finalise()
+    services = loaded.services
+    with services.engine.connect() as connection:
+        index = (
+            connection.execute(
+                select(tables.findings.c.entry_index).where(tables.findings.c.rule_id == "RX-DAYS")
+            )
+            .scalars()
+            .first()
+        )
+    assert index is not None
+    entry = services.store.entry(index)
+    assert entry.type == FINDING_ENTRY
+    document = services.inspector.open_finding(entry.payload or b"")
+    from ledger.leaf import decode_leaf
+
+    statement = decode_leaf(entry.leaf).statement
+    assert statement["rule"] == "RX-DAYS" and "evidence" not in statement
+    versions = services.reference.current_versions()
+    assert statement["reference_versions"] == {
+        k: versions[k].version for k in ("drugs", "prices", "registry")
+    }
+    assert statement["policy_sha256"] == versions["policy"].version
+    (item,) = document["evidence"]["items"]
+    assert item["days_supply"] > item["limit"]
+    assert document["legal_basis"].startswith("《处方管理办法》")
+
+
+def test_a_crash_in_the_commit_loses_and_doubles_nothing(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "province"
+    write_province(generate_province(**{**PROVINCE, "institutions": 2, "days": 1}), folder)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    initialise(settings)
+    report = load_province(folder, settings)
+    services = build_services(settings, lambda: report.ended_at + timedelta(days=4))
+    size = services.store.head().size
+
+    def crash(*args: object) -> None:
+        raise OSError("disk gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("supervisor.inspection._store_pending", crash)
+        with pytest.raises(OSError, match="disk gone"):
+            services.inspector.follow_once()
+    assert services.store.head().size == size  # nothing of the pass was kept
+    with services.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(tables.findings)).scalar() == 0
+        assert connection.execute(select(tables.inspection_cursor)).first() is None
+    services.inspector.follow()
+    labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(folder)}
+    with services.engine.connect() as connection:
+        found = [
+            (r.institution_code, r.record_id, r.rule_id)
+            for r in connection.execute(select(tables.findings))
+        ]
+        entries = connection.execute(
+            select(func.count())
+            .select_from(ledger_schema.entries)
+            .where(ledger_schema.entries.c.type == FINDING_ENTRY)
+        ).scalar()
+    assert sorted(found) == sorted(labels) and entries == len(found)
+    services.engine.dispose()
+
+
+def test_two_inspectors_cannot_both_inspect_the_same_records(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "province"
+    write_province(generate_province(**{**PROVINCE, "institutions": 2, "days": 1}), folder)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    initialise(settings)
+    report = load_province(folder, settings)
+    later = report.ended_at + timedelta(days=4)
+    first = build_services(settings, lambda: later)
+    second = build_services(settings, lambda: later)
+    evaluate = Inspector._evaluate
+    raced = []
+
+    def evaluate_then_lose_the_race(self: Inspector, *args: object, **kwargs: object) -> object:
+        if self is first.inspector and not raced:
+            raced.append(second.inspector.follow_once())  # the other inspector commits first
+        return evaluate(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Inspector, "_evaluate", evaluate_then_lose_the_race)
+    with pytest.raises(InspectionConflictError):
+        first.inspector.follow_once()
+    with first.engine.connect() as connection:
+        ids = connection.execute(select(tables.findings.c.finding_id)).scalars().all()
+    assert len(ids) == len(set(ids)) == raced[0].findings > 0  # type: ignore[attr-defined]
+    for services in (first, second):
+        services.engine.dispose()
+
+
+def test_reference_import_from_the_command_line(tmp_path: Path, database_url: str) -> None:
+    data = tmp_path / "var"
+    env = {"CARELEDGER_DATA_DIR": str(data), "CARELEDGER_DATABASE_URL": database_url}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
+    good = tmp_path / "drugs.csv"
+    good.write_text(
+        "drug_code,drug_name,category,online_prescribable,max_days_supply\n"
+        "XN02AAM,盐酸吗啡缓释片,narcotic,false,\nXA10BAE,二甲双胍,rx,true,30\n",
+        encoding="utf-8",
+    )
+    first = runner.invoke(cli, ["reference", "import", "drugs", str(good)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "(2 rows) in force from ledger entry 0" in first.output
+    again = runner.invoke(cli, ["reference", "import", "drugs", str(good)], env=env)
+    assert "already in force; nothing appended" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "drug_code,drug_name,category,online_prescribable,max_days_supply\n"
+        "XN02AAM,盐酸吗啡缓释片,opioid,false,\nX 1,,rx,perhaps,400\n",
+        encoding="utf-8",
+    )
+    refused = runner.invoke(cli, ["reference", "import", "drugs", str(bad)], env=env)
+    assert refused.exit_code == 1
+    for expected in (
+        "drugs rejected, 5 problem(s); the version in force is unchanged",
+        "line 2, column 3 (category): 'opioid' is not one of",
+        "line 3, column 1 (drug_code): 'X 1' is not a code",
+        "line 3, column 2 (drug_name): required",
+        "line 3, column 4 (online_prescribable): 'perhaps' is not true or false",
+        "line 3, column 5 (max_days_supply): '400' is not a number of days",
+    ):
+        assert expected in refused.output
+    listed = runner.invoke(cli, ["reference", "list"], env=env)
+    assert len(listed.output.splitlines()) == 1 and "2 rows" in listed.output
