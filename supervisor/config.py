@@ -40,6 +40,15 @@ class Settings:
     #: them cosigned it (0: publish at once, attaching whatever cosignatures exist).
     witnesses: tuple[str, ...] = ()
     witness_quorum: int = 0
+    #: The provider directory ``careledger reference sync-ldap`` reads the registry from.
+    #: The bind password is read from ``registry_ldap_password_file``, never kept here.
+    registry_ldap_url: str = ""
+    registry_ldap_base: str = ""
+    registry_ldap_bind_dn: str = ""
+    registry_ldap_password_file: str = ""
+    registry_ldap_filter: str = "(objectClass=healthProvider)"
+    #: ``"<registry column>=<attribute>"`` overrides of the default attribute map.
+    registry_ldap_attributes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
@@ -70,17 +79,18 @@ class Settings:
         return self.data_dir / "log.vkey"
 
 
+_LIST_SETTINGS = frozenset({"witnesses", "registry_ldap_attributes"})
 _INTEGER_SETTINGS = frozenset(
     {"max_batch_records", "max_body_bytes", "clock_skew_seconds", "witness_quorum"}
 )
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name == "witnesses":
+    if name in _LIST_SETTINGS:
         # TOML: a list of strings; environment: entries separated by ';'.
         items = value.split(";") if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-            raise ConfigError("witnesses must be a list of '<url> <vkey>' strings")
+            raise ConfigError(f"{name} must be a list of strings")
         return tuple(i.strip() for i in items if i.strip())
     if name in _INTEGER_SETTINGS:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -13,6 +13,7 @@ from supervisor.config import ConfigError
 from supervisor.demo import DemoError
 from supervisor.inspection import InspectionConflictError
 from supervisor.keys import KeyFileError
+from supervisor.ldap_registry import RegistrySyncError
 from supervisor.payload_keys import SealedPayloadError
 from supervisor.platforms import PlatformError
 from supervisor.receipts import ReceiptError
@@ -37,6 +38,7 @@ EXPECTED_ERRORS = (
     ReferenceFileError,
     PolicyError,
     InspectionConflictError,
+    RegistrySyncError,
     SQLAlchemyError,
     OSError,
 )

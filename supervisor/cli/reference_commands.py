@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from inspectors.reference import DATASETS
-from inspectors.reference_files import parse_reference_csv
+from inspectors.reference_files import parse_reference_csv, parse_reference_rows
+from supervisor.ldap_registry import (
+    DirectoryConfig,
+    RegistrySyncError,
+    attribute_map,
+    read_password,
+    read_registry_rows,
+)
 from supervisor.reference_data import POLICY, ImportResult
 from supervisor.services import build_services
 
@@ -68,5 +75,33 @@ def list_versions(context: CliContext, dataset: str | None) -> None:
                 f"{v.entry_index:>10}  {v.dataset:<8}  {v.version}  {v.row_count:>7} rows  "
                 f"{v.imported_at:%Y-%m-%d %H:%M}  {v.source}"
             )
+    finally:
+        services.engine.dispose()
+
+
+@reference.command("sync-ldap")
+@click.pass_obj
+def sync_ldap(context: CliContext) -> None:
+    """Read the practitioner registry from the provider directory (registry_ldap_* settings)
+    and import it as the new version when it changed."""
+    settings = context.settings
+    if not settings.registry_ldap_url or not settings.registry_ldap_base:
+        raise RegistrySyncError(
+            "set registry_ldap_url and registry_ldap_base (and registry_ldap_bind_dn, "
+            "registry_ldap_password_file) in the configuration first"
+        )
+    config = DirectoryConfig(
+        url=settings.registry_ldap_url,
+        base_dn=settings.registry_ldap_base,
+        bind_dn=settings.registry_ldap_bind_dn,
+        password=read_password(settings.registry_ldap_password_file),
+        search_filter=settings.registry_ldap_filter,
+        attributes=attribute_map(settings.registry_ldap_attributes),
+    )
+    rows = parse_reference_rows("registry", read_registry_rows(config))
+    services = build_services(settings)
+    try:
+        source = f"ldap:{settings.registry_ldap_url}/{settings.registry_ldap_base}"
+        _report(services.reference.import_rows("registry", rows, source=source, now=context.now()))
     finally:
         services.engine.dispose()
