@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from hashlib import sha256
 from typing import Any
 
@@ -19,7 +20,14 @@ from ledger.canonical import canonical_json
 
 from .policy import Policy
 from .reference import ReferenceSnapshot
-from .values import Charge, Consultation, InstitutionFiling, LedgerRecord
+from .values import (
+    Charge,
+    Consultation,
+    InstitutionFiling,
+    LedgerRecord,
+    NamedPractitioner,
+    named_practitioners,
+)
 
 __all__ = ["Finding", "Rule", "Severity", "Subject", "Violation"]
 
@@ -54,6 +62,11 @@ class Subject:
     def consultation_value(self) -> Consultation | None:
         value = None if self.consultation is None else self.consultation.record
         return value if isinstance(value, Consultation) else None
+
+    @cached_property
+    def practitioners(self) -> tuple[NamedPractitioner, ...]:
+        """Every practitioner the record names (computed once for the credential rules)."""
+        return tuple(named_practitioners(self.record.record))
 
     def earlier_charge_values(self) -> list[tuple[int, Charge]]:
         return [(c.index, c.record) for c in self.earlier_charges if isinstance(c.record, Charge)]
@@ -102,7 +115,7 @@ class Finding:
     reference_versions: Mapping[str, str]
     policy_sha256: str
 
-    @property
+    @cached_property
     def finding_id(self) -> str:
         identity = {
             "evidence": dict(self.evidence),

@@ -18,12 +18,14 @@ __all__ = [
     "Consultation",
     "InstitutionFiling",
     "LedgerRecord",
+    "NamedPractitioner",
     "Prescription",
     "PrescriptionItem",
     "PriorDiagnosis",
     "Review",
     "RosterEntry",
     "TypedRecord",
+    "named_practitioners",
     "parse_record",
 ]
 
@@ -132,6 +134,51 @@ class RosterEntry:
 
 
 TypedRecord = Consultation | Prescription | Charge | InstitutionFiling | RosterEntry
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPractitioner:
+    """A practitioner a record names, in which capacity, and when they acted."""
+
+    license_no: str
+    capacity: str  # consulting | prescribing | reviewing | filed
+    moment: datetime
+    department_code: str | None = None
+    #: For a roster filing: the role and departments the institution filed.
+    filed_role: str | None = None
+    filed_departments: tuple[str, ...] = ()
+
+
+def named_practitioners(record: TypedRecord) -> list[NamedPractitioner]:
+    if isinstance(record, Consultation):
+        return [
+            NamedPractitioner(
+                record.practitioner_license_no,
+                "consulting",
+                record.started_at,
+                record.department_code,
+            )
+        ]
+    if isinstance(record, Prescription):
+        named = [NamedPractitioner(record.prescriber_license_no, "prescribing", record.signed_at)]
+        if record.review is not None:
+            named.append(
+                NamedPractitioner(
+                    record.review.pharmacist_license_no, "reviewing", record.review.reviewed_at
+                )
+            )
+        return named
+    if isinstance(record, RosterEntry):
+        return [
+            NamedPractitioner(
+                record.license_no,
+                "filed",
+                record.occurred_at,
+                filed_role=record.role,
+                filed_departments=record.departments,
+            )
+        ]
+    return []
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,7 @@ class Inspector:
         reference: ReferenceData,
         clock: Callable[[], datetime],
         *,
-        chunk: int = 5000,
+        chunk: int = 10_000,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -201,16 +201,24 @@ class Inspector:
             for consultation in self._load(connection, query):
                 world.add(consultation)
         if charge_keys:
+            # Indices first, payloads only for charges not already in hand: a chunk's own
+            # charges are most of them, and decrypting them twice would double the work.
             highest = max(item.index for item in candidates)
+            known = {i for charges in world.charges.values() for i in charges}
+            wanted: list[int] = []
             for part in _slices(sorted(charge_keys)):
-                query = _RECORD_QUERY.where(
+                query = select(_records.c.entry_index).where(
                     _records.c.record_type == "charge",
                     _records.c.entry_index < highest,
                     tuple_(_records.c.institution_code, _records.c.consultation_record_id).in_(
                         part
                     ),
                 )
-                for charge in self._load(connection, query):
+                wanted += [i for i in connection.execute(query).scalars() if i not in known]
+            for part in _slices(sorted(wanted)):
+                for charge in self._load(
+                    connection, _RECORD_QUERY.where(_records.c.entry_index.in_(part))
+                ):
                     world.add(charge)
         return world
 
@@ -401,6 +409,8 @@ class Inspector:
     ) -> list[LedgerRecord]:
         """Pending records whose deadline passed or whose missing record just arrived."""
         pending = tables.inspection_pending.c
+        if connection.execute(select(pending.entry_index).limit(1)).first() is None:
+            return []  # the usual case: nothing waits, so nothing can be due
         filed = {
             i.record.institution_code for i in fresh if isinstance(i.record, InstitutionFiling)
         }

@@ -3,63 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from ..findings import Rule, Severity, Subject, Violation
 from ..policy import Policy
 from ..reference import ReferenceSnapshot, RegisteredPractitioner
-from ..values import Consultation, InstitutionFiling, Prescription, RosterEntry, TypedRecord
+from ..values import InstitutionFiling, NamedPractitioner
 from .legal import DIAGNOSIS_RULES, HOSPITAL_RULES, PRESCRIPTION_RULES, SUPERVISION_RULES
 
-__all__ = ["CREDENTIAL_RULES", "NamedPractitioner", "named_practitioners"]
+__all__ = ["CREDENTIAL_RULES"]
 
 _NAMING_TYPES = frozenset({"consultation", "prescription", "practitioner"})
-
-
-@dataclass(frozen=True, slots=True)
-class NamedPractitioner:
-    """A practitioner a record names, in which capacity, and when they acted."""
-
-    license_no: str
-    capacity: str  # consulting | prescribing | reviewing | filed
-    moment: datetime
-    department_code: str | None = None
-    #: For a roster filing: the role and departments the institution filed.
-    filed_role: str | None = None
-    filed_departments: tuple[str, ...] = ()
-
-
-def named_practitioners(record: TypedRecord) -> list[NamedPractitioner]:
-    if isinstance(record, Consultation):
-        return [
-            NamedPractitioner(
-                record.practitioner_license_no,
-                "consulting",
-                record.started_at,
-                record.department_code,
-            )
-        ]
-    if isinstance(record, Prescription):
-        named = [NamedPractitioner(record.prescriber_license_no, "prescribing", record.signed_at)]
-        if record.review is not None:
-            named.append(
-                NamedPractitioner(
-                    record.review.pharmacist_license_no, "reviewing", record.review.reviewed_at
-                )
-            )
-        return named
-    if isinstance(record, RosterEntry):
-        return [
-            NamedPractitioner(
-                record.license_no,
-                "filed",
-                record.occurred_at,
-                filed_role=record.role,
-                filed_departments=record.departments,
-            )
-        ]
-    return []
 
 
 def _evidence(person: NamedPractitioner, **more: object) -> dict[str, object]:
@@ -86,7 +40,7 @@ def _registered_check(
     def check(subject: Subject, reference: ReferenceSnapshot, policy: Policy) -> list[Violation]:
         record = subject.record.record
         found = []
-        for person in named_practitioners(record):
+        for person in subject.practitioners:
             entry = reference.registry.by_license.get(person.license_no)
             if entry is None:
                 continue
@@ -105,7 +59,7 @@ def _unregistered(
 ) -> list[Violation]:
     return [
         Violation(_evidence(person))
-        for person in named_practitioners(subject.record.record)
+        for person in subject.practitioners
         if person.license_no not in reference.registry.by_license
     ]
 

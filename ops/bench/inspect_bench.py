@@ -1,0 +1,166 @@
+"""Inspection benchmark (issue 5): the demo province, larger, inspected end to end from the
+ledger; printed as JSON.
+
+    python ops/bench/inspect_bench.py [--institutions 130] [--days 60] [--seed 5]
+                                      [--postgres URL] [--out FILE]
+
+For each database: a fresh data folder; the province (about 1,000,000
+records with the defaults) generated and submitted in signed batches
+through the submission service with a replay clock (the API's checks,
+sealing and projections, without HTTP: that path is issue 3's benchmark).
+Then, on the clock and in the same run:
+
+* the floor: read every record entry from the ledger (keyset pages of the
+  records projection joined with the entries, as the inspector reads them)
+  and decrypt its payload, nothing else;
+* the inspector: ``follow()`` from an empty cursor, past every grace
+  deadline, so every record is decided: read, decrypt, parse, look up the
+  related records, run the 28 rules, append sealed findings and the run
+  entries, move the cursor.
+
+Figures: records/s of both, their ratio, and the inspector's precision and
+recall against the province's ground-truth labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_support import postgres_schemas, write_report
+from sqlalchemy import select
+
+from supervisor import tables
+from supervisor.config import Settings
+from supervisor.inspection import _RECORD_QUERY
+from supervisor.province import generate_province
+from supervisor.province_files import load_province, read_labels, write_province
+from supervisor.services import build_services
+from supervisor.setup import initialise
+
+TARGET = 20_000
+
+
+def _floor(settings: Settings) -> tuple[int, float]:
+    """Read and decrypt every record entry; returns (records, seconds)."""
+    services = build_services(settings)
+    records = 0
+    started = time.perf_counter()
+    start = 0
+    open_payload = services.keys.open
+    with services.engine.connect() as connection:
+        while True:
+            rows = connection.execute(
+                _RECORD_QUERY.where(tables.records.c.entry_index >= start)
+                .order_by(tables.records.c.entry_index)
+                .limit(5000)
+            ).all()
+            for row in rows:
+                open_payload(row.payload)
+            records += len(rows)
+            if len(rows) < 5000:
+                break
+            start = rows[-1].entry_index + 1
+    elapsed = time.perf_counter() - started
+    services.engine.dispose()
+    return records, elapsed
+
+
+def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, Any]:
+    settings = Settings(data_dir=work / name, database_url=database_url)
+    initialise(settings)
+    started = time.perf_counter()
+    report = load_province(folder, settings, over_http=False)
+    load_seconds = time.perf_counter() - started
+    print(f"{name}: {report.records} records loaded in {load_seconds:.0f} s", file=sys.stderr)
+    floor_records, floor_seconds = _floor(settings)
+    later = report.ended_at + timedelta(days=4)
+    services = build_services(settings, lambda: later)
+    started = time.perf_counter()
+    passes = services.inspector.follow()
+    inspect_seconds = time.perf_counter() - started
+    inspected = sum(p.records for p in passes)
+    with services.engine.connect() as connection:
+        found = {
+            (r.institution_code, r.record_id, r.rule_id)
+            for r in connection.execute(select(tables.findings))
+        }
+    services.engine.dispose()
+    labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(folder)}
+    hits = len(found & labels)
+    inspect_rate = inspected / inspect_seconds
+    floor_rate = floor_records / floor_seconds
+    return {
+        "database": name,
+        "records": inspected,
+        "load_seconds": round(load_seconds, 1),
+        "floor_read_and_decrypt": {
+            "seconds": round(floor_seconds, 2),
+            "records_per_s": round(floor_rate),
+        },
+        "inspect": {
+            "seconds": round(inspect_seconds, 2),
+            "records_per_s": round(inspect_rate),
+            "passes": len(passes),
+            "findings": len(found),
+        },
+        "ratio_inspect_to_floor": round(inspect_rate / floor_rate, 3),
+        "target_records_per_s": TARGET,
+        "meets_target": inspect_rate >= TARGET,
+        "labels": len(labels),
+        "precision": round(hits / len(found), 6) if found else 1.0,
+        "recall": round(hits / len(labels), 6) if labels else 1.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--institutions", type=int, default=130)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--violation-rate", type=float, default=0.05)
+    parser.add_argument("--postgres", help="also run on this PostgreSQL database URL")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="inspect-bench-") as temporary:
+        work = Path(temporary)
+        started = time.perf_counter()
+        province = generate_province(
+            institutions=args.institutions,
+            days=args.days,
+            seed=args.seed,
+            violation_rate=args.violation_rate,
+            end=date(2026, 11, 1),
+        )
+        write_province(province, work / "province")
+        print(
+            f"generated {province.record_count()} records in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
+        del province
+        runs = [_run("sqlite", "", work / "province", work)]
+        if args.postgres:
+            with postgres_schemas(args.postgres, ["inspect"]) as urls:
+                runs.append(_run("postgresql", urls["inspect"], work / "province", work))
+    write_report(
+        {
+            "benchmark": "inspect",
+            "province": {
+                "institutions": args.institutions,
+                "days": args.days,
+                "seed": args.seed,
+                "violation_rate": args.violation_rate,
+            },
+            "runs": runs,
+        },
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()
