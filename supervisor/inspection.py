@@ -273,7 +273,9 @@ class Inspector:
                 )
             ).scalar()
             start = 0 if cursor is None else int(cursor)
-            head = self.store.head().size
+            # The head from this same connection: on SQLite a fresh one could see entries
+            # this snapshot does not, and the cursor would skip them.
+            head = int(connection.execute(select(ledger_schema.head.c.size)).scalar_one())
             rows = connection.execute(
                 _RECORD_QUERY.where(_records.c.entry_index >= start, _records.c.entry_index < head)
                 .order_by(_records.c.entry_index)

@@ -260,3 +260,99 @@ def test_reference_import_from_the_command_line(tmp_path: Path, database_url: st
         assert expected in refused.output
     listed = runner.invoke(cli, ["reference", "list"], env=env)
     assert len(listed.output.splitlines()) == 1 and "2 rows" in listed.output
+
+
+def test_demo_generate_load_and_export_from_the_command_line(tmp_path: Path) -> None:
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var")}
+    runner = CliRunner()
+    province = tmp_path / "province"
+    generated = runner.invoke(
+        cli,
+        [
+            "demo",
+            "generate",
+            "--out",
+            str(province),
+            "--institutions",
+            "4",
+            "--days",
+            "3",
+            "--violation-rate",
+            "0.2",
+            "--end",
+            "2026-10-01",
+        ],
+        env=env,
+    )
+    assert generated.exit_code == 0, generated.output
+    assert (
+        (province / "registry.csv").read_text(encoding="utf-8").startswith("license_no,name,role")
+    )
+    loaded = runner.invoke(cli, ["demo", "load", str(province)], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    assert "every receipt verified" in loaded.output
+    out = tmp_path / "findings.csv"
+    exported = runner.invoke(
+        cli, ["findings", "export", "--format", "csv", "--out", str(out)], env=env
+    )
+    assert exported.exit_code == 0, exported.output
+    import csv
+
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(province)}
+    # Loaded weeks ago, so every grace period has passed: the findings are final.
+    assert {(r["institution_code"], r["record_id"], r["rule"]) for r in rows} == labels
+    assert all(r["legal_basis"].startswith("《") and r["evidence"].startswith("{") for r in rows)
+    only = runner.invoke(
+        cli,
+        ["findings", "export", "--rule", "RX-BANNED-DRUG", "--institution", "H330100001"],
+        env=env,
+    )
+    lines = [line for line in only.output.splitlines() if line.startswith("{")]
+    assert lines and all(
+        '"rule":"RX-BANNED-DRUG"' in line and "H330100001" in line for line in lines
+    )
+
+
+def test_records_committed_while_a_pass_reads_are_not_skipped(
+    tmp_path: Path, database_url: str
+) -> None:
+    from sqlalchemy import event
+
+    from supervisor.client import load_platform_key, sign_envelope
+    from supervisor.keys import read_secret
+    from supervisor.synthetic import synthetic_records
+
+    folder = tmp_path / "province"
+    write_province(generate_province(**{**PROVINCE, "institutions": 1, "days": 1}), folder)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    initialise(settings)
+    report = load_province(folder, settings)
+    now = report.ended_at
+    reader = build_services(settings, lambda: now + timedelta(days=4))
+    writer = build_services(settings, lambda: now)
+    key = load_platform_key(read_secret(settings.data_dir / "platform-keys" / "H330100001.key"))
+    envelope = sign_envelope(
+        platform_id="PLT-H330100001",
+        key=key,
+        batch_id="late-arrivals",
+        created_at=now,
+        records=list(synthetic_records("H330100001", 30, start=now - timedelta(hours=1), seed=9)),
+    )
+    raced: list[bool] = []
+
+    @event.listens_for(reader.engine, "before_cursor_execute")
+    def append_meanwhile(conn: object, cursor: object, statement: str, *args: object) -> None:
+        # Another worker commits a batch just as the inspector asks for the head.
+        if "ledger_head" in statement and "inspection_cursor" not in statement and not raced:
+            raced.append(True)
+            writer.submissions.submit(envelope)
+
+    passes = reader.inspector.follow()
+    passes += reader.inspector.follow()
+    assert raced
+    with reader.engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(tables.records)).scalar()
+    assert sum(p.records for p in passes) == stored == report.records + 30
+    for services in (reader, writer):
+        services.engine.dispose()
