@@ -51,6 +51,11 @@ DRUG_CATEGORIES = (
 )
 
 
+def _within(day: date, first: date, last: date | None) -> bool:
+    """Whether ``day`` lies in a validity window (``last`` None: open-ended)."""
+    return first <= day and (last is None or day <= last)
+
+
 @dataclass(frozen=True, slots=True)
 class RegisteredPractitioner:
     license_no: str
@@ -65,7 +70,7 @@ class RegisteredPractitioner:
     departments: frozenset[str]
 
     def valid_on(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+        return _within(day, self.valid_from, self.valid_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +84,7 @@ class PriceItem:
     insurance_covered: bool
 
     def valid_on(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+        return _within(day, self.valid_from, self.valid_to)
 
 
 @dataclass(frozen=True, slots=True)

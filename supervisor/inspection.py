@@ -352,21 +352,7 @@ class Inspector:
                 .order_by(_records.c.entry_index)
                 .execution_options(yield_per=self.chunk)
             )
-            batch: list[Any] = []
-            for row in connection.execute(query):
-                batch.append(row)
-                if len(batch) == self.chunk:
-                    found, waiting, skipped = self._inspect_rows(
-                        connection, batch, reference, policy, now
-                    )
-                    findings += found
-                    waiting_count += waiting
-                    unreadable += skipped
-                    records += len(batch)
-                    first = batch[0].entry_index if first is None else first
-                    last = batch[-1].entry_index
-                    batch = []
-            if batch:
+            for batch in connection.execute(query).partitions(self.chunk):
                 found, waiting, skipped = self._inspect_rows(
                     connection, batch, reference, policy, now
                 )

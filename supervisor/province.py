@@ -112,6 +112,11 @@ _CONSULT_FEE = "110200001"
 _DELIVERY_FEE = "120400001"
 _UNKNOWN_ITEM = "999900001"
 
+#: Rules injected by having a practitioner who breaks them see the patient and prescribe.
+_BAD_PRACTITIONER_RULES = frozenset(
+    {"CRED-UNREGISTERED", "CRED-INACTIVE", "CRED-SITE", "CRED-EXPERIENCE", "CRED-ROLE"}
+)
+
 VISIT_RULES_INJECTED = (
     "CRED-UNREGISTERED",
     "CRED-INACTIVE",
@@ -375,13 +380,7 @@ class _Generator:
         doctor = rng.choice(doctors or hospital.physicians)
         if not doctors:
             department = rng.choice(doctor.departments)
-        if rule in (
-            "CRED-UNREGISTERED",
-            "CRED-INACTIVE",
-            "CRED-SITE",
-            "CRED-EXPERIENCE",
-            "CRED-ROLE",
-        ):
+        if rule in _BAD_PRACTITIONER_RULES:
             doctor = hospital.bad[rule]
         visit_id = f"{hospital.code}-V{number:07d}"
         ended = started + timedelta(minutes=rng.randint(5, 20))
@@ -513,13 +512,7 @@ class _Generator:
             else {"method": "pharmacy_pickup", "fee": "0.00"},
         }
         broken: set[str] = set()
-        if rule in (
-            "CRED-UNREGISTERED",
-            "CRED-INACTIVE",
-            "CRED-SITE",
-            "CRED-EXPERIENCE",
-            "CRED-ROLE",
-        ):
+        if rule in _BAD_PRACTITIONER_RULES:
             broken.add(rule)  # the same practitioner prescribes
         elif rule == "RX-NO-REVIEW":
             prescription["review"] = None

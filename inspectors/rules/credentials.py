@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from ..findings import Rule, Severity, Subject, Violation
@@ -25,9 +26,17 @@ def _evidence(person: NamedPractitioner, **more: object) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where the record's practitioners acted, and the policy in force."""
+
+    institution_code: str
+    institution: InstitutionFiling | None
+    policy: Policy
+
+
 _PersonCheck = Callable[
-    [NamedPractitioner, RegisteredPractitioner, InstitutionFiling | None, str, Policy],
-    dict[str, object] | None,
+    [NamedPractitioner, RegisteredPractitioner, _Place], dict[str, object] | None
 ]
 
 
@@ -38,15 +47,13 @@ def _registered_check(
     CRED-UNREGISTERED's alone: one cause, one finding)."""
 
     def check(subject: Subject, reference: ReferenceSnapshot, policy: Policy) -> list[Violation]:
-        record = subject.record.record
+        place = _Place(subject.record.record.institution_code, subject.institution, policy)
         found = []
         for person in subject.practitioners:
             entry = reference.registry.by_license.get(person.license_no)
             if entry is None:
                 continue
-            evidence = person_check(
-                person, entry, subject.institution, record.institution_code, policy
-            )
+            evidence = person_check(person, entry, place)
             if evidence is not None:
                 found.append(Violation(evidence))
         return found
@@ -65,11 +72,7 @@ def _unregistered(
 
 
 def _inactive(
-    person: NamedPractitioner,
-    entry: RegisteredPractitioner,
-    institution: InstitutionFiling | None,
-    institution_code: str,
-    policy: Policy,
+    person: NamedPractitioner, entry: RegisteredPractitioner, place: _Place
 ) -> dict[str, object] | None:
     day = person.moment.date()
     if entry.status == "active" and entry.valid_on(day):
@@ -83,18 +86,15 @@ def _inactive(
 
 
 def _site(
-    person: NamedPractitioner,
-    entry: RegisteredPractitioner,
-    institution: InstitutionFiling | None,
-    institution_code: str,
-    policy: Policy,
+    person: NamedPractitioner, entry: RegisteredPractitioner, place: _Place
 ) -> dict[str, object] | None:
     primary = entry.primary_institution_code
+    institution_code = place.institution_code
     if institution_code == primary or institution_code in entry.multi_site_institution_codes:
         return None
     # An internet hospital practises through its host (实体医疗机构): the host's doctors may
     # work on it without a separate filing.
-    if institution is not None and institution.host_institution_code == primary:
+    if place.institution is not None and place.institution.host_institution_code == primary:
         return None
     return _evidence(
         person,
@@ -112,21 +112,18 @@ def _anniversary(start: date, years: int) -> date:
 
 
 def _experience(
-    person: NamedPractitioner,
-    entry: RegisteredPractitioner,
-    institution: InstitutionFiling | None,
-    institution_code: str,
-    policy: Policy,
+    person: NamedPractitioner, entry: RegisteredPractitioner, place: _Place
 ) -> dict[str, object] | None:
     if entry.role != "physician" or person.capacity == "reviewing":
         return None
-    enough_from = _anniversary(entry.practice_start, policy.minimum_practice_years)
+    years = place.policy.minimum_practice_years
+    enough_from = _anniversary(entry.practice_start, years)
     if person.moment.date() >= enough_from:
         return None
     return _evidence(
         person,
         practice_start=entry.practice_start.isoformat(),
-        minimum_practice_years=policy.minimum_practice_years,
+        minimum_practice_years=years,
     )
 
 
@@ -134,11 +131,7 @@ _REQUIRED_ROLE = {"consulting": "physician", "prescribing": "physician", "review
 
 
 def _role(
-    person: NamedPractitioner,
-    entry: RegisteredPractitioner,
-    institution: InstitutionFiling | None,
-    institution_code: str,
-    policy: Policy,
+    person: NamedPractitioner, entry: RegisteredPractitioner, place: _Place
 ) -> dict[str, object] | None:
     required = person.filed_role if person.capacity == "filed" else _REQUIRED_ROLE[person.capacity]
     if entry.role == required:
@@ -147,11 +140,7 @@ def _role(
 
 
 def _scope(
-    person: NamedPractitioner,
-    entry: RegisteredPractitioner,
-    institution: InstitutionFiling | None,
-    institution_code: str,
-    policy: Policy,
+    person: NamedPractitioner, entry: RegisteredPractitioner, place: _Place
 ) -> dict[str, object] | None:
     if person.capacity == "consulting" and person.department_code is not None:
         outside = [] if person.department_code in entry.departments else [person.department_code]

@@ -23,7 +23,13 @@ from supervisor.inspection import FINDING_ENTRY, InspectionConflictError, Inspec
 from supervisor.keys import load_log_signer
 from supervisor.projections import rebuild_projections
 from supervisor.province import Label, generate_province
-from supervisor.province_files import ReplayClock, load_province, read_labels, write_province
+from supervisor.province_files import (
+    LoadReport,
+    ReplayClock,
+    load_province,
+    read_labels,
+    write_province,
+)
 from supervisor.services import Services, build_services
 from supervisor.setup import initialise
 
@@ -158,14 +164,22 @@ def test_a_finding_entry_names_versions_policy_and_seals_its_evidence(loaded: Lo
     assert document["legal_basis"].startswith("《处方管理办法》")
 
 
+def _small_province(
+    tmp_path: Path, database_url: str, *, institutions: int
+) -> tuple[Path, Settings, LoadReport]:
+    """A one-day province of a few institutions, submitted over HTTP, not yet inspected."""
+    folder = tmp_path / "province"
+    small = {**PROVINCE, "institutions": institutions, "days": 1}
+    write_province(generate_province(**small), folder)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    initialise(settings)
+    return folder, settings, load_province(folder, settings)
+
+
 def test_a_crash_in_the_commit_loses_and_doubles_nothing(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "province"
-    write_province(generate_province(**{**PROVINCE, "institutions": 2, "days": 1}), folder)  # type: ignore[arg-type]
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
-    initialise(settings)
-    report = load_province(folder, settings)
+    folder, settings, report = _small_province(tmp_path, database_url, institutions=2)
     services = build_services(settings, lambda: report.ended_at + timedelta(days=4))
     size = services.store.head().size
 
@@ -199,11 +213,7 @@ def test_a_crash_in_the_commit_loses_and_doubles_nothing(
 def test_two_inspectors_cannot_both_inspect_the_same_records(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "province"
-    write_province(generate_province(**{**PROVINCE, "institutions": 2, "days": 1}), folder)  # type: ignore[arg-type]
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
-    initialise(settings)
-    report = load_province(folder, settings)
+    _, settings, report = _small_province(tmp_path, database_url, institutions=2)
     later = report.ended_at + timedelta(days=4)
     first = build_services(settings, lambda: later)
     second = build_services(settings, lambda: later)
@@ -323,11 +333,7 @@ def test_records_committed_while_a_pass_reads_are_not_skipped(
     from supervisor.keys import read_secret
     from supervisor.synthetic import synthetic_records
 
-    folder = tmp_path / "province"
-    write_province(generate_province(**{**PROVINCE, "institutions": 1, "days": 1}), folder)  # type: ignore[arg-type]
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
-    initialise(settings)
-    report = load_province(folder, settings)
+    _, settings, report = _small_province(tmp_path, database_url, institutions=1)
     now = report.ended_at
     reader = build_services(settings, lambda: now + timedelta(days=4))
     writer = build_services(settings, lambda: now)
