@@ -170,9 +170,18 @@ class Inspector:
     def _load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:
         return self._open(connection.execute(query))[0]
 
-    def _related_world(self, connection: Connection, candidates: Sequence[LedgerRecord]) -> _World:
+    def _related_world(
+        self,
+        connection: Connection,
+        candidates: Sequence[LedgerRecord],
+        complete_from: int | None = None,
+    ) -> _World:
         """Everything the candidates may be compared with: filings of their institutions,
-        the consultations they refer to, the charges of those consultations."""
+        the consultations they refer to, the charges of those consultations.
+
+        ``complete_from``: every record from that index to the highest candidate is itself
+        a candidate (a follower's chunk), so only earlier ones are looked up.
+        """
         world = _World()
         codes: set[str] = set()
         consultation_keys: set[tuple[str, str]] = set()
@@ -192,34 +201,30 @@ class Inspector:
             )
             for filing in self._load(connection, filings):
                 world.add(filing)
-        missing = sorted(k for k in consultation_keys if k not in world.consultations)
-        for part in _slices(missing):
-            query = _RECORD_QUERY.where(
-                _records.c.record_type == "consultation",
-                tuple_(_records.c.institution_code, _records.c.record_id).in_(part),
-            )
-            for consultation in self._load(connection, query):
-                world.add(consultation)
+        missing = [k for k in consultation_keys if k not in world.consultations]
+        found = [
+            index
+            for index, record_type in _linked(connection, _records.c.record_id, missing)
+            if record_type == "consultation"
+        ]
         if charge_keys:
-            # Indices first, payloads only for charges not already in hand: a chunk's own
-            # charges are most of them, and decrypting them twice would double the work.
-            highest = max(item.index for item in candidates)
+            # A chunk's own charges are most of them: look up and decrypt only the others.
+            below = complete_from
+            if below is None:
+                below = max(item.index for item in candidates)
             known = {i for charges in world.charges.values() for i in charges}
-            wanted: list[int] = []
-            for part in _slices(sorted(charge_keys)):
-                query = select(_records.c.entry_index).where(
-                    _records.c.record_type == "charge",
-                    _records.c.entry_index < highest,
-                    tuple_(_records.c.institution_code, _records.c.consultation_record_id).in_(
-                        part
-                    ),
+            found += [
+                index
+                for index, record_type in _linked(
+                    connection, _records.c.consultation_record_id, charge_keys, below=below
                 )
-                wanted += [i for i in connection.execute(query).scalars() if i not in known]
-            for part in _slices(sorted(wanted)):
-                for charge in self._load(
-                    connection, _RECORD_QUERY.where(_records.c.entry_index.in_(part))
-                ):
-                    world.add(charge)
+                if record_type == "charge" and index not in known
+            ]
+        for part in _slices(sorted(set(found))):
+            for related in self._load(
+                connection, _RECORD_QUERY.where(_records.c.entry_index.in_(part))
+            ):
+                world.add(related)
         return world
 
     # -- deciding what is final --------------------------------------------
@@ -285,7 +290,7 @@ class Inspector:
             fresh, unreadable = self._open(rows)
             due = self._due_pending(connection, fresh, now)
             candidates = [*due, *fresh]
-            world = self._related_world(connection, candidates)
+            world = self._related_world(connection, candidates, complete_from=start)
         due_indices = {item.index for item in due}
         findings, waiting = self._evaluate(candidates, world, reference, policy, now)
         new_pending = [w for w in waiting if w[0].index not in due_indices]
@@ -571,6 +576,33 @@ def _store_pending(
                 for item, link in waiting
             ],
         )
+
+
+def _linked(
+    connection: Connection,
+    column: Any,
+    keys: Iterable[tuple[str, str]],
+    *,
+    below: int | None = None,
+) -> list[tuple[int, str]]:
+    """(entry_index, record_type) of records of an institution whose ``column`` is one of
+    the keys' ids (and whose index is below ``below``). One query per institution, ``IN``
+    on the second column of a composite index: SQLite does not use an index for a
+    row-value ``IN`` and would scan every record.
+    """
+    by_institution: dict[str, list[str]] = {}
+    for institution, record_id in keys:
+        by_institution.setdefault(institution, []).append(record_id)
+    found: list[tuple[int, str]] = []
+    for institution, ids in sorted(by_institution.items()):
+        for part in _slices(sorted(set(ids))):
+            query = select(_records.c.entry_index, _records.c.record_type).where(
+                _records.c.institution_code == institution, column.in_(part)
+            )
+            if below is not None:
+                query = query.where(_records.c.entry_index < below)
+            found += [(row.entry_index, row.record_type) for row in connection.execute(query)]
+    return found
 
 
 def _slices(values: Sequence[Any], size: int = 2000) -> Iterable[Sequence[Any]]:
