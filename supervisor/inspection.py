@@ -22,10 +22,10 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -57,13 +57,16 @@ __all__ = [
     "InspectionConflictError",
     "Inspector",
     "PassReport",
+    "RecordRow",
     "finding_row",
+    "read_record_rows",
 ]
 
 FINDING_ENTRY = "finding"
 RUN_ENTRY = "inspection.run"
 FOLLOWER = "follower"
 _SALT_SIZE = 32
+_NO_LIMIT = 2**62  # above any entry index
 
 _records = tables.records
 _entries = ledger_schema.entries
@@ -281,11 +284,7 @@ class Inspector:
             # The head from this same connection: on SQLite a fresh one could see entries
             # this snapshot does not, and the cursor would skip them.
             head = int(connection.execute(select(ledger_schema.head.c.size)).scalar_one())
-            rows = connection.execute(
-                _RECORD_QUERY.where(_records.c.entry_index >= start, _records.c.entry_index < head)
-                .order_by(_records.c.entry_index)
-                .limit(self.chunk)
-            ).all()
+            rows = read_record_rows(connection, start, head, self.chunk)
             end = head if len(rows) < self.chunk else rows[-1].entry_index + 1
             fresh, unreadable = self._open(rows)
             due = self._due_pending(connection, fresh, now)
@@ -546,6 +545,52 @@ class Inspector:
         return document
 
 
+class RecordRow(NamedTuple):
+    """A record entry as read for inspection: index, arrival, sealed payload."""
+
+    entry_index: int
+    received_at: datetime
+    payload: bytes
+
+
+#: The limit applies to the records alone, then the join: with stale statistics after a
+#: bulk load, PostgreSQL otherwise joined and sorted every record up to the head (on disk)
+#: to keep the first ten thousand.
+_NEXT_RECORDS = (
+    "SELECT r.entry_index, r.received_at, e.payload FROM ("
+    "SELECT entry_index, received_at FROM records "
+    "WHERE entry_index >= {0} AND entry_index < {0} ORDER BY entry_index LIMIT {0}"
+    ") AS r JOIN ledger_entries AS e ON e.idx = r.entry_index ORDER BY r.entry_index"
+)
+
+
+def read_record_rows(connection: Connection, start: int, head: int, limit: int) -> list[RecordRow]:
+    """The next record entries from ``start`` (below ``head``), in index order.
+
+    The follower's hot read, on the DB-API cursor of the same transaction: SQLAlchemy's
+    row processing cost as much as the read itself, and on PostgreSQL the binary
+    protocol sends payloads as bytes rather than hex text.
+    """
+    raw: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        cursor = raw.cursor(binary=True)
+        try:
+            cursor.execute(_NEXT_RECORDS.format("%s"), (start, head, limit))
+            return [RecordRow(*row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+    cursor = raw.cursor()
+    try:
+        cursor.execute(_NEXT_RECORDS.format("?"), (start, head, limit))
+        # SQLite keeps times as UTC text without an offset.
+        return [
+            RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), payload)
+            for index, received, payload in cursor.fetchall()
+        ]
+    finally:
+        cursor.close()
+
+
 def _filing_for(
     filings: Sequence[LedgerRecord], item: LedgerRecord, deadline: datetime
 ) -> LedgerRecord | None:
@@ -585,22 +630,45 @@ def _linked(
     *,
     below: int | None = None,
 ) -> list[tuple[int, str]]:
-    """(entry_index, record_type) of records of an institution whose ``column`` is one of
-    the keys' ids (and whose index is below ``below``). One query per institution, ``IN``
-    on the second column of a composite index: SQLite does not use an index for a
+    """(entry_index, record_type) of the records of an institution whose ``column`` is one
+    of the keys' ids (and whose index is below ``below``), found through the composite
+    index on (institution_code, column).
+
+    PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
+    institution with ``IN`` on the second column, because SQLite uses no index for a
     row-value ``IN`` and would scan every record.
     """
     by_institution: dict[str, list[str]] = {}
     for institution, record_id in keys:
         by_institution.setdefault(institution, []).append(record_id)
+    if not by_institution:
+        return []
+    limit = _NO_LIMIT if below is None else below
+    if connection.dialect.name == "postgresql":
+        pairs = sorted({(i, r) for i, ids in by_institution.items() for r in ids})
+        rows = connection.execute(
+            text(
+                f"SELECT r.entry_index, r.record_type FROM records AS r "
+                f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
+                f"AS k(institution_code, linked) "
+                f"ON r.institution_code = k.institution_code AND r.{column.name} = k.linked "
+                f"WHERE r.entry_index < :below"
+            ),
+            {
+                "institutions": [i for i, _ in pairs],
+                "ids": [r for _, r in pairs],
+                "below": limit,
+            },
+        )
+        return [(row.entry_index, row.record_type) for row in rows]
     found: list[tuple[int, str]] = []
     for institution, ids in sorted(by_institution.items()):
         for part in _slices(sorted(set(ids))):
             query = select(_records.c.entry_index, _records.c.record_type).where(
-                _records.c.institution_code == institution, column.in_(part)
+                _records.c.institution_code == institution,
+                column.in_(part),
+                _records.c.entry_index < limit,
             )
-            if below is not None:
-                query = query.where(_records.c.entry_index < below)
             found += [(row.entry_index, row.record_type) for row in connection.execute(query)]
     return found
 
