@@ -17,11 +17,10 @@ from ledger.database import snapshot_transaction
 
 from . import tables
 from .inspection import FINDING_ENTRY
-from .payload_keys import PayloadKeys, SealedPayloadError
+from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 
 __all__ = ["CSV_COLUMNS", "findings", "write_findings"]
 
-_SALT_SIZE = 32
 CSV_COLUMNS = (
     "finding_id",
     "rule",
@@ -62,7 +61,7 @@ def findings(
         for row in connection.execute(query.execution_options(yield_per=2000)):
             assert row.type == FINDING_ENTRY
             try:
-                document = orjson.loads(keys.open(row.payload)[_SALT_SIZE:])
+                document = orjson.loads(keys.open(row.payload)[SALT_SIZE:])
             except SealedPayloadError:
                 document = {"unreadable": "the finding's data key was destroyed (retention)"}
             yield {

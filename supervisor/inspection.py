@@ -19,15 +19,14 @@ appended twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Select
 
 from inspectors.findings import Finding, Subject
 from inspectors.policy import Policy
@@ -39,7 +38,6 @@ from inspectors.values import (
     InstitutionFiling,
     LedgerRecord,
     Prescription,
-    parse_record,
 )
 from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
@@ -47,9 +45,16 @@ from ledger.database import read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
-from .payload_keys import PayloadKeys, SealedPayloadError
+from .payload_keys import SALT_SIZE, PayloadKeys
 from .receipts import record_commitment
 from .reference_data import ReferenceData
+from .related_records import (
+    RECORD_QUERY,
+    RecordReader,
+    RelatedRecords,
+    read_record_rows,
+    slices,
+)
 
 __all__ = [
     "FINDING_ENTRY",
@@ -57,22 +62,12 @@ __all__ = [
     "InspectionConflictError",
     "Inspector",
     "PassReport",
-    "RecordRow",
     "finding_row",
-    "read_record_rows",
 ]
 
 FINDING_ENTRY = "finding"
 RUN_ENTRY = "inspection.run"
 FOLLOWER = "follower"
-_SALT_SIZE = 32
-_NO_LIMIT = 2**62  # above any entry index
-
-_records = tables.records
-_entries = ledger_schema.entries
-_RECORD_QUERY = select(_records.c.entry_index, _records.c.received_at, _entries.c.payload).join(
-    _entries, _entries.c.idx == _records.c.entry_index
-)
 
 
 class InspectionConflictError(Exception):
@@ -94,11 +89,6 @@ class PassReport:
     entry_index: int | None  # the inspection.run entry; None when there was nothing to do
 
 
-def _utc(moment: datetime) -> datetime:
-    """Stored times are UTC; SQLite gives them back without the offset."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def finding_row(index: int, statement: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     """The ``findings`` projection row of a finding entry (live and on replay)."""
     return {
@@ -112,28 +102,6 @@ def finding_row(index: int, statement: dict[str, Any], received_at: datetime) ->
         "related_indices": ",".join(str(i) for i in statement["related_indices"]),
         "found_at": received_at,
     }
-
-
-@dataclass
-class _World:
-    """The related records one pass can see, by what they are looked up by."""
-
-    filings: dict[str, list[LedgerRecord]] = field(default_factory=dict)
-    consultations: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
-    charges: dict[tuple[str, str], dict[int, LedgerRecord]] = field(default_factory=dict)
-
-    def add(self, item: LedgerRecord) -> None:
-        record = item.record
-        if isinstance(record, InstitutionFiling):
-            bucket = self.filings.setdefault(record.institution_code, [])
-            if all(other.index != item.index for other in bucket):
-                bucket.append(item)
-                bucket.sort(key=lambda f: f.index)
-        elif isinstance(record, Charge):
-            key = (record.institution_code, record.consultation_record_id)
-            self.charges.setdefault(key, {})[item.index] = item
-        elif isinstance(record, Consultation):
-            self.consultations[(record.institution_code, record.record_id)] = item
 
 
 class Inspector:
@@ -153,87 +121,12 @@ class Inspector:
         self.reference = reference
         self.clock = clock
         self.chunk = chunk
-
-    # -- reading records ---------------------------------------------------
-
-    def _open(self, rows: Iterable[Any]) -> tuple[list[LedgerRecord], int]:
-        """Typed records of (entry_index, received_at, payload) rows; shredded ones counted."""
-        opened, unreadable = [], 0
-        keys_open = self.keys.open
-        for row in rows:
-            try:
-                plaintext = keys_open(row.payload)
-            except SealedPayloadError:
-                unreadable += 1
-                continue
-            record = parse_record(orjson.loads(plaintext[_SALT_SIZE:]))
-            opened.append(LedgerRecord(row.entry_index, _utc(row.received_at), record))
-        return opened, unreadable
-
-    def _load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:
-        return self._open(connection.execute(query))[0]
-
-    def _related_world(
-        self,
-        connection: Connection,
-        candidates: Sequence[LedgerRecord],
-        complete_from: int | None = None,
-    ) -> _World:
-        """Everything the candidates may be compared with: filings of their institutions,
-        the consultations they refer to, the charges of those consultations.
-
-        ``complete_from``: every record from that index to the highest candidate is itself
-        a candidate (a follower's chunk), so only earlier ones are looked up.
-        """
-        world = _World()
-        codes: set[str] = set()
-        consultation_keys: set[tuple[str, str]] = set()
-        charge_keys: set[tuple[str, str]] = set()
-        for item in candidates:
-            record = item.record
-            world.add(item)
-            codes.add(record.institution_code)
-            if isinstance(record, Prescription | Charge):
-                key = (record.institution_code, record.consultation_record_id)
-                consultation_keys.add(key)
-                if isinstance(record, Charge):
-                    charge_keys.add(key)
-        if codes:
-            filings = _RECORD_QUERY.where(
-                _records.c.record_type == "institution", _records.c.institution_code.in_(codes)
-            )
-            for filing in self._load(connection, filings):
-                world.add(filing)
-        missing = [k for k in consultation_keys if k not in world.consultations]
-        found = [
-            index
-            for index, record_type in _linked(connection, _records.c.record_id, missing)
-            if record_type == "consultation"
-        ]
-        if charge_keys:
-            # A chunk's own charges are most of them: look up and decrypt only the others.
-            below = complete_from
-            if below is None:
-                below = max(item.index for item in candidates)
-            known = {i for charges in world.charges.values() for i in charges}
-            found += [
-                index
-                for index, record_type in _linked(
-                    connection, _records.c.consultation_record_id, charge_keys, below=below
-                )
-                if record_type == "charge" and index not in known
-            ]
-        for part in _slices(sorted(set(found))):
-            for related in self._load(
-                connection, _RECORD_QUERY.where(_records.c.entry_index.in_(part))
-            ):
-                world.add(related)
-        return world
+        self.reader = RecordReader(keys)
 
     # -- deciding what is final --------------------------------------------
 
     def _subject(
-        self, item: LedgerRecord, world: _World, policy: Policy, now: datetime
+        self, item: LedgerRecord, world: RelatedRecords, policy: Policy, now: datetime
     ) -> Subject | None:
         """The subject of ``item`` if it is final now, else None (it must wait)."""
         record = item.record
@@ -286,10 +179,10 @@ class Inspector:
             head = int(connection.execute(select(ledger_schema.head.c.size)).scalar_one())
             rows = read_record_rows(connection, start, head, self.chunk)
             end = head if len(rows) < self.chunk else rows[-1].entry_index + 1
-            fresh, unreadable = self._open(rows)
+            fresh, unreadable = self.reader.open(rows)
             due = self._due_pending(connection, fresh, now)
             candidates = [*due, *fresh]
-            world = self._related_world(connection, candidates, complete_from=start)
+            world = self.reader.related(connection, candidates, complete_from=start)
         due_indices = {item.index for item in due}
         findings, waiting = self._evaluate(candidates, world, reference, policy, now)
         new_pending = [w for w in waiting if w[0].index not in due_indices]
@@ -352,8 +245,10 @@ class Inspector:
         first = last = None
         with snapshot_transaction(self.store.engine) as connection:
             query = (
-                _RECORD_QUERY.where(_records.c.received_at >= since, _records.c.received_at < until)
-                .order_by(_records.c.entry_index)
+                RECORD_QUERY.where(
+                    tables.records.c.received_at >= since, tables.records.c.received_at < until
+                )
+                .order_by(tables.records.c.entry_index)
                 .execution_options(yield_per=self.chunk)
             )
             for batch in connection.execute(query).partitions(self.chunk):
@@ -391,8 +286,8 @@ class Inspector:
         policy: Policy,
         now: datetime,
     ) -> tuple[list[Finding], int, int]:
-        opened, unreadable = self._open(rows)
-        world = self._related_world(connection, opened)
+        opened, unreadable = self.reader.open(rows)
+        world = self.reader.related(connection, opened)
         findings, waiting = self._evaluate(opened, world, reference, policy, now)
         return findings, len(waiting), unreadable
 
@@ -417,7 +312,7 @@ class Inspector:
         due_indices: set[int] = set()
         with_conditions = select(pending.entry_index).where(or_(*conditions))
         due_indices.update(connection.execute(with_conditions).scalars())
-        for part in _slices(arrived):
+        for part in slices(arrived):
             query = select(pending.entry_index).where(
                 tuple_(pending.institution_code, pending.waiting_for).in_(part)
             )
@@ -426,14 +321,16 @@ class Inspector:
             return []
         ordered = sorted(due_indices)
         loaded: list[LedgerRecord] = []
-        for part in _slices(ordered):
-            loaded += self._load(connection, _RECORD_QUERY.where(_records.c.entry_index.in_(part)))
+        for part in slices(ordered):
+            loaded += self.reader.load(
+                connection, RECORD_QUERY.where(tables.records.c.entry_index.in_(part))
+            )
         return loaded
 
     def _evaluate(
         self,
         candidates: Sequence[LedgerRecord],
-        world: _World,
+        world: RelatedRecords,
         reference: ReferenceSnapshot,
         policy: Policy,
         now: datetime,
@@ -486,7 +383,7 @@ class Inspector:
         with read_transaction(self.store.engine) as connection:
             known: set[str] = set()
             ids = sorted({f.finding_id for f in findings})
-            for part in _slices(ids):
+            for part in slices(ids):
                 known.update(
                     connection.execute(
                         select(tables.findings.c.finding_id).where(
@@ -521,7 +418,7 @@ class Inspector:
         return result.first_index + len(drafts) - 1, len(drafts) - 1
 
     def _finding_draft(self, finding: Finding, now: datetime) -> EntryDraft:
-        salt = os.urandom(_SALT_SIZE)
+        salt = os.urandom(SALT_SIZE)
         document = canonical_json(finding.document())
         statement = {
             "finding_id": finding.finding_id,
@@ -541,54 +438,8 @@ class Inspector:
 
     def open_finding(self, payload: bytes) -> dict[str, Any]:
         """The sealed document of a finding entry."""
-        document: dict[str, Any] = orjson.loads(self.keys.open(payload)[_SALT_SIZE:])
+        document: dict[str, Any] = orjson.loads(self.keys.open(payload)[SALT_SIZE:])
         return document
-
-
-class RecordRow(NamedTuple):
-    """A record entry as read for inspection: index, arrival, sealed payload."""
-
-    entry_index: int
-    received_at: datetime
-    payload: bytes
-
-
-#: The limit applies to the records alone, then the join: with stale statistics after a
-#: bulk load, PostgreSQL otherwise joined and sorted every record up to the head (on disk)
-#: to keep the first ten thousand.
-_NEXT_RECORDS = (
-    "SELECT r.entry_index, r.received_at, e.payload FROM ("
-    "SELECT entry_index, received_at FROM records "
-    "WHERE entry_index >= {0} AND entry_index < {0} ORDER BY entry_index LIMIT {0}"
-    ") AS r JOIN ledger_entries AS e ON e.idx = r.entry_index ORDER BY r.entry_index"
-)
-
-
-def read_record_rows(connection: Connection, start: int, head: int, limit: int) -> list[RecordRow]:
-    """The next record entries from ``start`` (below ``head``), in index order.
-
-    The follower's hot read, on the DB-API cursor of the same transaction: SQLAlchemy's
-    row processing cost as much as the read itself, and on PostgreSQL the binary
-    protocol sends payloads as bytes rather than hex text.
-    """
-    raw: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        cursor = raw.cursor(binary=True)
-        try:
-            cursor.execute(_NEXT_RECORDS.format("%s"), (start, head, limit))
-            return [RecordRow(*row) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
-    cursor = raw.cursor()
-    try:
-        cursor.execute(_NEXT_RECORDS.format("?"), (start, head, limit))
-        # SQLite keeps times as UTC text without an offset.
-        return [
-            RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), payload)
-            for index, received, payload in cursor.fetchall()
-        ]
-    finally:
-        cursor.close()
 
 
 def _filing_for(
@@ -621,59 +472,3 @@ def _store_pending(
                 for item, link in waiting
             ],
         )
-
-
-def _linked(
-    connection: Connection,
-    column: Any,
-    keys: Iterable[tuple[str, str]],
-    *,
-    below: int | None = None,
-) -> list[tuple[int, str]]:
-    """(entry_index, record_type) of the records of an institution whose ``column`` is one
-    of the keys' ids (and whose index is below ``below``), found through the composite
-    index on (institution_code, column).
-
-    PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
-    institution with ``IN`` on the second column, because SQLite uses no index for a
-    row-value ``IN`` and would scan every record.
-    """
-    by_institution: dict[str, list[str]] = {}
-    for institution, record_id in keys:
-        by_institution.setdefault(institution, []).append(record_id)
-    if not by_institution:
-        return []
-    limit = _NO_LIMIT if below is None else below
-    if connection.dialect.name == "postgresql":
-        pairs = sorted({(i, r) for i, ids in by_institution.items() for r in ids})
-        rows = connection.execute(
-            text(
-                f"SELECT r.entry_index, r.record_type FROM records AS r "
-                f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
-                f"AS k(institution_code, linked) "
-                f"ON r.institution_code = k.institution_code AND r.{column.name} = k.linked "
-                f"WHERE r.entry_index < :below"
-            ),
-            {
-                "institutions": [i for i, _ in pairs],
-                "ids": [r for _, r in pairs],
-                "below": limit,
-            },
-        )
-        return [(row.entry_index, row.record_type) for row in rows]
-    found: list[tuple[int, str]] = []
-    for institution, ids in sorted(by_institution.items()):
-        for part in _slices(sorted(set(ids))):
-            query = select(_records.c.entry_index, _records.c.record_type).where(
-                _records.c.institution_code == institution,
-                column.in_(part),
-                _records.c.entry_index < limit,
-            )
-            found += [(row.entry_index, row.record_type) for row in connection.execute(query)]
-    return found
-
-
-def _slices(values: Sequence[Any], size: int = 2000) -> Iterable[Sequence[Any]]:
-    """Bounded IN lists: SQLite and PostgreSQL both limit bound parameters."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -31,6 +31,7 @@ import nacl.utils
 from .keys import KeyFileError, read_secret, write_secret
 
 __all__ = [
+    "SALT_SIZE",
     "PayloadKeys",
     "SealedPayloadError",
     "create_payload_keys",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 _SEAL_VERSION = b"CLS1"
+#: Sealed records and findings start with a random salt of this size; the leaf commits to
+#: SHA-256(salt || canonical JSON), so the commitment reveals nothing guessable.
+SALT_SIZE = 32
 _KEY_NAME = re.compile(r"[a-z][a-z0-9_]*-[0-9]{4}-[0-9]{2}")
 
 

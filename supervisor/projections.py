@@ -23,7 +23,7 @@ from ledger.leaf import LeafHeader, decode_leaf
 
 from . import tables
 from .inspection import FINDING_ENTRY, finding_row
-from .payload_keys import PayloadKeys, SealedPayloadError
+from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
 from .reference_data import REFERENCE_ENTRY_PREFIX, reference_row
 
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 RECORD_ENTRY_PREFIX = "record."
-_SALT_SIZE = 32
 
 
 def _parse_time(text: str) -> datetime:
@@ -79,7 +78,7 @@ def record_row(
 def unseal_record(keys: PayloadKeys, payload: bytes) -> tuple[bytes, bytes]:
     """(salt, canonical record bytes) of a sealed record payload."""
     plaintext = keys.open(payload)
-    return plaintext[:_SALT_SIZE], plaintext[_SALT_SIZE:]
+    return plaintext[:SALT_SIZE], plaintext[SALT_SIZE:]
 
 
 def batch_digest(signed_bytes: bytes) -> bytes:

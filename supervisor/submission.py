@@ -29,7 +29,7 @@ from ledger.database import read_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
-from .payload_keys import PayloadKeys
+from .payload_keys import SALT_SIZE, PayloadKeys
 from .platforms import KEY_ID_PATTERN, PLATFORM_ID_PATTERN, PlatformKey, PlatformRegistry
 from .projections import RECORD_ENTRY_PREFIX, batch_digest, record_row, unseal_record
 from .receipts import ReceiptRecord, receipt_document, record_commitment
@@ -51,7 +51,6 @@ _KEY_ID = re.compile(KEY_ID_PATTERN)
 _ENVELOPE_FIELDS = frozenset(
     {"platform_id", "key_id", "batch_id", "created_at", "records", "signature"}
 )
-_SALT_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -449,7 +448,7 @@ class SubmissionService:
             "platform_id": envelope.platform_id,
         }
         for record in envelope.records:
-            salt = os.urandom(_SALT_SIZE)
+            salt = os.urandom(SALT_SIZE)
             record_bytes = canonical_json_prechecked(record)  # the envelope passed canonical_json
             statement = {
                 **common,

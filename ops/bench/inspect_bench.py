@@ -39,9 +39,9 @@ from sqlalchemy import select
 from ledger.database import read_transaction
 from supervisor import tables
 from supervisor.config import Settings
-from supervisor.inspection import read_record_rows
 from supervisor.province import generate_province
 from supervisor.province_files import load_province, read_labels, write_province
+from supervisor.related_records import read_record_rows
 from supervisor.services import build_services
 from supervisor.setup import initialise
 
