@@ -1,5 +1,5 @@
-"""The demo province for ``careledger serve --demo``: a fresh SQLite data folder, a platform
-with its key, and synthetic records to submit through the real API.
+"""The demo for ``careledger serve --demo``: a fresh SQLite data folder holding the demo
+province, submitted through the platform API and inspected.
 
 Only a folder that carries the demo marker is ever emptied, so a real data
 folder can never be wiped by a demo.
@@ -7,28 +7,25 @@ folder can never be wiped by a demo.
 
 from __future__ import annotations
 
-import base64
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
-
-from ledger.note import Verifier
-from ledger.store import LedgerStore
 
 from .config import Settings
-from .database import open_engine
-from .keys import load_log_signer, write_secret
-from .platforms import PlatformRegistry, generate_platform_key
+from .inspection import PassReport
+from .province import generate_province
+from .province_files import LoadReport, load_province, write_province
+from .services import build_services
 from .setup import initialise
-from .synthetic import synthetic_records
 
-__all__ = ["DEMO_INSTITUTION", "DemoError", "DemoProvince", "demo_records", "prepare_demo"]
+__all__ = ["DemoError", "DemoProvince", "build_demo"]
 
-DEMO_INSTITUTION = "H330100001"
 _MARKER = ".careledger-demo"
 _CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+#: Platforms send every hour in the demo (the province's own default is every quarter).
+_SEND_EVERY = timedelta(hours=1)
 
 
 class DemoError(Exception):
@@ -38,9 +35,9 @@ class DemoError(Exception):
 @dataclass(frozen=True)
 class DemoProvince:
     settings: Settings
-    platform_id: str
-    key_path: Path
-    verifier: Verifier
+    province_dir: Path
+    loaded: LoadReport
+    inspected: list[PassReport]
 
 
 def _fresh_folder(folder: Path) -> None:
@@ -52,27 +49,46 @@ def _fresh_folder(folder: Path) -> None:
     (folder / _MARKER).write_text("careledger serve --demo empties this folder on start\n")
 
 
-def prepare_demo(settings: Settings, *, now: datetime) -> DemoProvince:
-    """Empty ``<data_dir>-demo``, initialise it on SQLite and register the demo platform."""
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's settings: ``<data_dir>-demo`` on SQLite, never the real folder."""
     folder = settings.data_dir.with_name(settings.data_dir.name + "-demo")
-    _fresh_folder(folder)
-    demo = replace(settings, data_dir=folder, database_url="")
+    return replace(settings, data_dir=folder, database_url="")
+
+
+def build_demo(
+    settings: Settings,
+    *,
+    institutions: int,
+    days: int,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> DemoProvince:
+    """Empty the demo folder, generate the province, submit it through the platform API
+    replaying its send times, and inspect it.
+
+    The province ends three days ago (China time): its latest transmissions, late ones
+    included (at most 60 hours after the visit), are then in the past.
+    """
+    demo = demo_settings(settings)
+    _fresh_folder(demo.data_dir)
     initialise(demo)
-    seed, public_key = generate_platform_key()
-    key_path = folder / "demo-platform.key"
-    write_secret(key_path, base64.b64encode(seed).decode() + "\n")
-    signer = load_log_signer(demo.log_key_path, demo.log_origin)
-    engine = open_engine(demo.effective_database_url)
+    end: date = now.astimezone(_CHINA_STANDARD_TIME).date() - timedelta(days=3)
+    province_dir = demo.data_dir / "province"
+    province = generate_province(
+        institutions=institutions, days=days, seed=1, violation_rate=0.05, end=end
+    )
+    write_province(province, province_dir)
+    loaded = load_province(province_dir, demo, progress=progress, batch_window=_SEND_EVERY)
+    services = build_services(demo, lambda: now)
     try:
-        platform_id, _ = PlatformRegistry(LedgerStore(engine, signer)).register(
-            DEMO_INSTITUTION, "示例互联网医院（演示）", public_key, now=now
-        )
+        inspected = services.inspector.follow()
     finally:
-        engine.dispose()
-    return DemoProvince(demo, platform_id, key_path, signer.verifier)
+        services.engine.dispose()
+    return DemoProvince(demo, province_dir, loaded, inspected)
 
 
-def demo_records(count: int, *, now: datetime) -> list[dict[str, Any]]:
-    """A day of the demo institution's records, ending about now (China Standard Time)."""
-    start = now.astimezone(_CHINA_STANDARD_TIME).replace(microsecond=0) - timedelta(days=1)
-    return list(synthetic_records(DEMO_INSTITUTION, count, start=start))
+def province_size(institutions: int, days: int) -> int:
+    """How many records ``build_demo`` will submit (for a progress bar)."""
+    return generate_province(
+        institutions=institutions, days=days, seed=1, violation_rate=0.05, end=date(2026, 1, 1)
+    ).record_count()

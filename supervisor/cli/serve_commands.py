@@ -18,11 +18,9 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from supervisor.client import SubmitClient, load_platform_key, sign_envelope, wait_for_portal
+from supervisor.client import wait_for_portal
 from supervisor.config import Settings
-from supervisor.demo import demo_records, prepare_demo
-from supervisor.keys import read_secret
-from supervisor.receipts import verify_receipt
+from supervisor.demo import build_demo, province_size
 
 from . import CliContext
 
@@ -77,62 +75,74 @@ def _portal_factory(settings: Settings) -> Callable[[], Any]:
 @click.option(
     "--demo",
     is_flag=True,
-    help="Demo: a fresh SQLite folder <data_dir>-demo, a demo platform, records submitted "
-    "through the API, then serve it. Never touches the real data folder.",
+    help="Demo: a fresh SQLite folder <data_dir>-demo with the demo province submitted "
+    "through the API and inspected, then serve it. Never touches the real data folder.",
 )
-@click.option("--demo-records", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
+@click.option("--demo-institutions", type=click.IntRange(1, 200), default=6, show_default=True)
+@click.option("--demo-days", type=click.IntRange(1, 60), default=7, show_default=True)
 @click.pass_obj
-def serve(context: CliContext, bind: str, workers: int, demo: bool, demo_records: int) -> None:
+def serve(  # noqa: PLR0917 - click passes options positionally
+    context: CliContext,
+    bind: str,
+    workers: int,
+    demo: bool,
+    demo_institutions: int,
+    demo_days: int,
+) -> None:
     """Serve the portal and the platform API."""
     if demo:
-        _serve_demo(context, bind, workers, demo_records)
+        _serve_demo(context, bind, workers, demo_institutions, demo_days)
         return
     click.echo(f"careledger portal on http://{bind} with {workers} workers", err=True)
     WsgiServer(gunicorn_options(bind, workers), _portal_factory(context.settings)).run()
 
 
-def _serve_demo(context: CliContext, bind: str, workers: int, count: int) -> None:
-    """Prepare the demo province, serve it in a child process and submit to it over HTTP."""
-    province = prepare_demo(context.settings, now=context.now())
-    settings = province.settings
-    click.echo(f"demo data folder: {settings.data_dir} (SQLite)", err=True)
+def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int, days: int) -> None:
+    """Build the demo province, then serve it with an inspector following new records."""
+    with click.progressbar(
+        length=province_size(institutions, days), label="submitting the demo province"
+    ) as bar:
+        demo = build_demo(
+            context.settings,
+            institutions=institutions,
+            days=days,
+            now=context.now(),
+            progress=bar.update,
+        )
+    settings = demo.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARELEDGER_")}
     env["CARELEDGER_DATA_DIR"] = str(settings.data_dir)
     portal_log = settings.data_dir / "portal.log"
-    command = [sys.executable, "-m", "supervisor.cli", "serve", "--bind", bind]
+    command = [sys.executable, "-m", "supervisor.cli"]
     with portal_log.open("ab") as log:
         server = subprocess.Popen(
-            [*command, "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*command, "serve", "--bind", bind, "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        inspector = subprocess.Popen(
+            [*command, "inspector"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://{bind}"
     try:
         wait_for_portal(url, lambda: server.poll() is None)
-        key = load_platform_key(read_secret(province.key_path))
-        records = demo_records(count, now=context.now())
-        client = SubmitClient(url)
-        with click.progressbar(length=len(records), label="submitting demo records") as bar:
-            for start in range(0, len(records), 500):
-                chunk = records[start : start + 500]
-                envelope = sign_envelope(
-                    platform_id=province.platform_id,
-                    key=key,
-                    batch_id=f"demo-{start // 500:05d}",
-                    created_at=context.now(),
-                    records=chunk,
-                )
-                _, receipt = client.submit(envelope)
-                verify_receipt(receipt, province.verifier, envelope)
-                bar.update(len(chunk))
-        client.close()
+        findings = sum(p.findings for p in demo.inspected)
+        waiting = demo.inspected[-1].pending if demo.inspected else 0
         click.echo(
             f"\ncareledger demo portal: {url}\n"
-            f"  {count} records submitted through the platform API; every receipt verified\n"
+            f"  {demo.loaded.records} records from {demo.loaded.platforms} platforms submitted "
+            f"through the platform API ({demo.loaded.batches} batches); every receipt verified\n"
+            f"  inspected: {findings} findings; {waiting} records wait for related records "
+            "(reported once their grace period ends)\n"
+            f"  findings:        CARELEDGER_DATA_DIR={settings.data_dir} careledger findings "
+            "export --format csv --out findings.csv\n"
+            f"  ground truth:    {demo.province_dir / 'labels.jsonl'}\n"
             f"  record schema:   {url}/api/v1/schema\n"
             f"  OpenAPI:         {url}/api/v1/openapi.json\n"
-            f"  demo platform:   {province.platform_id}, key {province.key_path}\n"
-            f"  submit more:     CARELEDGER_DATA_DIR={settings.data_dir} careledger submit "
-            f"--platform {province.platform_id} --key {province.key_path} --url {url} FILE.jsonl\n"
-            f"  log verifier key: {province.verifier.vkey}\n"
+            f"  public log:      {url}/log/checkpoint\n"
+            f"  platform keys:   {settings.data_dir / 'platform-keys'} (submit more with "
+            "`careledger submit`; an inspector follows new records)\n"
             f"  portal log (JSON lines): {portal_log}\n"
             "Ctrl-C stops it.",
             err=True,
@@ -141,6 +151,7 @@ def _serve_demo(context: CliContext, bind: str, workers: int, count: int) -> Non
     except KeyboardInterrupt:
         pass
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+        for child in (inspector, server):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=60)
