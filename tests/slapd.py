@@ -43,8 +43,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(folder: Path, base_dn: str, schemas: Sequence[Path]) -> str:
+def _config(
+    folder: Path, base_dn: str, schemas: Sequence[Path], modules: Sequence[str], extra: str
+) -> str:
     includes = "".join(f"include: file://{path}\n" for path in schemas)
+    loads = "".join(f"olcModuleLoad: {module}\n" for module in modules)
     return f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -59,8 +62,7 @@ dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-
+{loads}
 dn: olcDatabase={{1}}mdb,cn=config
 objectClass: olcDatabaseConfig
 objectClass: olcMdbConfig
@@ -71,14 +73,24 @@ olcRootPW: {ADMIN_PASSWORD}
 olcDbDirectory: {folder}/db
 olcAccess: {{0}}to attrs=userPassword by anonymous auth by self write by * none
 olcAccess: {{1}}to * by users read by * none
-"""
+{extra}"""
 
 
 @contextmanager
 def running_slapd(
-    folder: Path, base_dn: str, seed_ldif: str, extra_schemas: Sequence[Path] = ()
+    folder: Path,
+    base_dn: str,
+    seed_ldif: str,
+    extra_schemas: Sequence[Path] = (),
+    *,
+    modules: Sequence[str] = ("back_mdb",),
+    extra_config: str = "",
 ) -> Iterator[Directory]:
-    """slapd serving ``seed_ldif`` under ``base_dn`` on a free loopback port."""
+    """slapd serving ``seed_ldif`` under ``base_dn`` on a free loopback port.
+
+    ``modules`` are loaded from /usr/lib/ldap; ``extra_config`` is cn=config LDIF appended
+    after the database (an overlay, say), starting with a blank line.
+    """
     if not Path(SLAPD).exists():
         if os.environ.get("CARELEDGER_TEST_REQUIRE_SLAPD"):
             pytest.fail("slapd is required (apt-get install slapd ldap-utils)")
@@ -86,7 +98,8 @@ def running_slapd(
     (folder / "slapd.d").mkdir(parents=True)
     (folder / "db").mkdir()
     schemas = [SCHEMAS / "core.ldif", SCHEMAS / "cosine.ldif", SCHEMAS / "inetorgperson.ldif"]
-    (folder / "config.ldif").write_text(_config(folder, base_dn, [*schemas, *extra_schemas]))
+    config = _config(folder, base_dn, [*schemas, *extra_schemas], modules, extra_config)
+    (folder / "config.ldif").write_text(config)
     (folder / "data.ldif").write_text(seed_ldif, encoding="utf-8")
     for number, name in ((0, "config.ldif"), (1, "data.ldif")):
         subprocess.run(
