@@ -4,6 +4,7 @@ on a loopback port, inspected live as it arrives, then checked against the groun
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -313,6 +314,16 @@ def test_demo_generate_load_and_export_from_the_command_line(tmp_path: Path) -> 
     # Loaded weeks ago, so every grace period has passed: the findings are final.
     assert {(r["institution_code"], r["record_id"], r["rule"]) for r in rows} == labels
     assert all(r["legal_basis"].startswith("《") and r["evidence"].startswith("{") for r in rows)
+    again = runner.invoke(
+        cli, ["inspect", "--since", "2026-09-01", "--until", "2026-10-15"], env=env
+    )
+    assert again.exit_code == 0, again.output
+    assert re.search(r"on_demand: entries \d+\.\.\d+, \d+ records, 0 new findings", again.output)
+    assert runner.invoke(cli, ["inspector", "--once"], env=env).exit_code == 0
+    backwards = runner.invoke(
+        cli, ["inspect", "--since", "2026-10-15", "--until", "2026-09-01"], env=env
+    )
+    assert backwards.exit_code == 2 and "--until must be after --since" in backwards.output
     only = runner.invoke(
         cli,
         ["findings", "export", "--rule", "RX-BANNED-DRUG", "--institution", "H330100001"],
