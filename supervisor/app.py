@@ -43,9 +43,13 @@ def create_app(
 
     from .api import api
     from .log_api import log
+    from .portal import portal
+    from .portal.context import install_portal_context
 
+    install_portal_context(app, settings, app.extensions[_EXTENSION])
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(log, url_prefix="/log")
+    app.register_blueprint(portal, url_prefix="/portal")
     _install_request_log(app)
     _install_problem_handlers(app)
     return app

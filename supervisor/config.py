@@ -49,6 +49,22 @@ class Settings:
     registry_ldap_filter: str = "(objectClass=healthProvider)"
     #: ``"<registry column>=<attribute>"`` overrides of the default attribute map.
     registry_ldap_attributes: tuple[str, ...] = ()
+    #: The agency directory regulators sign in with (search-then-bind). The service
+    #: account's password is read from ``portal_ldap_service_password_file``.
+    portal_ldap_url: str = ""
+    portal_ldap_users_base: str = ""
+    portal_ldap_service_dn: str = ""
+    portal_ldap_service_password_file: str = ""
+    portal_ldap_user_filter: str = "(&(objectClass=inetOrgPerson)(uid={username}))"
+    portal_ldap_start_tls: bool = False
+    #: ``"<role>=<group DN>"`` for the roles regulator, supervisor and auditor.
+    portal_role_groups: tuple[str, ...] = ()
+    #: Minutes without a request after which a portal session ends.
+    portal_idle_minutes: int = 30
+    #: Failed sign-ins per user name or address within 15 minutes before sign-in pauses.
+    portal_max_login_failures: int = 5
+    #: Session cookies only over HTTPS (switch off only for plain-HTTP loopback use).
+    portal_secure_cookies: bool = True
 
     def __post_init__(self) -> None:
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
@@ -61,6 +77,16 @@ class Settings:
         for entry in self.witnesses:
             if len(entry.split()) != 2:
                 raise ConfigError(f"a witness is '<url> <vkey>', not {entry!r}")
+        for name in ("portal_idle_minutes", "portal_max_login_failures"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer")
+        for entry in self.portal_role_groups:
+            role, _, group = entry.partition("=")
+            if role.strip() not in ("regulator", "supervisor", "auditor") or not group.strip():
+                raise ConfigError(
+                    f"portal_role_groups entry {entry!r} must be '<role>=<group DN>' with a role "
+                    "among regulator, supervisor, auditor"
+                )
 
     @property
     def effective_database_url(self) -> str:
@@ -79,9 +105,17 @@ class Settings:
         return self.data_dir / "log.vkey"
 
 
-_LIST_SETTINGS = frozenset({"witnesses", "registry_ldap_attributes"})
+_LIST_SETTINGS = frozenset({"witnesses", "registry_ldap_attributes", "portal_role_groups"})
+_BOOLEAN_SETTINGS = frozenset({"portal_ldap_start_tls", "portal_secure_cookies"})
 _INTEGER_SETTINGS = frozenset(
-    {"max_batch_records", "max_body_bytes", "clock_skew_seconds", "witness_quorum"}
+    {
+        "max_batch_records",
+        "max_body_bytes",
+        "clock_skew_seconds",
+        "witness_quorum",
+        "portal_idle_minutes",
+        "portal_max_login_failures",
+    }
 )
 
 
@@ -92,6 +126,12 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
             raise ConfigError(f"{name} must be a list of strings")
         return tuple(i.strip() for i in items if i.strip())
+    if name in _BOOLEAN_SETTINGS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        raise ConfigError(f"{name} must be true or false")
     if name in _INTEGER_SETTINGS:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

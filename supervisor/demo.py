@@ -15,14 +15,14 @@ from pathlib import Path
 
 from .config import Settings
 from .inspection import PassReport
+from .portal.demo_directory import DEMO_MARKER, create_demo_accounts
 from .province import generate_province
 from .province_files import LoadReport, load_province, write_province
 from .services import build_services
 from .setup import initialise
 
-__all__ = ["DemoError", "DemoProvince", "build_demo"]
+__all__ = ["DEMO_MARKER", "DemoError", "DemoProvince", "build_demo"]
 
-_MARKER = ".careledger-demo"
 _CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 #: Platforms send every hour in the demo (the province's own default is every quarter).
 _SEND_EVERY = timedelta(hours=1)
@@ -38,15 +38,17 @@ class DemoProvince:
     province_dir: Path
     loaded: LoadReport
     inspected: list[PassReport]
+    #: demo account -> password (the portal's demo directory), printed once on start
+    accounts: dict[str, str]
 
 
 def _fresh_folder(folder: Path) -> None:
     if folder.exists():
-        if not (folder / _MARKER).exists():
+        if not (folder / DEMO_MARKER).exists():
             raise DemoError(f"{folder} exists and is not a demo folder; move it away first")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / _MARKER).write_text("careledger serve --demo empties this folder on start\n")
+    (folder / DEMO_MARKER).write_text("careledger serve --demo empties this folder on start\n")
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -69,7 +71,7 @@ def build_demo(
     The province ends three days ago (China time): its latest transmissions, late ones
     included (at most 60 hours after the visit), are then in the past.
     """
-    demo = demo_settings(settings)
+    demo = replace(demo_settings(settings), portal_secure_cookies=False)  # plain HTTP, loopback
     _fresh_folder(demo.data_dir)
     initialise(demo)
     end: date = now.astimezone(_CHINA_STANDARD_TIME).date() - timedelta(days=3)
@@ -84,7 +86,7 @@ def build_demo(
         inspected = services.inspector.follow()
     finally:
         services.engine.dispose()
-    return DemoProvince(demo, province_dir, loaded, inspected)
+    return DemoProvince(demo, province_dir, loaded, inspected, create_demo_accounts(demo.data_dir))
 
 
 def province_size(institutions: int, days: int) -> int:

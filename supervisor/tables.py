@@ -28,9 +28,11 @@ __all__ = [
     "findings",
     "inspection_cursor",
     "inspection_pending",
+    "login_failures",
     "metadata",
     "platform_keys",
     "platforms",
+    "portal_sessions",
     "records",
     "reference_versions",
 ]
@@ -156,4 +158,31 @@ inspection_pending = Table(
     Column("institution_code", String(64), nullable=False),
     Column("waiting_for", String(128), nullable=True),
     Index("ix_inspection_pending_deadline", "deadline"),
+)
+
+#: Regulators' portal sessions (server side: signing out or timing out ends them for good;
+#: the cookie only names one). Not a projection: kept by ``projections rebuild``.
+portal_sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("dn", String(400), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("roles", String(100), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
+#: Failed sign-ins, for throttling by user name and by address.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_failures_failed_at", "failed_at"),
 )

@@ -112,6 +112,7 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
     settings = demo.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARELEDGER_")}
     env["CARELEDGER_DATA_DIR"] = str(settings.data_dir)
+    env["CARELEDGER_PORTAL_SECURE_COOKIES"] = "false"  # plain HTTP on loopback
     portal_log = settings.data_dir / "portal.log"
     command = [sys.executable, "-m", "supervisor.cli"]
     with portal_log.open("ab") as log:
@@ -129,8 +130,12 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
         wait_for_portal(url, lambda: server.poll() is None)
         findings = sum(p.findings for p in demo.inspected)
         waiting = demo.inspected[-1].pending if demo.inspected else 0
+        accounts = "".join(
+            f"    {name:<16} {password}\n" for name, password in demo.accounts.items()
+        )
         click.echo(
-            f"\ncareledger demo portal: {url}\n"
+            f"\ncareledger demo portal: {url}/portal/\n"
+            f"  sign in with the demo directory (this demo only; roles as named):\n{accounts}"
             f"  {demo.loaded.records} records from {demo.loaded.platforms} platforms submitted "
             f"through the platform API ({demo.loaded.batches} batches); every receipt verified\n"
             f"  inspected: {findings} findings; {waiting} records wait for related records "

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def test_serve_demo_submits_the_province_inspects_it_and_serves_a_verifying_ledg
         assert time.monotonic() - started < 120
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/log/checkpoint") as response:
             assert response.read().startswith(b"careledger.local/ledger\n")
+        password = re.search(r"demo-regulator +(\S+)", output)
+        assert password, output
+        home = _sign_in(f"http://127.0.0.1:{port}", "demo-regulator", password.group(1))
+        assert "演示监管员" in home and "监管发现" in home
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)
@@ -76,6 +81,21 @@ def test_serve_demo_submits_the_province_inspects_it_and_serves_a_verifying_ledg
     assert {(f["record_id"], f["rule"]) for f in findings} == {
         (x["record_id"], x["rule"]) for x in labels
     }
+
+
+def _sign_in(url: str, username: str, password: str) -> str:
+    """Sign in through the demo directory as a browser would (cookies, CSRF token)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{url}/portal/login") as response:
+        page = response.read().decode()
+    assert "演示目录" in page  # the demo directory says what it is
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrf_token": token.group(1)}
+    ).encode()
+    with opener.open(f"{url}/portal/login", data=form) as response:
+        return str(response.read().decode())
 
 
 def test_serve_demo_refuses_to_empty_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:

@@ -1,0 +1,11 @@
+"""The regulators' portal: server-rendered pages behind the agency directory's sign-in."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+__all__ = ["portal"]
+
+portal = Blueprint("portal", __name__, template_folder="templates")
+
+from . import views  # noqa: E402, F401  (registers the routes on the blueprint)

@@ -1,0 +1,152 @@
+"""Regulators sign in to the portal through the agency directory (a real slapd)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from supervisor.app import create_app
+from supervisor.config import Settings
+from supervisor.setup import initialise
+from tests.slapd import Directory
+
+from .agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
+from .conftest import Clock
+
+__all__ = ["directory"]  # the fixture, shared
+
+pytestmark = pytest.mark.database
+
+
+def _settings(tmp_path: Path, database_url: str, served: Directory) -> Settings:
+    password_file = tmp_path / "portal-reader.password"
+    password_file.write_text(SERVICE_PASSWORD + "\n")
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        portal_ldap_url=served.url,
+        portal_ldap_users_base=PEOPLE,
+        portal_ldap_service_dn=f"cn=portal-reader,{BASE}",
+        portal_ldap_service_password_file=str(password_file),
+        portal_role_groups=(
+            f"regulator=cn=careledger-regulators,{GROUPS}",
+            f"supervisor=cn=careledger-supervisors,{GROUPS}",
+            f"auditor=cn=careledger-auditors,{GROUPS}",
+        ),
+        portal_secure_cookies=False,  # the test client speaks plain HTTP
+    )
+
+
+@pytest.fixture
+def portal(tmp_path: Path, database_url: str, directory: Directory) -> tuple[FlaskClient, Clock]:
+    settings = _settings(tmp_path, database_url, directory)
+    initialise(settings)
+    clock = Clock()
+    return create_app(settings, clock=clock).test_client(), clock
+
+
+def _csrf(page: bytes) -> str:
+    found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1).decode()
+
+
+def _sign_in(client: FlaskClient, username: str, password: str) -> tuple[int, str]:
+    token = _csrf(client.get("/portal/login").data)
+    answer = client.post(
+        "/portal/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_pages_need_a_session_and_sign_in_gives_one(portal: tuple[FlaskClient, Clock]) -> None:
+    client, _ = portal
+    assert client.get("/portal/").headers["Location"].endswith("/portal/login")
+    page = client.get("/portal/login")
+    assert page.status_code == 200 and "机构目录" not in page.get_data(as_text=True)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    before = client.get_cookie("careledger_session")
+    status, _ = _sign_in(client, "liqiang", "qiang-password-2")
+    assert status == 302
+    after = client.get_cookie("careledger_session")
+    assert after is not None and before is not None and after.value != before.value
+    assert after.http_only and after.same_site == "Lax"
+    home = client.get("/portal/").get_data(as_text=True)
+    assert "李强" in home and "regulator" in home and "supervisor" in home
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("wangjing", "wrong"), ("chenlei", "lei-password-4"), ("nobody", "nobody-password-5")],
+)
+def test_refusals_say_the_same_thing(
+    portal: tuple[FlaskClient, Clock], username: str, password: str
+) -> None:
+    client, _ = portal
+    status, page = _sign_in(client, username, password)
+    assert status == 401
+    assert "用户名或密码不正确，或该账号无权登录" in page
+    assert client.get("/portal/").status_code == 302
+
+
+def test_a_form_without_its_token_is_refused(portal: tuple[FlaskClient, Clock]) -> None:
+    client, _ = portal
+    client.get("/portal/login")
+    answer = client.post("/portal/login", data={"username": "wangjing", "password": "x"})
+    assert answer.status_code == 400 and "表单已过期" in answer.get_data(as_text=True)
+    assert answer.headers["Content-Type"].startswith("text/html")
+
+
+def test_sign_in_pauses_after_five_failures_from_one_address(
+    portal: tuple[FlaskClient, Clock],
+) -> None:
+    client, clock = portal
+    # Guesses at names that do not exist: the directory's own lockout (ppolicy) never sees
+    # them, so what pauses the right password below is the portal's throttle alone.
+    for guess in range(5):
+        assert _sign_in(client, f"ghost{guess}", "guess")[0] == 401
+    status, page = _sign_in(client, "wangjing", "jing-password-1")
+    assert status == 429 and "登录失败次数过多" in page
+    clock.now += timedelta(minutes=16)
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+
+
+def test_an_idle_session_ends_and_stays_ended(portal: tuple[FlaskClient, Clock]) -> None:
+    client, clock = portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    clock.now += timedelta(minutes=29)
+    assert client.get("/portal/").status_code == 200
+    clock.now += timedelta(minutes=31)
+    answer = client.get("/portal/")
+    assert answer.status_code == 302 and "ended=1" in answer.headers["Location"]
+    clock.now -= timedelta(minutes=40)  # even were the clock to go back: it is over
+    assert client.get("/portal/").status_code == 302
+
+
+def test_signing_out_makes_a_copied_cookie_worthless(portal: tuple[FlaskClient, Clock]) -> None:
+    client, _ = portal
+    assert _sign_in(client, "zhaomin", "min-password-3")[0] == 302
+    stolen = client.get_cookie("careledger_session")
+    assert stolen is not None
+    home = client.get("/portal/").data
+    assert client.post("/portal/logout", data={"csrf_token": _csrf(home)}).status_code == 302
+    assert client.get("/portal/").status_code == 302
+    client.set_cookie("careledger_session", stolen.value)
+    assert client.get("/portal/").status_code == 302
+
+
+def test_session_cookies_are_secure_by_default(
+    tmp_path: Path, database_url: str, directory: Directory
+) -> None:
+    settings = replace(_settings(tmp_path, database_url, directory), portal_secure_cookies=True)
+    initialise(settings)
+    client = create_app(settings).test_client()
+    answer = client.get("/portal/login", base_url="https://localhost")
+    assert "Secure" in answer.headers["Set-Cookie"]
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
