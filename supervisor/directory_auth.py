@@ -12,14 +12,14 @@ The caller learns only "refused" (``LoginRefusedError``); why is for the log.
 
 from __future__ import annotations
 
-import ipaddress
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
+
+from .ldap_server import InsecureDirectoryError, directory_server
 
 __all__ = [
     "ROLES",
@@ -79,26 +79,10 @@ def user_filter(template: str, username: str) -> str:
 
 
 def _server(url: str, start_tls: bool, timeout: int) -> ldap3.Server:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-        raise DirectoryError(f"{url!r} is not an ldap:// or ldaps:// URL")
-    if parts.scheme == "ldap" and not start_tls:
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname == "localhost"
-        if not loopback:
-            raise DirectoryError(
-                f"{url}: passwords would cross the network in clear; use ldaps:// or start_tls "
-                "(plain ldap:// is accepted on loopback only)"
-            )
-    return ldap3.Server(
-        parts.hostname,
-        port=parts.port,
-        use_ssl=parts.scheme == "ldaps",
-        get_info=ldap3.NONE,
-        connect_timeout=timeout,
-    )
+    try:
+        return directory_server(url, start_tls=start_tls, timeout=timeout)
+    except InsecureDirectoryError as e:
+        raise DirectoryError(str(e)) from e
 
 
 class LoginDirectory:

@@ -11,9 +11,7 @@ directory must be reached over ``ldaps://``.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,8 @@ import ldap3
 from ldap3.core.exceptions import LDAPException
 
 from inspectors.reference_files import COLUMNS, SourceRow
+
+from .ldap_server import InsecureDirectoryError, directory_server
 
 __all__ = [
     "DEFAULT_ATTRIBUTES",
@@ -93,26 +93,10 @@ def read_password(path: str) -> str:
 
 
 def _server(url: str, timeout: int) -> ldap3.Server:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-        raise RegistrySyncError(f"{url!r} is not an ldap:// or ldaps:// URL")
-    if parts.scheme == "ldap":
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname == "localhost"
-        if not loopback:
-            raise RegistrySyncError(
-                f"{url}: plain LDAP sends the bind password in clear; use ldaps:// "
-                "(plain ldap:// is accepted on loopback only)"
-            )
-    return ldap3.Server(
-        parts.hostname,
-        port=parts.port,
-        use_ssl=parts.scheme == "ldaps",
-        get_info=ldap3.NONE,
-        connect_timeout=timeout,
-    )
+    try:
+        return directory_server(url, start_tls=False, timeout=timeout)
+    except InsecureDirectoryError as e:
+        raise RegistrySyncError(str(e)) from e
 
 
 def _value(column: str, raw: Any) -> str | list[str]:
