@@ -45,8 +45,10 @@ def create_app(
     from .log_api import log
     from .portal import portal
     from .portal.context import install_portal_context
+    from .portal.i18n import install_i18n
 
     install_portal_context(app, settings, app.extensions[_EXTENSION])
+    install_i18n(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(log, url_prefix="/log")
     app.register_blueprint(portal, url_prefix="/portal")

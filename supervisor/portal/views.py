@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Response, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
@@ -18,10 +19,11 @@ from ..app import services
 from ..directory_auth import DirectoryError, LoginRefusedError
 from . import portal
 from .context import portal_context
+from .i18n import LANGUAGES
 from .sessions import PortalSession
 
 _log = logging.getLogger("careledger.portal")
-_STALE_FORM = "表单已过期或来源不明，请刷新页面后重试。 The form expired; reload the page."
+_STALE_FORM = "stale-form"
 _View = TypeVar("_View", bound=Callable[..., Any])
 
 #: No inline script, no framing, forms post only here.
@@ -58,9 +60,42 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+@portal.context_processor
+def names() -> dict[str, object]:
+    return {
+        "role_names": {
+            "regulator": _("regulator"),
+            "supervisor": _("supervisor"),
+            "auditor": _("auditor"),
+        },
+        "severity_names": {
+            "high": _("high"),
+            "medium": _("medium"),
+            "low": _("low"),
+            "warning": _("warning (a lead)"),
+        },
+    }
+
+
 @portal.errorhandler(HTTPException)
 def error_page(error: HTTPException) -> tuple[str, int]:
-    return render_template("portal/error.html", error=error), error.code or 500
+    if error.description == _STALE_FORM:
+        message = _("The form expired or came from elsewhere. Reload the page and try again.")
+    else:
+        message = error.description or error.name
+    return render_template("portal/error.html", error=error, message=message), error.code or 500
+
+
+@portal.get("/language")
+def switch_language() -> Any:
+    """Remember the chosen language, then go back to the page (only ever a portal page)."""
+    chosen = request.args.get("to", "")
+    if chosen in LANGUAGES:
+        session["language"] = chosen
+    back = request.args.get("back", "")
+    if not back.startswith("/portal/") or back.startswith("//"):
+        back = url_for("portal.home")
+    return redirect(back)
 
 
 def signed_in(view: _View) -> _View:
@@ -123,13 +158,12 @@ def login_submit() -> Any:
         return page, status
 
     if context.directory is None:
-        return again("尚未配置机构目录，无法登录。 No directory is configured.", 503)
+        return again(_("No directory is configured, so nobody can sign in."), 503)
     wait = context.throttle.wait(username, address)
     if wait is not None:
         minutes = max(1, int(wait.total_seconds() // 60) + 1)
         return again(
-            f"登录失败次数过多，请 {minutes} 分钟后再试。 Too many failed sign-ins; "
-            f"try again in {minutes} minutes.",
+            _("Too many failed sign-ins. Try again in %(minutes)s minutes.", minutes=minutes),
             429,
         )
     try:
@@ -137,10 +171,13 @@ def login_submit() -> Any:
     except LoginRefusedError as refused:
         context.throttle.failed(username, address)
         _log.warning("sign-in refused", extra={"username": username, "reason": refused.reason})
-        return again("用户名或密码不正确，或该账号无权登录。 " + str(refused), 401)
+        return again(
+            _("The user name or password is not correct, or the account may not sign in."),
+            401,
+        )
     except DirectoryError as e:
         _log.error("directory unavailable", extra={"reason": str(e)})
-        return again("机构目录暂不可用，请稍后再试。 The directory is unavailable.", 503)
+        return again(_("The directory cannot be reached. Try again later."), 503)
     started = context.sessions.start(identity)
     session.clear()  # a new session id after sign-in: no fixation
     session["sid"] = started.session_id

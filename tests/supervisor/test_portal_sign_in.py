@@ -78,7 +78,7 @@ def test_pages_need_a_session_and_sign_in_gives_one(portal: tuple[FlaskClient, C
     assert after is not None and before is not None and after.value != before.value
     assert after.http_only and after.same_site == "Lax"
     home = client.get("/portal/").get_data(as_text=True)
-    assert "李强" in home and "regulator" in home and "supervisor" in home
+    assert "李强" in home and "监管员" in home and "监管负责人" in home
 
 
 @pytest.mark.parametrize(
@@ -150,3 +150,36 @@ def test_session_cookies_are_secure_by_default(
     answer = client.get("/portal/login", base_url="https://localhost")
     assert "Secure" in answer.headers["Set-Cookie"]
     assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_chinese_by_default_english_on_request(portal: tuple[FlaskClient, Clock]) -> None:
+    client, _ = portal
+    chinese = client.get("/portal/login").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in chinese and "<h1>登录</h1>" in chinese
+    switched = client.get("/portal/language?to=en&back=/portal/login")
+    assert switched.headers["Location"].endswith("/portal/login")
+    english = client.get("/portal/login").get_data(as_text=True)
+    assert '<html lang="en">' in english and "<h1>Sign in</h1>" in english
+    status, page = _sign_in(client, "wangjing", "wrong")
+    assert status == 401 and "The user name or password is not correct" in page
+    # The switch only ever sends people back to a portal page.
+    for elsewhere in ("https://evil.example/", "//evil.example/portal/", "/log/checkpoint"):
+        answer = client.get("/portal/language", query_string={"to": "en", "back": elsewhere})
+        assert answer.headers["Location"].endswith("/portal/")
+
+
+def test_the_compiled_chinese_catalogue_matches_its_source(tmp_path: Path) -> None:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    folder = Path(__file__).resolve().parents[2] / "supervisor/portal/translations"
+    messages = folder / "zh_Hans_CN" / "LC_MESSAGES"
+    with (messages / "messages.po").open("rb") as source:
+        catalog = read_po(source)
+    assert all(m.string for m in catalog if m.id), "every message has a Chinese translation"
+    compiled = tmp_path / "messages.mo"
+    with compiled.open("wb") as out:
+        write_mo(out, catalog)
+    assert compiled.read_bytes() == (messages / "messages.mo").read_bytes(), (
+        "run: pybabel compile -d supervisor/portal/translations"
+    )
