@@ -19,6 +19,7 @@ from ..app import services
 from ..directory_auth import DirectoryError, LoginRefusedError
 from . import portal
 from .context import portal_context
+from .findings_page import FindingFilter, findings_page
 from .i18n import LANGUAGES
 from .sessions import PortalSession
 
@@ -214,4 +215,13 @@ def home() -> str:
         size=store.head().size,
         checkpoint=checkpoint,
         findings=by_severity,
+    )
+
+
+@portal.get("/findings")
+@signed_in
+def findings() -> str:
+    wanted = FindingFilter.from_args(request.args)
+    return render_template(
+        "portal/findings.html", wanted=wanted, result=findings_page(services().engine, wanted)
     )

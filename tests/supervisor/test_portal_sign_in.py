@@ -183,3 +183,43 @@ def test_the_compiled_chinese_catalogue_matches_its_source(tmp_path: Path) -> No
     assert compiled.read_bytes() == (messages / "messages.mo").read_bytes(), (
         "run: pybabel compile -d supervisor/portal/translations"
     )
+
+
+def test_the_findings_queue_filters_and_pages(portal: tuple[FlaskClient, Clock]) -> None:
+    from inspectors.findings import Severity
+
+    client, clock = portal
+    app_services = client.application.extensions["careledger"]
+    with app_services.engine.begin() as connection:
+        from supervisor import tables
+
+        connection.execute(
+            tables.findings.insert(),
+            [
+                {
+                    "finding_id": f"{n:032x}",
+                    "entry_index": 1000 + n,
+                    "rule_id": "RX-DAYS" if n % 3 else "RX-BANNED-DRUG",
+                    "severity": Severity.MEDIUM.value if n % 3 else Severity.HIGH.value,
+                    "institution_code": f"H33010000{n % 2 + 1}",
+                    "record_index": n,
+                    "record_id": f"V{n:05d}-RX",
+                    "related_indices": "",
+                    "found_at": clock.now,
+                }
+                for n in range(120)
+            ],
+        )
+    assert client.get("/portal/findings").status_code == 302  # signed in only
+    assert _sign_in(client, "zhaomin", "min-password-3")[0] == 302  # an auditor may look
+    page = client.get("/portal/findings").get_data(as_text=True)
+    assert "共 120 条监管发现" in page and "第 1 页，共 3 页" in page
+    high = client.get("/portal/findings?severity=high&institution=H330100001").get_data(
+        as_text=True
+    )
+    # n % 3 == 0 and n even: 0, 6, ..., 114 -> 20 findings
+    assert "共 20 条监管发现" in high and "RX-DAYS</td>" not in high
+    beyond = client.get("/portal/findings?page=99&rule=RX-DAYS").get_data(as_text=True)
+    assert "第 2 页，共 2 页" in beyond  # 80 findings: the last page, not an empty one
+    junk = client.get("/portal/findings?page=abc&rule=%3Cscript%3E").get_data(as_text=True)
+    assert "<script>" not in junk and "共 0 条监管发现" in junk
