@@ -100,7 +100,7 @@ def finding_row(index: int, statement: dict[str, Any], received_at: datetime) ->
         "record_index": statement["record_index"],
         "record_id": statement["record_id"],
         "related_indices": ",".join(str(i) for i in statement["related_indices"]),
-        "found_at": received_at,
+        "found_at": tables.stored_time(received_at),
     }
 
 

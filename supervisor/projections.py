@@ -22,6 +22,7 @@ from ledger.database import write_transaction
 from ledger.leaf import LeafHeader, decode_leaf
 
 from . import tables
+from .access_trail import ACCESS_ENTRY_PREFIX, access_row
 from .inspection import FINDING_ENTRY, finding_row
 from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
@@ -64,7 +65,7 @@ def record_row(
         "record_id": record["record_id"],
         "record_type": record_type,
         "occurred_at": _parse_time(record["occurred_at"]),
-        "received_at": received_at,
+        "received_at": tables.stored_time(received_at),
         "platform_id": statement["platform_id"],
         "batch_id": statement["batch_id"],
         "practitioner_license_no": practitioner,
@@ -141,6 +142,7 @@ def rebuild_projections(
             tables.platforms,
             tables.reference_versions,
             tables.findings,
+            tables.access_events,
         ):
             connection.execute(delete(table))
         batch: _OpenBatch | None = None
@@ -212,6 +214,17 @@ def rebuild_projections(
                 if len(rows) >= 5000:
                     connection.execute(insert(tables.records), rows)
                     rows = []
+            elif entry.type.startswith(ACCESS_ENTRY_PREFIX):
+                close_batch()
+                try:
+                    details = orjson.loads(keys.open(entry.payload)[SALT_SIZE:])
+                except SealedPayloadError:
+                    counts["unreadable"] += 1
+                else:
+                    at = _parse_time(header.received_at)
+                    connection.execute(
+                        insert(tables.access_events).values(access_row(entry.idx, details, at))
+                    )
             else:
                 close_batch()
                 _project_other(connection, entry.idx, entry.type, header)

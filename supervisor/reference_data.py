@@ -82,7 +82,7 @@ def reference_row(
         "version": statement["version"],
         "row_count": statement["row_count"],
         "source": statement["source"],
-        "imported_at": received_at,
+        "imported_at": tables.stored_time(received_at),
     }
 
 

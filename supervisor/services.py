@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from ledger.store import LedgerStore
 
+from .access_trail import AccessTrail
 from .config import Settings
 from .database import open_engine
 from .inspection import Inspector
@@ -35,6 +36,7 @@ class Services:
     clock: Callable[[], datetime]
     reference: ReferenceData
     inspector: Inspector
+    access: AccessTrail
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
@@ -56,4 +58,5 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         clock,
         reference,
         Inspector(store, keys, reference, clock),
+        AccessTrail(store, keys, clock),
     )

@@ -477,7 +477,7 @@ class SubmissionService:
                     first_index=result.first_index,
                     record_count=len(projected),
                     tree_size=result.size,
-                    received_at=now,
+                    received_at=tables.stored_time(now),
                 )
             )
             connection.execute(

@@ -9,6 +9,8 @@ per institution, no batch_id twice per platform).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,6 +25,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "access_events",
     "batches",
     "cosignatures",
     "findings",
@@ -35,9 +38,19 @@ __all__ = [
     "portal_sessions",
     "records",
     "reference_versions",
+    "stored_time",
 ]
 
 metadata = MetaData()
+
+
+def stored_time(moment: datetime) -> datetime:
+    """A time as every DateTime column here holds it: UTC. (SQLite keeps no offset, so a
+    time stored in another zone would read back hours off.) Requires an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("times must be aware")
+    return moment.astimezone(UTC)
+
 
 platforms = Table(
     "platforms",
@@ -171,6 +184,8 @@ portal_sessions = Table(
     Column("display_name", String(200), nullable=False),
     Column("roles", String(100), nullable=False),
     Column("csrf_token", String(64), nullable=False),
+    #: Why this person looks at patient-level data (asked before the first such view).
+    Column("purpose", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
@@ -185,4 +200,21 @@ login_failures = Table(
     Column("address", String(64), nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Index("ix_login_failures_failed_at", "failed_at"),
+)
+
+#: Who looked at patient-level data: the projection of ``access.*`` ledger entries, so that
+#: nobody, administrators included, can make a view disappear.
+access_events = Table(
+    "access_events",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("action", String(40), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("roles", String(100), nullable=False),
+    Column("purpose", String(200), nullable=False),
+    Column("subject_index", BigInteger, nullable=True),
+    Column("patient_pseudonym", String(64), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_access_events_subject", "subject_index"),
+    Index("ix_access_events_patient", "patient_pseudonym"),
 )

@@ -146,7 +146,10 @@ def collect_cosignatures(
             if exists is None:
                 connection.execute(
                     insert(tables.cosignatures).values(
-                        size=size, witness=witness.verifier.name, line=line, collected_at=now
+                        size=size,
+                        witness=witness.verifier.name,
+                        line=line,
+                        collected_at=tables.stored_time(now),
                     )
                 )
         cosigned.append(witness.verifier.name)

@@ -38,6 +38,7 @@ class PortalSession:
     display_name: str
     roles: frozenset[str]
     csrf_token: str
+    purpose: str | None = None
 
 
 class PortalSessions:
@@ -67,8 +68,8 @@ class PortalSessions:
                     display_name=session.display_name,
                     roles=",".join(sorted(session.roles)),
                     csrf_token=session.csrf_token,
-                    created_at=now,
-                    last_seen_at=now,
+                    created_at=tables.stored_time(now),
+                    last_seen_at=tables.stored_time(now),
                 )
             )
         return session
@@ -88,13 +89,13 @@ class PortalSessions:
                 connection.execute(
                     update(_sessions)
                     .where(_sessions.c.session_id == session_id)
-                    .values(ended_at=now)
+                    .values(ended_at=tables.stored_time(now))
                 )
                 return None
             connection.execute(
                 update(_sessions)
                 .where(_sessions.c.session_id == session_id)
-                .values(last_seen_at=now)
+                .values(last_seen_at=tables.stored_time(now))
             )
         return PortalSession(
             row.session_id,
@@ -103,14 +104,24 @@ class PortalSessions:
             row.display_name,
             frozenset(r for r in row.roles.split(",") if r),
             row.csrf_token,
+            row.purpose,
         )
+
+    def state_purpose(self, session_id: str, purpose: str) -> None:
+        """Record why this session looks at patient-level data (before the first look)."""
+        with write_transaction(self.engine) as connection:
+            connection.execute(
+                update(_sessions)
+                .where(_sessions.c.session_id == session_id, _sessions.c.ended_at.is_(None))
+                .values(purpose=purpose)
+            )
 
     def end(self, session_id: str) -> None:
         with write_transaction(self.engine) as connection:
             connection.execute(
                 update(_sessions)
                 .where(_sessions.c.session_id == session_id, _sessions.c.ended_at.is_(None))
-                .values(ended_at=self.clock())
+                .values(ended_at=tables.stored_time(self.clock()))
             )
 
 
@@ -131,7 +142,7 @@ class LoginThrottle:
 
     def wait(self, username: str, address: str) -> timedelta | None:
         """How long sign-in is paused for this name or address (None: not paused)."""
-        since = self.clock() - self.window
+        since = tables.stored_time(self.clock()) - self.window
         with read_transaction(self.engine) as connection:
             count, oldest = connection.execute(
                 select(func.count(), func.min(_failures.c.failed_at)).where(
@@ -147,6 +158,8 @@ class LoginThrottle:
         with write_transaction(self.engine) as connection:
             connection.execute(
                 insert(_failures).values(
-                    username=username[:64], address=address[:64], failed_at=self.clock()
+                    username=username[:64],
+                    address=address[:64],
+                    failed_at=tables.stored_time(self.clock()),
                 )
             )

@@ -21,6 +21,7 @@ from . import portal
 from .context import portal_context
 from .findings_page import FindingFilter, findings_page
 from .i18n import LANGUAGES
+from .record_page import IDENTITY_ROLES, load_record_view, mask_identity
 from .sessions import PortalSession
 
 _log = logging.getLogger("careledger.portal")
@@ -224,4 +225,72 @@ def findings() -> str:
     wanted = FindingFilter.from_args(request.args)
     return render_template(
         "portal/findings.html", wanted=wanted, result=findings_page(services().engine, wanted)
+    )
+
+
+def _needs_purpose() -> Any:
+    """Send the person to state a purpose first (then back here)."""
+    return redirect(url_for("portal.state_purpose", back=request.path))
+
+
+@portal.route("/purpose", methods=["GET", "POST"])
+@signed_in
+def state_purpose() -> Any:
+    current: PortalSession = g.portal_session
+    back = request.values.get("back", "")
+    if not back.startswith("/portal/") or back.startswith("//"):
+        back = url_for("portal.home")
+    message = None
+    if request.method == "POST":
+        _check_csrf(current.csrf_token)
+        purpose = " ".join(request.form.get("purpose", "").split())
+        if 4 <= len(purpose) <= 200:
+            portal_context().sessions.state_purpose(current.session_id, purpose)
+            return redirect(back)
+        message = _("State the purpose in 4 to 200 characters.")
+    return render_template("portal/purpose.html", back=back, message=message)
+
+
+@portal.get("/records/<int:index>")
+@signed_in
+def record(index: int) -> Any:
+    current: PortalSession = g.portal_session
+    if not current.purpose:
+        return _needs_purpose()
+    view = load_record_view(services(), index)
+    if view is None:
+        abort(404, description=_("There is no record at this ledger index."))
+    # The trail is written before anything is shown: a view that is not recorded never happens.
+    services().access.record(
+        "viewed_record",
+        username=current.username,
+        roles=current.roles,
+        purpose=current.purpose,
+        subject_index=index,
+        patient_pseudonym=view.patient_pseudonym,
+    )
+    can_see_identity = bool(current.roles & IDENTITY_ROLES)
+    shown = view.record
+    if shown is not None and not can_see_identity:
+        shown = mask_identity(shown)
+    return render_template(
+        "portal/record.html",
+        view=view,
+        record=shown,
+        masked=not can_see_identity,
+        can_see_identity=can_see_identity,
+        trail=services().access.events(subject_index=index),
+    )
+
+
+@portal.get("/patients/<pseudonym>/access")
+@signed_in
+def patient_access(pseudonym: str) -> Any:
+    current: PortalSession = g.portal_session
+    if not current.roles & IDENTITY_ROLES:
+        abort(403, description=_("Your role does not work with patient identities."))
+    return render_template(
+        "portal/patient_access.html",
+        pseudonym=pseudonym[:64],
+        events=services().access.events(patient_pseudonym=pseudonym[:64]),
     )

@@ -1,0 +1,164 @@
+"""The record page: purpose first, the view written to the ledger before anything is shown,
+identities for regulators only, the inclusion proof checked against the signed checkpoint."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from ledger import schema as ledger_schema
+from ledger.integrity import verify_stored_log
+from ledger.leaf import decode_leaf
+from supervisor import tables
+from supervisor.app import create_app
+from supervisor.projections import rebuild_projections
+from supervisor.province import generate_province
+from supervisor.province_files import load_province, write_province
+from supervisor.services import Services
+from supervisor.setup import initialise
+from tests.slapd import Directory
+
+from .agency_directory import directory
+from .conftest import Clock
+from .test_portal_sign_in import _csrf, _settings, _sign_in
+
+__all__ = ["directory"]  # the fixture, shared
+
+pytestmark = pytest.mark.database
+
+
+@pytest.fixture
+def province_portal(
+    tmp_path: Path, database_url: str, directory: Directory
+) -> tuple[FlaskClient, FlaskClient, Services]:
+    settings = _settings(tmp_path, database_url, directory)
+    verifier = initialise(settings).log_verifier
+    folder = tmp_path / "province"
+    small = {"institutions": 1, "days": 1, "seed": 3, "violation_rate": 0.3}
+    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
+    report = load_province(folder, settings)
+    clock = Clock(report.ended_at + timedelta(days=4))
+    app = create_app(settings, clock=clock)
+    services: Services = app.extensions["careledger"]
+    services.inspector.follow()
+    yield app.test_client(), app.test_client(), services
+    assert verifier is not None
+    result = verify_stored_log(services.engine, verifier)
+    assert result.ok, result.discrepancy
+
+
+def _consultation_index(services: Services) -> int:
+    with services.engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(tables.records.c.entry_index)
+                .where(tables.records.c.record_type == "consultation")
+                .limit(1)
+            ).scalar_one()
+        )
+
+
+def _state_purpose(client: FlaskClient, path: str, purpose: str) -> str:
+    asked = client.get(path)
+    assert asked.status_code == 302 and "/portal/purpose" in asked.headers["Location"]
+    form = client.get(asked.headers["Location"]).data
+    answer = client.post(
+        "/portal/purpose", data={"csrf_token": _csrf(form), "purpose": purpose, "back": path}
+    )
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(path)
+    return client.get(path).get_data(as_text=True)
+
+
+def test_a_regulator_states_a_purpose_and_the_view_is_in_the_ledger(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    index = _consultation_index(services)
+    size = services.store.head().size
+    page = _state_purpose(client, f"/portal/records/{index}", "投诉核查 2026-117")
+    assert "已通过已签名检查点验证" in page or "verified against the signed checkpoint" in page
+    record = services.store.entry(index)
+    content = re.search(r'<pre id="record-content">(.*?)</pre>', page, re.S)
+    assert content and "***" not in content.group(1) and '"id_number"' in content.group(1)
+    assert "wangjing" in page and "投诉核查 2026-117" in page  # the trail shows this view
+    # The view was appended before the page was built, and its public leaf names nobody.
+    access = services.store.entry(size)
+    assert access.type == "access.viewed_record"
+    statement = decode_leaf(access.leaf).statement
+    assert statement["subject_index"] == index and "wangjing" not in access.leaf.decode()
+    assert record.type == "record.consultation"
+    # Who looked at this patient's records, and the trail survives a replay of the ledger.
+    pseudonym = re.search(r"/portal/patients/([0-9a-f]+)/access", page)
+    assert pseudonym
+    listing = client.get(f"/portal/patients/{pseudonym.group(1)}/access").get_data(as_text=True)
+    assert "wangjing" in listing and "投诉核查 2026-117" in listing
+    with services.engine.connect() as connection:
+        before = connection.execute(select(tables.access_events)).all()
+    rebuild_projections(services.engine, services.keys, lambda last: last + 1)
+    with services.engine.connect() as connection:
+        assert connection.execute(select(tables.access_events)).all() == before
+
+
+def test_an_auditor_sees_the_record_without_the_patient(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    _, auditor, services = province_portal
+    assert _sign_in(auditor, "zhaomin", "min-password-3")[0] == 302
+    index = _consultation_index(services)
+    page = _state_purpose(auditor, f"/portal/records/{index}", "年度账本审计")
+    content = re.search(r'<pre id="record-content">(.*?)</pre>', page, re.S)
+    assert content and content.group(1).count("***") == 2  # name and ID number
+    assert "/portal/patients/" not in page
+    assert auditor.get("/portal/patients/00ff/access").status_code == 403
+
+
+def test_a_tampered_leaf_is_shown_as_not_verified(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "liqiang", "qiang-password-2")[0] == 302
+    index = _consultation_index(services)
+    _state_purpose(client, f"/portal/records/{index}", "例行检查")
+    entries = ledger_schema.entries
+    with services.engine.begin() as connection:
+        leaf = connection.execute(select(entries.c.leaf).where(entries.c.idx == index)).scalar_one()
+        forged = bytes(leaf).replace(b'"record_id":"', b'"record_id":"X', 1)
+        connection.execute(update(entries).where(entries.c.idx == index).values(leaf=forged))
+    page = client.get(f"/portal/records/{index}").get_data(as_text=True)
+    assert re.search(r'id="proof-status">(未通过验证|not verified)', page)
+    with services.engine.begin() as connection:  # put it back for the log check afterwards
+        connection.execute(update(entries).where(entries.c.idx == index).values(leaf=leaf))
+
+
+def test_no_record_no_view(province_portal: tuple[FlaskClient, FlaskClient, Services]) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    _state_purpose(client, f"/portal/records/{_consultation_index(services)}", "核查投诉线索")
+    size = services.store.head().size
+    assert client.get("/portal/records/0").status_code == 404  # a key event, not a record
+    assert services.store.head().size == size  # nothing looked at, nothing recorded
+
+
+def test_a_purpose_must_say_something(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    path = f"/portal/records/{_consultation_index(services)}"
+    form = client.get(f"/portal/purpose?back={path}").data
+    for vague in ("看看", "   ", "x" * 201):
+        answer = client.post(
+            "/portal/purpose", data={"csrf_token": _csrf(form), "purpose": vague, "back": path}
+        )
+        assert answer.status_code == 200 and "请用 4 至 200 个字说明访问目的" in answer.get_data(
+            as_text=True
+        )
+    assert client.get(path).status_code == 302  # still no purpose, still no record
+    forged = client.post("/portal/purpose", data={"purpose": "例行检查工作", "back": path})
+    assert forged.status_code == 400  # no CSRF token, no purpose
