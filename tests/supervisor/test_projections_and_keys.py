@@ -6,6 +6,7 @@ import base64
 import multiprocessing
 import os
 import stat
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from ledger import schema as ledger_schema
+from ledger.leaf import decode_leaf
 from supervisor import tables
 from supervisor.cli import cli
 from supervisor.keys import KeyFileError
@@ -162,3 +164,22 @@ def test_workers_racing_to_create_the_same_data_key_all_use_one_key(tmp_path: Pa
     keys = PayloadKeys(tmp_path)
     assert {keys.open(s) for s in sealed} == {b"from a worker"}
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["consultation-2026-11.key"]
+
+
+def test_stored_times_are_utc_whatever_zone_the_clock_gives(portal: Portal) -> None:
+    """SQLite keeps no offset: a +08:00 time stored as is would read back eight hours off,
+    and every deadline computed from it (late transmission, grace periods) with it."""
+    portal.clock.now = portal.clock.now.astimezone(timezone(timedelta(hours=8)))
+    assert portal.post(portal.envelope(portal.records(3))).status_code == 201
+    services = portal.services
+    with services.engine.connect() as connection:
+        rows = connection.execute(select(tables.records)).all()
+        batch = connection.execute(select(tables.batches)).one()
+    for row in rows:
+        stored = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+        leaf = decode_leaf(services.store.entry(row.entry_index).leaf)
+        assert stored == datetime.fromisoformat(leaf.received_at) == portal.clock.now
+    stored = (
+        batch.received_at if batch.received_at.tzinfo else batch.received_at.replace(tzinfo=UTC)
+    )
+    assert stored == portal.clock.now
