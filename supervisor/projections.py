@@ -27,6 +27,7 @@ from .inspection import FINDING_ENTRY, finding_row
 from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
 from .reference_data import REFERENCE_ENTRY_PREFIX, reference_row
+from .triage import FINDING_ACTION_ENTRY, apply_action, open_action
 
 __all__ = [
     "RECORD_ENTRY_PREFIX",
@@ -141,6 +142,7 @@ def rebuild_projections(
             tables.platform_keys,
             tables.platforms,
             tables.reference_versions,
+            tables.finding_actions,
             tables.findings,
             tables.access_events,
         ):
@@ -214,6 +216,14 @@ def rebuild_projections(
                 if len(rows) >= 5000:
                     connection.execute(insert(tables.records), rows)
                     rows = []
+            elif entry.type == FINDING_ACTION_ENTRY:
+                close_batch()
+                try:
+                    action = open_action(keys, entry.payload)
+                except SealedPayloadError:
+                    counts["unreadable"] += 1
+                else:
+                    apply_action(connection, entry.idx, action, _parse_time(header.received_at))
             elif entry.type.startswith(ACCESS_ENTRY_PREFIX):
                 close_batch()
                 try:

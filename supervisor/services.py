@@ -18,6 +18,7 @@ from .keys import load_log_signer
 from .payload_keys import PayloadKeys
 from .reference_data import ReferenceData
 from .submission import SubmissionLimits, SubmissionService
+from .triage import FindingTriage
 
 __all__ = ["Services", "build_services", "system_clock"]
 
@@ -37,6 +38,7 @@ class Services:
     reference: ReferenceData
     inspector: Inspector
     access: AccessTrail
+    triage: FindingTriage
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
@@ -59,4 +61,5 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         reference,
         Inspector(store, keys, reference, clock),
         AccessTrail(store, keys, clock),
+        FindingTriage(store, keys, clock),
     )

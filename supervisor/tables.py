@@ -28,6 +28,7 @@ __all__ = [
     "access_events",
     "batches",
     "cosignatures",
+    "finding_actions",
     "findings",
     "inspection_cursor",
     "inspection_pending",
@@ -147,6 +148,9 @@ findings = Table(
     Column("record_id", String(128), nullable=False),
     Column("related_indices", String(400), nullable=False),
     Column("found_at", DateTime(timezone=True), nullable=False),
+    #: Triage: open, acknowledged, rectification_ordered, resolved, dismissed.
+    Column("state", String(24), nullable=False, server_default="open"),
+    Column("rectification_deadline", String(10), nullable=True),
     Index("ix_findings_rule", "rule_id"),
     Index("ix_findings_institution", "institution_code"),
     Index("ix_findings_record", "record_index"),
@@ -217,4 +221,19 @@ access_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_access_events_subject", "subject_index"),
     Index("ix_access_events_patient", "patient_pseudonym"),
+)
+
+#: Every triage step of a finding (the projection of ``finding.action`` entries).
+finding_actions = Table(
+    "finding_actions",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("finding_id", String(32), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("state_after", String(24), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("roles", String(100), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("deadline", String(10), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
 )

@@ -86,6 +86,7 @@ def findings_page(engine: Engine, wanted: FindingFilter) -> FindingsPage:
         [
             {
                 "finding_id": r.finding_id,
+                "state": r.state,
                 "rule": r.rule_id,
                 "severity": r.severity,
                 "institution_code": r.institution_code,

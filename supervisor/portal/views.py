@@ -6,6 +6,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -17,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from .. import tables
 from ..app import services
 from ..directory_auth import DirectoryError, LoginRefusedError
+from ..triage import ACTIONS, TRIAGE_ROLES, TriageError
 from . import portal
 from .context import portal_context
 from .findings_page import FindingFilter, findings_page
@@ -69,6 +71,19 @@ def names() -> dict[str, object]:
             "regulator": _("regulator"),
             "supervisor": _("supervisor"),
             "auditor": _("auditor"),
+        },
+        "state_names": {
+            "open": _("open"),
+            "acknowledged": _("acknowledged"),
+            "rectification_ordered": _("rectification ordered"),
+            "resolved": _("resolved"),
+            "dismissed": _("dismissed"),
+        },
+        "action_names": {
+            "acknowledge": _("acknowledge"),
+            "order_rectification": _("order rectification"),
+            "resolve": _("resolve"),
+            "dismiss": _("dismiss"),
         },
         "severity_names": {
             "high": _("high"),
@@ -294,3 +309,76 @@ def patient_access(pseudonym: str) -> Any:
         pseudonym=pseudonym[:64],
         events=services().access.events(patient_pseudonym=pseudonym[:64]),
     )
+
+
+def _finding_page(finding_id: str, message: str | None = None, status: int = 200) -> Any:
+    services_ = services()
+    with services_.engine.connect() as connection:
+        row = connection.execute(
+            select(tables.findings).where(tables.findings.c.finding_id == finding_id[:32])
+        ).first()
+    if row is None:
+        abort(404, description=_("There is no such finding."))
+    finding = services_.inspector.open_finding(
+        services_.store.entry(row.entry_index).payload or b""
+    )
+    current: PortalSession = g.portal_session
+    actions = [a for a, (before, _after) in ACTIONS.items() if row.state in before]
+    page = render_template(
+        "portal/finding.html",
+        finding=finding,
+        state=row.state,
+        deadline=row.rectification_deadline,
+        history=services_.triage.history(row.finding_id),
+        actions=actions,
+        can_triage=bool(current.roles & TRIAGE_ROLES),
+        message=message,
+    )
+    return page, status
+
+
+@portal.get("/findings/<finding_id>")
+@signed_in
+def finding(finding_id: str) -> Any:
+    return _finding_page(finding_id)
+
+
+@portal.post("/findings/<finding_id>/actions")
+@signed_in
+def act_on_finding(finding_id: str) -> Any:
+    current: PortalSession = g.portal_session
+    _check_csrf(current.csrf_token)
+    if not current.roles & TRIAGE_ROLES:
+        abort(403, description=_("Auditors read findings; they do not triage them."))
+    deadline_text = request.form.get("deadline", "").strip()
+    try:
+        deadline = date.fromisoformat(deadline_text) if deadline_text else None
+    except ValueError:
+        return _finding_page(finding_id, _("The deadline is not a date."), 400)
+    try:
+        services().triage.act(
+            finding_id[:32],
+            request.form.get("action", ""),
+            username=current.username,
+            roles=current.roles,
+            reason=request.form.get("reason", ""),
+            deadline=deadline,
+        )
+    except TriageError as refused:
+        return _finding_page(finding_id, _triage_message(str(refused)), 409)
+    return redirect(url_for("portal.finding", finding_id=finding_id[:32]))
+
+
+def _triage_message(reason: str) -> str:
+    """The refusal in the reader's language (the service's reasons are English)."""
+    known = {
+        "a dismissal needs its reason": _("A dismissal needs its reason."),
+        "a rectification order needs a deadline": _("A rectification order needs a deadline."),
+        "the rectification deadline must be after today": _(
+            "The rectification deadline must be after today."
+        ),
+        "the finding changed meanwhile; reload it": _(
+            "Someone changed this finding meanwhile; reload it."
+        ),
+    }
+    return str(known.get(reason, _("This step is not allowed now: %(reason)s", reason=reason)))
