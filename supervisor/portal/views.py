@@ -24,6 +24,7 @@ from .context import portal_context
 from .findings_page import FindingFilter, findings_page
 from .i18n import LANGUAGES
 from .record_page import IDENTITY_ROLES, load_record_view, mask_identity
+from .search import RecordQuery, csv_rows, search_records
 from .sessions import PortalSession
 
 _log = logging.getLogger("careledger.portal")
@@ -84,6 +85,13 @@ def names() -> dict[str, object]:
             "order_rectification": _("order rectification"),
             "resolve": _("resolve"),
             "dismiss": _("dismiss"),
+        },
+        "type_names": {
+            "consultation": _("consultation"),
+            "prescription": _("prescription"),
+            "charge": _("charge"),
+            "practitioner": _("practitioner filing"),
+            "institution": _("institution filing"),
         },
         "severity_names": {
             "high": _("high"),
@@ -244,8 +252,9 @@ def findings() -> str:
 
 
 def _needs_purpose() -> Any:
-    """Send the person to state a purpose first (then back here)."""
-    return redirect(url_for("portal.state_purpose", back=request.path))
+    """Send the person to state a purpose first (then back here, query included)."""
+    back = request.full_path.rstrip("?")
+    return redirect(url_for("portal.state_purpose", back=back))
 
 
 @portal.route("/purpose", methods=["GET", "POST"])
@@ -382,3 +391,73 @@ def _triage_message(reason: str) -> str:
         ),
     }
     return str(known.get(reason, _("This step is not allowed now: %(reason)s", reason=reason)))
+
+
+def _search_scope() -> tuple[RecordQuery, list[str], str | None] | Any:
+    """The query, its problems and the patient's pseudonym; or where to go first."""
+    query, problems = RecordQuery.from_args(request.args)
+    current: PortalSession = g.portal_session
+    if not query.patient_id:
+        return query, problems, None
+    if not current.roles & IDENTITY_ROLES:
+        abort(403, description=_("Your role does not work with patient identities."))
+    if not current.purpose:
+        return _needs_purpose()
+    return query, problems, services().keys.pseudonym("patient", query.patient_id)
+
+
+@portal.get("/search")
+@signed_in
+def search() -> Any:
+    scope = _search_scope()
+    if not isinstance(scope, tuple):
+        return scope
+    query, problems, pseudonym = scope
+    current: PortalSession = g.portal_session
+    result = next_url = None
+    if not query.empty:
+        if pseudonym is not None:
+            services().access.record(
+                "searched_patient",
+                username=current.username,
+                roles=current.roles,
+                purpose=current.purpose or "",
+                patient_pseudonym=pseudonym,
+            )
+        result = search_records(services().engine, query, pseudonym)
+        if result.page < result.pages:
+            args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+            args["page"] = result.page + 1
+            next_url = url_for("portal.search", **args)
+    return render_template(
+        "portal/search.html",
+        query=query,
+        problems=problems,
+        result=result,
+        next_url=next_url,
+        can_search_patients=bool(current.roles & IDENTITY_ROLES),
+    )
+
+
+@portal.get("/search/export")
+@signed_in
+def search_export() -> Any:
+    current: PortalSession = g.portal_session
+    if not current.purpose:
+        return _needs_purpose()  # an export is patient-level data leaving the portal
+    scope = _search_scope()
+    if not isinstance(scope, tuple):
+        return scope
+    query, _problems, pseudonym = scope
+    if query.empty:
+        abort(400, description=_("Say what to export: at least one search field."))
+    services().access.record(
+        "exported",
+        username=current.username,
+        roles=current.roles,
+        purpose=current.purpose,
+        patient_pseudonym=pseudonym,
+    )
+    response = Response(csv_rows(services().engine, query, pseudonym), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="careledger-records.csv"'
+    return response
