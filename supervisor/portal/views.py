@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Response, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from .. import tables
@@ -21,6 +21,7 @@ from ..directory_auth import DirectoryError, LoginRefusedError
 from ..triage import ACTIONS, TRIAGE_ROLES, TriageError
 from . import portal
 from .context import portal_context
+from .dashboard import dashboard
 from .findings_page import FindingFilter, findings_page
 from .i18n import LANGUAGES
 from .record_page import IDENTITY_ROLES, load_record_view, mask_identity
@@ -223,23 +224,7 @@ def logout() -> Any:
 @portal.get("/")
 @signed_in
 def home() -> str:
-    store = services().store
-    with services().engine.connect() as connection:
-        by_severity: dict[str, int] = dict(
-            connection.execute(
-                select(tables.findings.c.severity, func.count()).group_by(
-                    tables.findings.c.severity
-                )
-            ).all()
-        )
-    checkpoint = store.latest_checkpoint()
-    return render_template(
-        "portal/home.html",
-        user=g.portal_session,
-        size=store.head().size,
-        checkpoint=checkpoint,
-        findings=by_severity,
-    )
+    return render_template("portal/home.html", board=dashboard(services(), services().clock()))
 
 
 @portal.get("/findings")
