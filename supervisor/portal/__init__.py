@@ -6,6 +6,12 @@ from flask import Blueprint
 
 __all__ = ["portal"]
 
-portal = Blueprint("portal", __name__, template_folder="templates")
+portal = Blueprint(
+    "portal",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 from . import views  # noqa: E402, F401  (registers the routes on the blueprint)

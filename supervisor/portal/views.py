@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -103,6 +104,12 @@ def names() -> dict[str, object]:
             "warning": _("warning (a lead)"),
         },
     }
+
+
+@portal.app_template_filter("readable_json")
+def readable_json(value: Any) -> str:
+    """JSON for people: indented, Chinese as Chinese (Jinja escapes it for HTML)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
 
 @portal.errorhandler(HTTPException)

@@ -1,0 +1,146 @@
+"""A regulator's day in headless Chromium (Debian's, driven by Playwright): sign in through a
+real slapd, search a patient, open a record and see its proof verified, triage a finding,
+find the visit on the access trail, sign out. A screenshot of each page is kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+
+from supervisor.config import Settings
+from supervisor.province import generate_province
+from supervisor.province_files import load_province, write_province
+from supervisor.services import build_services
+from supervisor.setup import initialise
+from tests.slapd import Directory
+from tests.supervisor.agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
+
+from .conftest import LiveServer, running_portal
+
+__all__ = ["directory"]  # the fixture, shared
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+#: Where screenshots go (CI can keep them): $CARELEDGER_SCREENSHOTS, else the test's folder.
+SCREENSHOTS = os.environ.get("CARELEDGER_SCREENSHOTS")
+
+
+@pytest.fixture
+def browser_portal(tmp_path: Path, directory: Directory) -> Iterator[tuple[LiveServer, str]]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CARELEDGER_TEST_REQUIRE_BROWSER"):
+            pytest.fail("Debian's chromium is required (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    password_file = tmp_path / "portal-reader.password"
+    password_file.write_text(SERVICE_PASSWORD + "\n")
+    settings = Settings(data_dir=tmp_path / "var")
+    initialise(settings)
+    folder = tmp_path / "province"
+    write_province(
+        generate_province(
+            institutions=1, days=1, seed=3, violation_rate=0.3, end=date(2026, 11, 1)
+        ),
+        folder,
+    )
+    load_province(folder, settings)
+    services = build_services(settings)
+    services.inspector.follow()
+    services.engine.dispose()
+    patient = orjson.loads((folder / "patients.jsonl").read_text().splitlines()[0])
+    env = {
+        "CARELEDGER_PORTAL_LDAP_URL": directory.url,
+        "CARELEDGER_PORTAL_LDAP_USERS_BASE": PEOPLE,
+        "CARELEDGER_PORTAL_LDAP_SERVICE_DN": f"cn=portal-reader,{BASE}",
+        "CARELEDGER_PORTAL_LDAP_SERVICE_PASSWORD_FILE": str(password_file),
+        "CARELEDGER_PORTAL_ROLE_GROUPS": ";".join(
+            (
+                f"regulator=cn=careledger-regulators,{GROUPS}",
+                f"supervisor=cn=careledger-supervisors,{GROUPS}",
+                f"auditor=cn=careledger-auditors,{GROUPS}",
+            )
+        ),
+        "CARELEDGER_PORTAL_SECURE_COOKIES": "false",
+    }
+    with running_portal(tmp_path, "", env, initialised=True) as server:
+        yield server, _a_patient_with_records(folder, patient["id_number"])
+
+
+def _a_patient_with_records(folder: Path, fallback: str) -> str:
+    for line in (folder / "records" / "H330100001.jsonl").read_text().splitlines():
+        record = orjson.loads(line)["record"]
+        if record["type"] == "consultation":
+            return str(record["patient"]["id_number"])
+    return fallback
+
+
+def test_a_regulators_day_in_the_browser(
+    browser_portal: tuple[LiveServer, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    server, patient_id = browser_portal
+    shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            page.goto(f"{server.url}/portal/")
+            expect(page.locator("h1")).to_have_text("登录")
+            page.screenshot(path=str(shots / "1-sign-in.png"), full_page=True)
+            page.fill("#username", "wangjing")
+            page.fill("#password", "jing-password-1")
+            page.click("main button[type=submit]")
+            expect(page.locator("h1")).to_have_text("概览")
+            expect(page.locator("#log-status")).to_contain_text("签名与树根均与已存储的账本一致")
+            page.screenshot(path=str(shots / "2-dashboard.png"), full_page=True)
+
+            page.click("text=记录检索")
+            page.fill("#patient_id", patient_id)
+            page.click("main button:has-text('检索')")
+            expect(page.locator("h1")).to_have_text("访问目的")
+            page.fill("#purpose", "投诉核查 2026-119")
+            page.click("main button[type=submit]")
+            expect(page.locator("#search-total")).to_contain_text("条记录")
+            page.screenshot(path=str(shots / "3-search.png"), full_page=True)
+
+            page.locator("main table a").first.click()
+            expect(page.locator("#proof-status")).to_contain_text("已通过已签名检查点验证")
+            expect(page.locator("#access-trail")).to_contain_text("wangjing")
+            expect(page.locator("#access-trail")).to_contain_text("投诉核查 2026-119")
+            page.screenshot(path=str(shots / "4-record.png"), full_page=True)
+
+            page.click("nav >> text=监管发现")
+            page.locator("main table tbody tr td:nth-child(2) a").first.click()
+            expect(page.locator("#finding-state")).to_have_text("待处理")
+            page.select_option("#action", "acknowledge")
+            page.click("text=记录此操作")
+            expect(page.locator("#finding-state")).to_have_text("已确认")
+            expect(page.locator("#finding-history")).to_contain_text("wangjing")
+            page.screenshot(path=str(shots / "5-finding.png"), full_page=True)
+
+            page.click("text=退出登录")
+            expect(page.locator("h1")).to_have_text("登录")
+            page.goto(f"{server.url}/portal/")
+            expect(page.locator("h1")).to_have_text("登录")  # signed out for good
+        finally:
+            browser.close()
+    for name in ("1-sign-in", "2-dashboard", "3-search", "4-record", "5-finding"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
+    if SCREENSHOTS is None:
+        shutil.copytree(shots, tmp_path / "kept", dirs_exist_ok=True)
