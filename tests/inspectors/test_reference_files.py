@@ -127,3 +127,19 @@ def test_policy_hash_is_of_the_bytes_and_bad_keys_are_named() -> None:
     assert parse_policy(exempt).first_visit_exempt("H9", "ANY")
     with pytest.raises(PolicyError, match="first_visit_exemptions"):
         parse_policy(content + b'\n[[first_visit_exemptions]]\ninstitution_code = "H9"\n')
+
+
+def test_a_diff_names_what_was_added_removed_and_changed() -> None:
+    from inspectors.reference_diff import diff_rows
+
+    before = parse_reference_csv("registry", GOOD_REGISTRY.encode())
+    after_text = (
+        REGISTRY_HEADER
+        + "MD1,张伟,physician,suspended,2015-01-01,2035-12-31,2010-07-01,P1,,"
+        + "INTERNAL;ENDOCRINOLOGY\n"
+        + "MD3,王芳,pharmacist,active,2020-01-01,,2015-01-01,H1,,PHARMACY\n"
+    )
+    diff = diff_rows("registry", before, parse_reference_csv("registry", after_text.encode()))
+    assert [row["license_no"] for row in diff.added] == ["MD3"]
+    assert [row["license_no"] for row in diff.removed] == ["MD2"]
+    assert diff.changed == [("MD1", {"status": ("active", "suspended")})]
