@@ -86,7 +86,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 @contextmanager
-def serving_portal(data_dir: Path, database_url: str, workers: int) -> Iterator[str]:
+def serving_portal(
+    data_dir: Path, database_url: str, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`careledger serve` on a free loopback port for ``data_dir``; yields its URL.
 
     Its output goes to ``serve.log`` beside the data folder.
@@ -95,6 +97,7 @@ def serving_portal(data_dir: Path, database_url: str, workers: int) -> Iterator[
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = dict(os.environ, CARELEDGER_DATA_DIR=str(data_dir), CARELEDGER_DATABASE_URL=database_url)
+    env.update(extra_env or {})
     command = [sys.executable, "-m", "supervisor.cli", "serve", "--bind", f"127.0.0.1:{port}"]
     with (data_dir.parent / "serve.log").open("wb") as log:
         server = subprocess.Popen(

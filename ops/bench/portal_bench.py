@@ -1,0 +1,170 @@
+"""Portal benchmark (issue 6): dashboard and search latency with the demo province loaded,
+printed as JSON.
+
+    python ops/bench/portal_bench.py [--institutions 130] [--days 60] [--requests 200]
+                                     [--postgres URL] [--out FILE]
+
+For each database: a fresh data folder; the province (about 1,000,000
+records with the defaults) submitted through the submission service with a
+replay clock and inspected, as the inspection benchmark does. The folder
+then carries the demo marker and demo accounts, so a regulator signs in to
+`careledger serve` (2 workers, loopback) through the demo directory. One
+client then asks for the dashboard and for searches (by institution, by
+type and dates, by rule, by practitioner) in turn, each ``--requests``
+times, over a keep-alive connection with the session cookie. Beside each
+figure, the same page's queries run in-process on the same database (the
+floor the HTTP path is built on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import re
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_support import percentile, postgres_schemas, serving_portal, write_report
+
+from supervisor.config import Settings
+from supervisor.portal.dashboard import dashboard
+from supervisor.portal.demo_directory import DEMO_MARKER, create_demo_accounts
+from supervisor.portal.search import RecordQuery, search_records
+from supervisor.province import generate_province
+from supervisor.province_files import load_province, write_province
+from supervisor.services import build_services
+from supervisor.setup import initialise
+
+TARGET_P95_MS = 300.0
+LOAD_WINDOW = timedelta(hours=6)
+
+
+def _searches(institution: str, practitioner: str) -> dict[str, str]:
+    return {
+        "by institution": f"institution={institution}",
+        "by type and dates": "type=prescription&from=2026-09-10&to=2026-09-20",
+        "by rule": "rule=RX-DAYS",
+        "by practitioner": f"practitioner={practitioner}",
+    }
+
+
+def _sign_in(url: str, password: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = opener.open(f"{url}/portal/login").read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, page
+    form = urllib.parse.urlencode(
+        {"username": "demo-regulator", "password": password, "csrf_token": token.group(1)}
+    ).encode()
+    home = opener.open(f"{url}/portal/login", data=form).read().decode()
+    assert "demo-regulator" in home or "演示监管员" in home, home[:500]
+    return opener
+
+
+def _timed(fetch: Any, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        fetch()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _figures(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(samples, 0.50), 1),
+        "p95_ms": round(percentile(samples, 0.95), 1),
+    }
+
+
+def _run(name: str, database_url: str, folder: Path, work: Path, requests: int) -> dict[str, Any]:
+    settings = Settings(
+        data_dir=work / name, database_url=database_url, portal_secure_cookies=False
+    )
+    initialise(settings)
+    started = time.perf_counter()
+    report = load_province(folder, settings, over_http=False, batch_window=LOAD_WINDOW)
+    services = build_services(settings, lambda: report.ended_at + timedelta(days=4))
+    services.inspector.follow()
+    load_seconds = time.perf_counter() - started
+    print(f"{name}: {report.records} records loaded and inspected in {load_seconds:.0f} s",
+          file=sys.stderr)  # fmt: skip
+    (settings.data_dir / DEMO_MARKER).write_text("portal benchmark\n")
+    password = create_demo_accounts(settings.data_dir)["demo-regulator"]
+    institution = "H330100001"
+    with services.engine.connect() as connection:
+        practitioner = connection.exec_driver_sql(
+            "SELECT practitioner_license_no FROM records WHERE record_type = 'consultation' "
+            "GROUP BY practitioner_license_no ORDER BY count(*) DESC LIMIT 1"
+        ).scalar_one()
+    searches = _searches(institution, practitioner)
+    now = report.ended_at + timedelta(days=4)
+    floor = {"dashboard": _figures(_timed(lambda: dashboard(services, now), requests))}
+    for label, query in searches.items():
+        parsed, _ = RecordQuery.from_args(dict(urllib.parse.parse_qsl(query)))
+        floor[label] = _figures(
+            _timed(lambda p=parsed: search_records(services.engine, p, None), requests)
+        )
+    services.engine.dispose()
+    env = {"CARELEDGER_PORTAL_SECURE_COOKIES": "false"}
+    over_http: dict[str, dict[str, float]] = {}
+    with serving_portal(settings.data_dir, database_url, workers=2, extra_env=env) as url:
+        opener = _sign_in(url, password)
+        over_http["dashboard"] = _figures(
+            _timed(lambda: opener.open(f"{url}/portal/").read(), requests)
+        )
+        for label, query in searches.items():
+            over_http[label] = _figures(
+                _timed(lambda q=query: opener.open(f"{url}/portal/search?{q}").read(), requests)
+            )
+    return {
+        "database": name,
+        "records": report.records,
+        "over_http": over_http,
+        "in_process_floor": floor,
+        "worst_p95_ms": max(v["p95_ms"] for v in over_http.values()),
+        "target_p95_ms": TARGET_P95_MS,
+        "meets_target": all(v["p95_ms"] <= TARGET_P95_MS for v in over_http.values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--institutions", type=int, default=130)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--postgres", help="also run on this PostgreSQL database URL")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as temporary:
+        work = Path(temporary)
+        province = generate_province(
+            institutions=args.institutions,
+            days=args.days,
+            seed=5,
+            violation_rate=0.05,
+            end=date(2026, 11, 1),
+        )
+        write_province(province, work / "province")
+        del province
+        runs = [_run("sqlite", "", work / "province", work, args.requests)]
+        if args.postgres:
+            with postgres_schemas(args.postgres, ["portal"]) as urls:
+                runs.append(
+                    _run("postgresql", urls["portal"], work / "province", work, args.requests)
+                )
+    write_report(
+        {"benchmark": "portal", "province": vars(args) | {"out": None}, "runs": runs}, args.out
+    )
+
+
+if __name__ == "__main__":
+    main()
