@@ -107,7 +107,8 @@ records = Table(
     Index("ix_records_type_occurred", "record_type", "occurred_at"),
     Index("ix_records_practitioner", "practitioner_license_no"),
     Index("ix_records_patient", "patient_pseudonym"),
-    Index("ix_records_received", "received_at"),
+    #: Covering for counts by type over a time range (the dashboard), and by time alone.
+    Index("ix_records_received_type", "received_at", "record_type"),
     Index("ix_records_consultation", "institution_code", "consultation_record_id"),
 )
 
