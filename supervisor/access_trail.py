@@ -9,7 +9,6 @@ access happened and can never lose it, without naming staff or patients.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,13 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from ledger.canonical import canonical_json
 from ledger.database import read_transaction
-from ledger.store import AppendResult, EntryDraft, LedgerStore
+from ledger.store import AppendResult, LedgerStore
 
 from . import tables
-from .payload_keys import SALT_SIZE, PayloadKeys
-from .receipts import record_commitment
+from .payload_keys import PayloadKeys
+from .sealed_entries import sealed_entry
 
 __all__ = ["ACCESS_ENTRY_PREFIX", "AccessEvent", "AccessTrail", "access_row"]
 
@@ -89,23 +87,21 @@ class AccessTrail:
             "subject_index": subject_index,
             "patient_pseudonym": patient_pseudonym,
         }
-        salt = os.urandom(SALT_SIZE)
-        document = canonical_json(details)
-        statement = {
-            "action": action,
-            "subject_index": subject_index,
-            "commitment": record_commitment(salt, document),
-        }
+        draft = sealed_entry(
+            self.keys,
+            ACCESS_ENTRY_PREFIX + action,
+            "access",
+            now,
+            public={"action": action, "subject_index": subject_index},
+            details=details,
+        )
 
         def project(connection: Connection, result: AppendResult) -> None:
             connection.execute(
                 insert(tables.access_events).values(access_row(result.first_index, details, now))
             )
 
-        sealed = self.keys.seal("access", now, salt + document)
-        result = self.store.append(
-            [EntryDraft(ACCESS_ENTRY_PREFIX + action, statement, sealed)], now=now, within=project
-        )
+        result = self.store.append([draft], now=now, within=project)
         return result.first_index
 
     def events(

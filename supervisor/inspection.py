@@ -18,13 +18,11 @@ appended twice.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
@@ -40,13 +38,11 @@ from inspectors.values import (
     Prescription,
 )
 from ledger import schema as ledger_schema
-from ledger.canonical import canonical_json
 from ledger.database import read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
-from .payload_keys import SALT_SIZE, PayloadKeys
-from .receipts import record_commitment
+from .payload_keys import PayloadKeys
 from .reference_data import ReferenceData
 from .related_records import (
     RECORD_QUERY,
@@ -55,6 +51,7 @@ from .related_records import (
     read_record_rows,
     slices,
 )
+from .sealed_entries import open_sealed, sealed_entry
 
 __all__ = [
     "FINDING_ENTRY",
@@ -418,9 +415,7 @@ class Inspector:
         return result.first_index + len(drafts) - 1, len(drafts) - 1
 
     def _finding_draft(self, finding: Finding, now: datetime) -> EntryDraft:
-        salt = os.urandom(SALT_SIZE)
-        document = canonical_json(finding.document())
-        statement = {
+        public: dict[str, Any] = {
             "finding_id": finding.finding_id,
             "rule": finding.rule_id,
             "severity": finding.severity.value,
@@ -430,16 +425,14 @@ class Inspector:
             "record_id": finding.record_id,
             "reference_versions": dict(finding.reference_versions),
             "policy_sha256": finding.policy_sha256,
-            "commitment": record_commitment(salt, document),
         }
-        return EntryDraft(
-            FINDING_ENTRY, statement, self.keys.seal(FINDING_ENTRY, now, salt + document)
+        return sealed_entry(
+            self.keys, FINDING_ENTRY, FINDING_ENTRY, now, public=public, details=finding.document()
         )
 
     def open_finding(self, payload: bytes) -> dict[str, Any]:
         """The sealed document of a finding entry."""
-        document: dict[str, Any] = orjson.loads(self.keys.open(payload)[SALT_SIZE:])
-        return document
+        return open_sealed(self.keys, payload)
 
 
 def _filing_for(

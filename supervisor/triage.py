@@ -11,22 +11,19 @@ changes, live or on replay.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, insert, select, update
 
-from ledger.canonical import canonical_json
 from ledger.database import read_transaction
-from ledger.store import AppendResult, EntryDraft, LedgerStore
+from ledger.store import AppendResult, LedgerStore
 
 from . import tables
-from .payload_keys import SALT_SIZE, PayloadKeys
-from .receipts import record_commitment
+from .payload_keys import PayloadKeys
+from .sealed_entries import open_sealed, sealed_entry
 
 __all__ = [
     "ACTIONS",
@@ -149,14 +146,14 @@ class FindingTriage:
             "reason": reason.strip()[:500],
             "deadline": None if deadline is None else deadline.isoformat(),
         }
-        salt = os.urandom(SALT_SIZE)
-        document = canonical_json(details)
-        statement = {
-            "finding_id": finding_id,
-            "action": action,
-            "state_after": after,
-            "commitment": record_commitment(salt, document),
-        }
+        draft = sealed_entry(
+            self.keys,
+            FINDING_ACTION_ENTRY,
+            "finding",
+            now,
+            public={"finding_id": finding_id, "action": action, "state_after": after},
+            details=details,
+        )
 
         def project(connection: Connection, result: AppendResult) -> None:
             # Compare-and-swap on the state: two people acting at once cannot both win.
@@ -169,10 +166,7 @@ class FindingTriage:
                 raise TriageError("the finding changed meanwhile; reload it")
             apply_action(connection, result.first_index, details, now)
 
-        sealed = self.keys.seal("finding", now, salt + document)
-        self.store.append(
-            [EntryDraft(FINDING_ACTION_ENTRY, statement, sealed)], now=now, within=project
-        )
+        self.store.append([draft], now=now, within=project)
         return after
 
     def history(self, finding_id: str) -> list[FindingAction]:
@@ -196,5 +190,4 @@ class FindingTriage:
 
 def open_action(keys: PayloadKeys, payload: bytes) -> dict[str, Any]:
     """The sealed details of a finding action (for replay)."""
-    details: dict[str, Any] = orjson.loads(keys.open(payload)[SALT_SIZE:])
-    return details
+    return open_sealed(keys, payload)
