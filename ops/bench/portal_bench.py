@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--postgres", help="also run on this PostgreSQL database URL")
+    parser.add_argument("--skip-sqlite", action="store_true", help="only PostgreSQL")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as temporary:
@@ -155,7 +156,9 @@ def main() -> None:
         )
         write_province(province, work / "province")
         del province
-        runs = [_run("sqlite", "", work / "province", work, args.requests)]
+        runs = (
+            [] if args.skip_sqlite else [_run("sqlite", "", work / "province", work, args.requests)]
+        )
         if args.postgres:
             with postgres_schemas(args.postgres, ["portal"]) as urls:
                 runs.append(
