@@ -1,0 +1,155 @@
+"""The performance-assessment methodology: a versioned TOML file, parsed and checked.
+
+The file is the single statement of what each indicator means and how it is
+scored; reports record its SHA-256 so a reader knows which version applied.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from hashlib import sha256
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_METHODOLOGY",
+    "IndicatorSpec",
+    "Methodology",
+    "MethodologyError",
+    "load_methodology",
+    "parse_methodology",
+]
+
+DEFAULT_METHODOLOGY = "assessment-v1.toml"
+SCORE_KINDS = ("rate", "band", "likert", "none")
+DIRECTIONS = ("up", "down", "none")
+#: The indicators the computation knows; a methodology may weigh them, not invent others.
+KNOWN_INDICATORS = (
+    "volume",
+    "follow_up_legitimacy",
+    "pharmacist_review_rate",
+    "review_minutes_median",
+    "prescription_compliance",
+    "price_compliance",
+    "credential_compliance",
+    "transmission_timeliness",
+    "rectification_rate",
+    "rectification_days_median",
+    "satisfaction",
+)
+
+
+class MethodologyError(Exception):
+    """The methodology file is not usable; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    id: str
+    name_zh: str
+    name_en: str
+    definition: str
+    numerator: str
+    denominator: str
+    direction: str
+    weight: float
+    source_rules: tuple[str, ...]
+    scoring: str
+    score: str
+    target: float | None = None
+    limit: float | None = None
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language == "zh" else self.name_en
+
+
+@dataclass(frozen=True)
+class Methodology:
+    version: str
+    sha256: str
+    min_records: int
+    trend_periods: int
+    indicators: tuple[IndicatorSpec, ...]
+    text: str
+
+    @property
+    def scored(self) -> tuple[IndicatorSpec, ...]:
+        return tuple(i for i in self.indicators if i.weight > 0)
+
+    def indicator(self, indicator_id: str) -> IndicatorSpec:
+        for spec in self.indicators:
+            if spec.id == indicator_id:
+                return spec
+        raise KeyError(indicator_id)
+
+
+def _indicator(raw: dict[str, Any], position: int) -> IndicatorSpec:
+    where = f"indicator {position + 1} ({raw.get('id', '?')})"
+    try:
+        spec = IndicatorSpec(
+            id=str(raw["id"]),
+            name_zh=str(raw["name_zh"]),
+            name_en=str(raw["name_en"]),
+            definition=str(raw["definition"]),
+            numerator=str(raw["numerator"]),
+            denominator=str(raw["denominator"]),
+            direction=str(raw["direction"]),
+            weight=float(raw["weight"]),
+            source_rules=tuple(str(r) for r in raw["source_rules"]),
+            scoring=str(raw["scoring"]),
+            score=str(raw["score"]),
+            target=None if raw.get("target") is None else float(raw["target"]),
+            limit=None if raw.get("limit") is None else float(raw["limit"]),
+        )
+    except KeyError as e:
+        raise MethodologyError(f"{where}: missing field {e.args[0]!r}") from e
+    if spec.id not in KNOWN_INDICATORS:
+        raise MethodologyError(f"{where}: unknown indicator; known: {', '.join(KNOWN_INDICATORS)}")
+    if spec.score not in SCORE_KINDS or spec.direction not in DIRECTIONS:
+        raise MethodologyError(
+            f"{where}: score must be one of {SCORE_KINDS}, direction {DIRECTIONS}"
+        )
+    if spec.weight < 0 or (spec.weight > 0 and spec.score == "none"):
+        raise MethodologyError(f"{where}: only a scored indicator may carry weight")
+    if spec.score == "band" and (
+        spec.target is None or spec.limit is None or spec.target == spec.limit
+    ):
+        raise MethodologyError(f"{where}: a band score needs distinct target and limit")
+    return spec
+
+
+def parse_methodology(data: bytes) -> Methodology:
+    """A methodology from the bytes of its TOML file; raises ``MethodologyError``."""
+    try:
+        text = data.decode("utf-8")
+        raw = tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise MethodologyError(f"not a TOML file: {e}") from e
+    indicators = tuple(_indicator(item, n) for n, item in enumerate(raw.get("indicator", [])))
+    ids = [i.id for i in indicators]
+    if len(set(ids)) != len(ids):
+        raise MethodologyError("an indicator is listed twice")
+    if not any(i.weight > 0 for i in indicators):
+        raise MethodologyError("no indicator carries weight; nothing could be scored")
+    try:
+        return Methodology(
+            version=str(raw["version"]),
+            sha256=sha256(data).hexdigest(),
+            min_records=int(raw.get("min_records", 30)),
+            trend_periods=max(1, int(raw.get("trend_periods", 6))),
+            indicators=indicators,
+            text=text,
+        )
+    except KeyError as e:
+        raise MethodologyError(f"missing field {e.args[0]!r}") from e
+
+
+def load_methodology(path: Path | None = None) -> Methodology:
+    """The methodology at ``path``, or the one shipped with careledger."""
+    if path is None:
+        data = resources.files("reports").joinpath("methodology", DEFAULT_METHODOLOGY).read_bytes()
+    else:
+        data = path.read_bytes()
+    return parse_methodology(data)
