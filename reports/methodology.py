@@ -19,6 +19,7 @@ __all__ = [
     "Methodology",
     "MethodologyError",
     "load_methodology",
+    "methodology_with_hash",
     "parse_methodology",
 ]
 
@@ -153,3 +154,19 @@ def load_methodology(path: Path | None = None) -> Methodology:
     else:
         data = path.read_bytes()
     return parse_methodology(data)
+
+
+def methodology_with_hash(sha256_hex: str) -> Methodology:
+    """The shipped methodology whose file hashes to ``sha256_hex``.
+
+    Every version ever used stays in the package, so a report computed under
+    an older methodology is recomputed under that one, not today's.
+    Raises ``MethodologyError`` when no shipped file matches.
+    """
+    folder = resources.files("reports").joinpath("methodology")
+    for item in sorted(folder.iterdir(), key=lambda i: i.name):
+        if item.name.endswith(".toml"):
+            data = item.read_bytes()
+            if sha256(data).hexdigest() == sha256_hex:
+                return parse_methodology(data)
+    raise MethodologyError(f"no shipped methodology file has SHA-256 {sha256_hex}")

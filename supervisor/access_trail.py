@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -117,7 +117,7 @@ class AccessTrail:
 
 
 def _event(row: Any) -> AccessEvent:
-    at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+    at = tables.read_time(row.at)
     return AccessEvent(
         row.entry_index,
         row.action,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
@@ -38,10 +37,6 @@ CSV_COLUMNS = (
 )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def findings(
     engine: Engine, keys: PayloadKeys, *, rule: str | None = None, institution: str | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -67,7 +62,7 @@ def findings(
             yield {
                 **document,
                 "entry_index": row.entry_index,
-                "found_at": _utc(row.found_at).isoformat(),
+                "found_at": tables.read_time(row.found_at).isoformat(),
             }
 
 

@@ -27,6 +27,7 @@ from .inspection import FINDING_ENTRY, finding_row
 from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
 from .reference_data import REFERENCE_ENTRY_PREFIX, reference_row
+from .report_publication import REPORT_ENTRY, report_row, requested_by_of
 from .triage import FINDING_ACTION_ENTRY, apply_action, open_action
 
 __all__ = [
@@ -145,6 +146,7 @@ def rebuild_projections(
             tables.finding_actions,
             tables.findings,
             tables.access_events,
+            tables.reports,
         ):
             connection.execute(delete(table))
         batch: _OpenBatch | None = None
@@ -224,6 +226,15 @@ def rebuild_projections(
                     counts["unreadable"] += 1
                 else:
                     apply_action(connection, entry.idx, action, _parse_time(header.received_at))
+            elif entry.type == REPORT_ENTRY:
+                close_batch()
+                requested_by = requested_by_of(keys, entry.payload)
+                at = _parse_time(header.received_at)
+                connection.execute(
+                    insert(tables.reports).values(
+                        report_row(entry.idx, statement, requested_by, at)
+                    )
+                )
             elif entry.type.startswith(ACCESS_ENTRY_PREFIX):
                 close_batch()
                 try:

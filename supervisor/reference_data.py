@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
@@ -177,9 +177,7 @@ class ReferenceData:
                 row.version,
                 row.row_count,
                 row.source,
-                row.imported_at.replace(tzinfo=UTC)
-                if row.imported_at.tzinfo is None
-                else row.imported_at,
+                tables.read_time(row.imported_at),
             )
             for row in connection.execute(_LATEST)
         }

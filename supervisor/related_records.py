@@ -49,11 +49,6 @@ RECORD_QUERY = select(_records.c.entry_index, _records.c.received_at, _entries.c
 )
 
 
-def _utc(moment: datetime) -> datetime:
-    """Stored times are UTC; SQLite gives them back without the offset."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 @dataclass
 class RelatedRecords:
     """The records a pass can compare with, by what they are looked up by."""
@@ -93,7 +88,7 @@ class RecordReader:
                 unreadable += 1
                 continue
             record = parse_record(orjson.loads(plaintext[SALT_SIZE:]))
-            opened.append(LedgerRecord(row.entry_index, _utc(row.received_at), record))
+            opened.append(LedgerRecord(row.entry_index, tables.read_time(row.received_at), record))
         return opened, unreadable
 
     def load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:

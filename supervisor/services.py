@@ -17,6 +17,7 @@ from .inspection import Inspector
 from .keys import load_log_signer
 from .payload_keys import PayloadKeys
 from .reference_data import ReferenceData
+from .report_service import ReportService
 from .submission import SubmissionLimits, SubmissionService
 from .triage import FindingTriage
 
@@ -39,12 +40,14 @@ class Services:
     inspector: Inspector
     access: AccessTrail
     triage: FindingTriage
+    reports: ReportService
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
     """Open the database and load the keys named by ``settings`` (``careledger init`` made them)."""
     engine = open_engine(settings.effective_database_url)
-    store = LedgerStore(engine, load_log_signer(settings.log_key_path, settings.log_origin))
+    signer = load_log_signer(settings.log_key_path, settings.log_origin)
+    store = LedgerStore(engine, signer)
     keys = PayloadKeys(settings.keys_dir)
     limits = SubmissionLimits(
         max_records=settings.max_batch_records,
@@ -62,4 +65,5 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         Inspector(store, keys, reference, clock),
         AccessTrail(store, keys, clock),
         FindingTriage(store, keys, clock),
+        ReportService(store, keys, signer.verifier, settings.data_dir / "reports", clock),
     )

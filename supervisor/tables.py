@@ -37,12 +37,19 @@ __all__ = [
     "platform_keys",
     "platforms",
     "portal_sessions",
+    "read_time",
     "records",
     "reference_versions",
+    "reports",
     "stored_time",
 ]
 
 metadata = MetaData()
+
+
+def read_time(moment: datetime) -> datetime:
+    """A DateTime column's value as an aware UTC time (SQLite gives it back without offset)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def stored_time(moment: datetime) -> datetime:
@@ -237,4 +244,24 @@ finding_actions = Table(
     Column("reason", String(500), nullable=False),
     Column("deadline", String(10), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("report_id", String(80), primary_key=True),
+    Column("entry_index", BigInteger, nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("methodology_sha256", String(64), nullable=True),
+    Column("data_sha256", String(64), nullable=False),
+    Column("csv_sha256", String(64), nullable=False),
+    Column("pdf_zh_sha256", String(64), nullable=False, index=True),
+    Column("pdf_en_sha256", String(64), nullable=False, index=True),
+    Column("requested_by", String(64), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Index("ix_reports_kind_period", "kind", "period"),
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -180,7 +180,7 @@ class FindingTriage:
                     r.username,
                     r.reason,
                     r.deadline,
-                    r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC),
+                    tables.read_time(r.at),
                 )
                 for r in connection.execute(
                     select(rows).where(rows.c.finding_id == finding_id).order_by(rows.c.entry_index)

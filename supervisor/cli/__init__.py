@@ -84,6 +84,7 @@ def _register() -> None:
         platform_commands,
         projection_commands,
         reference_commands,
+        report_commands,
         serve_commands,
         setup_commands,
         submit_commands,
@@ -103,6 +104,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspector)
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
+    cli.add_command(report_commands.report)
 
 
 _register()

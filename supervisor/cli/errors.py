@@ -8,6 +8,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from inspectors.policy import PolicyError
 from inspectors.reference_files import ReferenceFileError
 from ledger.errors import LedgerError
+from reports.fonts import FontMissingError
+from reports.methodology import MethodologyError
 from supervisor.client import SubmitError
 from supervisor.config import ConfigError
 from supervisor.demo import DemoError
@@ -17,6 +19,8 @@ from supervisor.ldap_registry import RegistrySyncError
 from supervisor.payload_keys import SealedPayloadError
 from supervisor.platforms import PlatformError
 from supervisor.receipts import ReceiptError
+from supervisor.report_service import ReportError
+from supervisor.report_sources import LedgerBasisError
 
 __all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]
 
@@ -39,6 +43,10 @@ EXPECTED_ERRORS = (
     PolicyError,
     InspectionConflictError,
     RegistrySyncError,
+    ReportError,
+    LedgerBasisError,
+    FontMissingError,
+    MethodologyError,
     SQLAlchemyError,
     OSError,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -48,10 +47,6 @@ class FindingsPage:
     institutions: list[str]
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def findings_page(engine: Engine, wanted: FindingFilter) -> FindingsPage:
     """One page of findings, newest first, with the choices for the filters."""
     conditions = []
@@ -93,7 +88,7 @@ def findings_page(engine: Engine, wanted: FindingFilter) -> FindingsPage:
                 "record_id": r.record_id,
                 "record_index": r.record_index,
                 "entry_index": r.entry_index,
-                "found_at": _utc(r.found_at),
+                "found_at": tables.read_time(r.found_at),
             }
             for r in rows
         ],

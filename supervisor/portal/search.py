@@ -125,17 +125,14 @@ def _select(query: RecordQuery, patient_pseudonym: str | None) -> Select[Any]:
 
 
 def _row(r: Any) -> dict[str, Any]:
-    def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
     return {
         "entry_index": r.entry_index,
         "record_id": r.record_id,
         "record_type": r.record_type,
         "institution_code": r.institution_code,
         "practitioner_license_no": r.practitioner_license_no or "",
-        "occurred_at": utc(r.occurred_at),
-        "received_at": utc(r.received_at),
+        "occurred_at": tables.read_time(r.occurred_at),
+        "received_at": tables.read_time(r.received_at),
     }
 
 

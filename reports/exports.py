@@ -1,0 +1,186 @@
+"""A report's data as files: the JSON that is hashed into the ledger, and a CSV beside it.
+
+The JSON is RFC 8785 canonical (``ledger.canonical``) with every fractional
+number written as a decimal string, so that anyone can recompute its hash
+from the numbers alone, in any language, and regenerating a report at the
+same checkpoint gives the same bytes. Nothing time-dependent goes in: not
+when it was generated, not by whom; those belong to the publication entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any
+
+from ledger.canonical import canonical_json
+
+__all__ = [
+    "ReportBasis",
+    "ReportData",
+    "decimal_text",
+    "plain_numbers",
+    "report_data",
+]
+
+FORMAT = "careledger-report/1"
+
+
+def decimal_text(value: float) -> str:
+    """A fraction as the shortest decimal string with at most four places (``0.95``, ``12``)."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` with floats turned into decimal strings (canonical JSON has no floats)."""
+    if isinstance(value, float):
+        return decimal_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_numbers(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ReportBasis:
+    """What a report was computed from; all of it is in the data and in the publication."""
+
+    log_origin: str
+    tree_size: int
+    root_hash: str  # hex
+    checkpoint: str  # the signed note, verbatim
+    reference_versions: Mapping[str, str]
+    methodology_version: str | None
+    methodology_sha256: str | None
+    records_unreadable: int
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "log_origin": self.log_origin,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "checkpoint": self.checkpoint,
+            "reference_versions": dict(self.reference_versions),
+            "methodology": None
+            if self.methodology_sha256 is None
+            else {"version": self.methodology_version, "sha256": self.methodology_sha256},
+            "records_unreadable": self.records_unreadable,
+        }
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The exported bytes of one report and their hashes."""
+
+    report_id: str
+    kind: str
+    period: str
+    document: Mapping[str, Any]
+    json_bytes: bytes
+    csv_bytes: bytes
+
+    @property
+    def data_sha256(self) -> str:
+        return sha256(self.json_bytes).hexdigest()
+
+    @property
+    def csv_sha256(self) -> str:
+        return sha256(self.csv_bytes).hexdigest()
+
+
+def report_id(kind: str, period: str, tree_size: int) -> str:
+    """One report per kind, period and checkpoint: regenerating it gives the same id."""
+    return f"{kind}-{period}-at-{tree_size}"
+
+
+def report_data(kind: str, period: str, basis: ReportBasis, body: Mapping[str, Any]) -> ReportData:
+    """The data document of a report (``body`` is ``Assessment.document()`` or a digest's)."""
+    identifier = report_id(kind, period, basis.tree_size)
+    document = plain_numbers(
+        {
+            "format": FORMAT,
+            "report_id": identifier,
+            "kind": kind,
+            "period": period,
+            "basis": basis.document(),
+            kind: dict(body),
+        }
+    )
+    csv_bytes = _assessment_csv(document) if kind == "assessment" else _digest_csv(document)
+    return ReportData(identifier, kind, period, document, canonical_json(document), csv_bytes)
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    # UTF-8 with a byte-order mark: spreadsheet programs used by regulators then read Chinese.
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+def _assessment_csv(document: Mapping[str, Any]) -> bytes:
+    """One row per institution and indicator, ranked institutions first."""
+    rows: list[list[Any]] = []
+    for item in document["assessment"]["institutions"]:
+        for indicator in item["indicators"]:
+            rows.append(
+                [
+                    document["period"],
+                    item["rank"],
+                    item["institution_code"],
+                    item["name"],
+                    item["kind"],
+                    item["score"],
+                    indicator["id"],
+                    indicator["numerator"],
+                    indicator["denominator"],
+                    indicator["value"],
+                    indicator["score"],
+                    item["province_median"].get(indicator["id"]),
+                    item["peer_median"].get(indicator["id"]),
+                ]
+            )
+    header = [
+        "period",
+        "rank",
+        "institution_code",
+        "institution_name",
+        "institution_kind",
+        "total_score",
+        "indicator",
+        "numerator",
+        "denominator",
+        "value",
+        "indicator_score",
+        "province_median",
+        "peer_median",
+    ]
+    return _csv(header, rows)
+
+
+def _digest_csv(document: Mapping[str, Any]) -> bytes:
+    """One row per listed item: section, subject and the item's fields as ``key=value``."""
+    digest = document["digest"]
+    rows: list[list[Any]] = []
+    for section, subject_key in (
+        ("top_institutions", "code"),
+        ("top_practitioners", "code"),
+        ("overdue_rectifications", "finding_id"),
+        ("volume_spikes", "institution_code"),
+        ("prescribing_anomalies", "license_no"),
+    ):
+        for position, item in enumerate(digest[section], start=1):
+            details = "; ".join(f"{k}={v}" for k, v in sorted(item.items()) if k != subject_key)
+            rows.append([document["period"], section, position, item[subject_key], details])
+    for key, value in sorted(digest["new_findings"]["by_severity"].items()):
+        rows.append([document["period"], "new_findings_by_severity", "", key, value])
+    for key, value in sorted(digest["new_findings"]["by_rule"].items()):
+        rows.append([document["period"], "new_findings_by_rule", "", key, value])
+    return _csv(["period", "section", "position", "subject", "details"], rows)

@@ -1,0 +1,122 @@
+"""``careledger report generate | list | verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from supervisor.report_service import KINDS, Verification
+from supervisor.services import build_services
+
+from . import CliContext
+from .errors import CommandError
+
+__all__ = ["report"]
+
+
+@click.group()
+def report() -> None:
+    """Performance assessments and supervision digests: generate, list, verify."""
+
+
+@report.command()
+@click.option("--kind", type=click.Choice(KINDS), required=True)
+@click.option(
+    "--period",
+    required=True,
+    help="2026-10 or 2026-Q4 for an assessment; a day (2026-11-23) or month for a digest.",
+)
+@click.option(
+    "--at",
+    "at_size",
+    type=click.IntRange(1),
+    help="Recompute at the checkpoint signed at this tree size (default: the current head).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write the files here (to compare a regeneration with the published ones).",
+)
+@click.pass_obj
+def generate(
+    context: CliContext, kind: str, period: str, at_size: int | None, out: Path | None
+) -> None:
+    """Compute a report at a signed checkpoint, write its files and publish it."""
+    services = build_services(context.settings)
+    try:
+        result = services.reports.generate(
+            kind, period, requested_by=f"cli:{_user()}", at_size=at_size
+        )
+        if out is not None:
+            services.reports.write_files(result.computed, out)
+    finally:
+        services.engine.dispose()
+    published = result.report
+    timings = result.computed.timings
+    state = "published as entry" if result.newly_published else "already published at entry"
+    click.echo(f"{published.report_id}: {state} {published.entry_index}")
+    click.echo(f"  checkpoint  size {published.tree_size} root {published.root_hash}")
+    click.echo(f"  data        sha256 {published.data_sha256}")
+    for language, digest in published.pdf_sha256.items():
+        click.echo(f"  pdf ({language})    sha256 {digest}")
+    same = result.computed.data.data_sha256 == published.data_sha256
+    if not same:
+        raise CommandError(
+            f"recomputed data {result.computed.data.data_sha256} differs from the published "
+            f"{published.data_sha256}: run `careledger report verify` on the report"
+        )
+    click.echo(f"  files       {services.reports.reports_dir}")
+    click.echo(
+        f"  took        read {timings.query:.2f} s, compute {timings.compute:.2f} s, "
+        f"render {timings.render:.2f} s",
+        err=True,
+    )
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@report.command("list")
+@click.option("--kind", type=click.Choice(KINDS))
+@click.option("--period", help="Only periods starting with this (2026, 2026-10, ...).")
+@click.pass_obj
+def list_reports(context: CliContext, kind: str | None, period: str | None) -> None:
+    """Published reports, newest first."""
+    services = build_services(context.settings)
+    try:
+        reports = services.reports.list(kind=kind, period=period)
+    finally:
+        services.engine.dispose()
+    for item in reports:
+        click.echo(
+            f"{item.report_id}\tentry {item.entry_index}\t{item.published_at:%Y-%m-%d %H:%M}Z"
+            f"\t{item.requested_by}\tdata {item.data_sha256[:16]}"
+        )
+
+
+def print_verification(result: Verification) -> None:
+    for check in result.checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+
+
+@report.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_obj
+def verify(context: CliContext, file: Path) -> None:
+    """Check a report (either PDF, or its JSON data) against the ledger; exit 1 if it fails."""
+    services = build_services(context.settings)
+    try:
+        result = services.reports.verify(file.read_bytes())
+    finally:
+        services.engine.dispose()
+    print_verification(result)
+    if not result.ok:
+        raise CommandError(f"{file} does not verify")
+    click.echo(f"{file}: verified ({result.report_id})")
