@@ -66,10 +66,24 @@ class Settings:
     #: Session cookies only over HTTPS (switch off only for plain-HTTP loopback use).
     portal_secure_cookies: bool = True
 
+    # -- scheduler (``careledger scheduler``) --
+    #: Seconds a scheduler's lease lasts without renewal; a standby takes over after it.
+    scheduler_lease_seconds: int = 30
+    #: Attempts of a failing job before it is recorded as failed, and seconds before a retry
+    #: (doubling each time).
+    scheduler_attempts: int = 3
+    scheduler_retry_seconds: int = 30
+
     def __post_init__(self) -> None:
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
             raise ConfigError(f"log_origin {self.log_origin!r} must be one token without '+'")
-        for name in ("max_batch_records", "max_body_bytes", "clock_skew_seconds"):
+        for name in (
+            "max_batch_records",
+            "max_body_bytes",
+            "clock_skew_seconds",
+            "scheduler_lease_seconds",
+            "scheduler_attempts",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
         if not 0 <= self.witness_quorum <= len(self.witnesses):
@@ -115,6 +129,9 @@ _INTEGER_SETTINGS = frozenset(
         "witness_quorum",
         "portal_idle_minutes",
         "portal_max_login_failures",
+        "scheduler_lease_seconds",
+        "scheduler_attempts",
+        "scheduler_retry_seconds",
     }
 )
 

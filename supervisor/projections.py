@@ -28,6 +28,8 @@ from .payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
 from .platforms import KEY_EVENT_TYPES, apply_key_event
 from .reference_data import REFERENCE_ENTRY_PREFIX, reference_row
 from .report_publication import REPORT_ENTRY, report_row, requested_by_of
+from .schedules import SCHEDULE_ENTRY, apply_schedule_change, schedule_row
+from .sealed_entries import open_sealed
 from .triage import FINDING_ACTION_ENTRY, apply_action, open_action
 
 __all__ = [
@@ -147,6 +149,7 @@ def rebuild_projections(
             tables.findings,
             tables.access_events,
             tables.reports,
+            tables.schedules,
         ):
             connection.execute(delete(table))
         batch: _OpenBatch | None = None
@@ -234,6 +237,16 @@ def rebuild_projections(
                     insert(tables.reports).values(
                         report_row(entry.idx, statement, requested_by, at)
                     )
+                )
+            elif entry.type == SCHEDULE_ENTRY:
+                close_batch()
+                try:
+                    changed_by = str(open_sealed(keys, entry.payload)["username"])
+                except SealedPayloadError:
+                    changed_by = "unknown"
+                at = _parse_time(header.received_at)
+                apply_schedule_change(
+                    connection, schedule_row(entry.idx, statement, changed_by, at)
                 )
             elif entry.type.startswith(ACCESS_ENTRY_PREFIX):
                 close_batch()

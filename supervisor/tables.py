@@ -32,6 +32,7 @@ __all__ = [
     "findings",
     "inspection_cursor",
     "inspection_pending",
+    "job_runs",
     "login_failures",
     "metadata",
     "platform_keys",
@@ -41,6 +42,8 @@ __all__ = [
     "records",
     "reference_versions",
     "reports",
+    "scheduler_lease",
+    "schedules",
     "stored_time",
 ]
 
@@ -264,4 +267,40 @@ reports = Table(
     Column("requested_by", String(64), nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
     Index("ix_reports_kind_period", "kind", "period"),
+)
+
+
+#: Who runs the scheduled jobs: one holder at a time, renewed while it lives (fencing by CAS).
+scheduler_lease = Table(
+    "scheduler_lease",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Each attempt of each scheduled job, so a failure is visible on the portal.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("detail", String(2000), nullable=False),
+    Index("ix_job_runs_job_started", "job_id", "started_at"),
+)
+
+#: Schedules changed by supervisors (projection of ``schedule.change`` entries).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("job_id", String(40), primary_key=True),
+    Column("cron", String(100), nullable=False),
+    Column("entry_index", BigInteger, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )

@@ -85,6 +85,7 @@ def _register() -> None:
         projection_commands,
         reference_commands,
         report_commands,
+        scheduler_commands,
         serve_commands,
         setup_commands,
         submit_commands,
@@ -105,6 +106,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
     cli.add_command(report_commands.report)
+    cli.add_command(scheduler_commands.scheduler)
 
 
 _register()

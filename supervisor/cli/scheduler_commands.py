@@ -1,0 +1,53 @@
+"""``careledger scheduler``: run the scheduled jobs until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from supervisor.scheduler import Scheduler, SchedulerBusyError
+from supervisor.services import build_services
+
+from . import CliContext
+from .errors import CommandError
+
+__all__ = ["scheduler"]
+
+
+@click.command()
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="If another scheduler runs the jobs, wait and take over when it stops.",
+)
+@click.pass_obj
+def scheduler(context: CliContext, standby: bool) -> None:
+    """Run checkpoints, inspection, digests and assessments on schedule (one per database)."""
+    services = build_services(context.settings)
+    runner = Scheduler(services)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        if standby:
+            click.echo(f"standby as {runner.lease.holder}: waiting for the lease", err=True)
+        runner.start(standby=standby)
+        if runner.running:
+            click.echo(f"scheduler {runner.lease.holder} running:", err=True)
+            for job_id, next_run in sorted(runner.jobs().items()):
+                click.echo(f"  {job_id:22} next {next_run:%Y-%m-%d %H:%M:%S %Z}", err=True)
+        while runner.running and not stop.wait(1.0):
+            pass
+    except SchedulerBusyError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        runner.stop()
+        services.engine.dispose()
