@@ -48,6 +48,7 @@ from .report_sources import LedgerBasisError, read_ledger_facts
 from .sealed_entries import sealed_entry
 
 __all__ = [
+    "GENERATE_ROLES",
     "KINDS",
     "Generated",
     "PublishedReport",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 KINDS = ("assessment", "digest")
+#: Who may generate and publish a report on demand (auditors verify, they do not publish).
+GENERATE_ROLES = frozenset({"regulator", "supervisor"})
 _PERIOD_KINDS = {"assessment": ("month", "quarter"), "digest": ("day", "month")}
 
 

@@ -14,4 +14,4 @@ portal = Blueprint(
     static_url_path="/static",
 )
 
-from . import views  # noqa: E402, F401  (registers the routes on the blueprint)
+from . import reports_views, views  # noqa: E402, F401  (register the routes on the blueprint)

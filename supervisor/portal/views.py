@@ -150,7 +150,7 @@ def signed_in(view: _View) -> _View:
     return cast(_View, wrapper)
 
 
-def _check_csrf(expected: str | None) -> None:
+def check_csrf(expected: str | None) -> None:
     sent = request.form.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         abort(
@@ -180,7 +180,7 @@ def login() -> str:
 
 @portal.post("/login")
 def login_submit() -> Any:
-    _check_csrf(session.get("login_csrf"))
+    check_csrf(session.get("login_csrf"))
     context = portal_context()
     username = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")
@@ -229,7 +229,7 @@ def login_submit() -> Any:
 @signed_in
 def logout() -> Any:
     current: PortalSession = g.portal_session
-    _check_csrf(current.csrf_token)
+    check_csrf(current.csrf_token)
     portal_context().sessions.end(current.session_id)
     session.clear()
     return redirect(url_for("portal.login"))
@@ -265,7 +265,7 @@ def state_purpose() -> Any:
         back = url_for("portal.home")
     message = None
     if request.method == "POST":
-        _check_csrf(current.csrf_token)
+        check_csrf(current.csrf_token)
         purpose = " ".join(request.form.get("purpose", "").split())
         if 4 <= len(purpose) <= 200:
             portal_context().sessions.state_purpose(current.session_id, purpose)
@@ -355,7 +355,7 @@ def finding(finding_id: str) -> Any:
 @signed_in
 def act_on_finding(finding_id: str) -> Any:
     current: PortalSession = g.portal_session
-    _check_csrf(current.csrf_token)
+    check_csrf(current.csrf_token)
     if not current.roles & TRIAGE_ROLES:
         abort(403, description=_("Auditors read findings; they do not triage them."))
     deadline_text = request.form.get("deadline", "").strip()
@@ -574,7 +574,7 @@ def reference() -> Any:
 @signed_in
 def reference_upload() -> Any:
     current = _supervisor_only()
-    _check_csrf(current.csrf_token)
+    check_csrf(current.csrf_token)
     dataset = request.form.get("dataset", "")
     upload = request.files.get("file")
     if dataset not in ("registry", "prices", "drugs") or upload is None:
@@ -598,7 +598,7 @@ def reference_upload() -> Any:
 @signed_in
 def policy_update() -> Any:
     current = _supervisor_only()
-    _check_csrf(current.csrf_token)
+    check_csrf(current.csrf_token)
     text = request.form.get("policy", "").replace("\r\n", "\n")
     try:
         result = services().reference.import_policy(

@@ -1,0 +1,152 @@
+"""Reports and schedules in the portal, signed in through the real directory: generate on
+demand, filter, download, verify (and see verification fail), change a schedule."""
+
+from __future__ import annotations
+
+import io
+import re
+from hashlib import sha256
+
+import orjson
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+from sqlalchemy import insert, select, update
+
+from ledger import schema as ledger_schema
+from supervisor import tables
+from supervisor.services import Services
+
+from .agency_directory import directory
+from .test_portal_records import province_portal
+from .test_portal_sign_in import _csrf, _sign_in
+
+__all__ = ["directory", "province_portal"]
+
+REGULATOR = ("wangjing", "jing-password-1")
+SUPERVISOR = ("liqiang", "qiang-password-2")
+AUDITOR = ("zhaomin", "min-password-3")
+
+
+def _generate(client: FlaskClient, kind: str, period: str) -> tuple[int, str]:
+    token = _csrf(client.get("/portal/reports").data)
+    answer = client.post(
+        "/portal/reports/generate", data={"csrf_token": token, "kind": kind, "period": period}
+    )
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_a_regulator_generates_downloads_and_verifies_a_report(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, *REGULATOR)[0] == 302
+    status, page = _generate(client, "digest", "2026-10-31")
+    assert status == 200
+    report = services.reports.list()[0]
+    assert f"已发布 {report.report_id}" in page and str(report.entry_index) in page
+    assert report.requested_by == "wangjing"
+    listing = client.get("/portal/reports?kind=digest&period=2026-10").get_data(as_text=True)
+    assert report.report_id in listing
+    assert report.report_id not in client.get("/portal/reports?kind=assessment").get_data(
+        as_text=True
+    )
+    pdf = client.get(f"/portal/reports/{report.report_id}/pdf-zh")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert sha256(pdf.data).hexdigest() == report.pdf_sha256["zh"]
+    assert "互联网诊疗智能监管简报" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    data = client.get(f"/portal/reports/{report.report_id}/json")
+    assert sha256(data.data).hexdigest() == report.data_sha256
+    assert client.get(f"/portal/reports/{report.report_id}/exe").status_code == 404
+    assert client.get("/portal/reports/nothing-here/pdf-zh").status_code == 404
+    token = _csrf(client.get("/portal/reports").data)
+    verified = client.post(f"/portal/reports/{report.report_id}/verify", data={"csrf_token": token})
+    text = verified.get_data(as_text=True)
+    assert verified.status_code == 200 and "已核验" in text and "未通过" not in text
+    # Without the form's token, nothing is verified (or generated).
+    assert client.post(f"/portal/reports/{report.report_id}/verify").status_code == 400
+
+
+def test_verification_in_the_portal_fails_once_a_record_behind_the_report_changes(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    generated = services.reports.generate("digest", "2026-10-31", requested_by="test")
+    e = ledger_schema.entries
+    with services.engine.begin() as connection:
+        index, payload = connection.execute(
+            select(e.c.idx, e.c.payload)
+            .where(e.c.type == "record.consultation", e.c.idx < generated.report.tree_size)
+            .limit(1)
+        ).one()
+        connection.execute(update(e).where(e.c.idx == index).values(payload=payload[:-1] + b"x"))
+    assert _sign_in(client, *AUDITOR)[0] == 302
+    token = _csrf(client.get("/portal/reports").data)
+    answer = client.post(
+        f"/portal/reports/{generated.report.report_id}/verify", data={"csrf_token": token}
+    )
+    text = answer.get_data(as_text=True)
+    assert "核验未通过" in text
+    with services.engine.begin() as connection:
+        connection.execute(update(e).where(e.c.idx == index).values(payload=payload))
+
+
+def test_auditors_cannot_generate_and_bad_periods_are_explained(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, other, services = province_portal
+    assert _sign_in(client, *AUDITOR)[0] == 302
+    page = client.get("/portal/reports").get_data(as_text=True)
+    assert 'id="generate-form"' not in page
+    size = services.store.head().size
+    assert _generate(client, "digest", "2026-10-31")[0] == 403
+    assert _sign_in(other, *REGULATOR)[0] == 302
+    status, page = _generate(other, "assessment", "2026-10-31")
+    assert status == 422 and "covers a month or quarter, not a day" in page
+    status, page = _generate(other, "digest", "yesterday")
+    assert status == 422 and "yesterday" in page
+    assert services.store.head().size == size  # nothing appended for refused requests
+
+
+def test_a_supervisor_changes_a_schedule_and_everyone_sees_runs_and_failures(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, other, services = province_portal
+    with services.engine.begin() as connection:
+        connection.execute(
+            insert(tables.job_runs).values(
+                job_id="daily_digest", attempt=3, status="failed",
+                started_at=services.clock(), finished_at=services.clock(),
+                detail="FontMissingError: reports need a TrueType CJK font",
+            )
+        )  # fmt: skip
+    assert _sign_in(other, *REGULATOR)[0] == 302
+    page = other.get("/portal/schedules").get_data(as_text=True)
+    assert "每日智能监管简报" in page and "30 0 * * *" in page
+    assert "FontMissingError" in page and "没有调度程序在运行" in page
+    assert 'name="cron"' not in page  # regulators read schedules
+    assert _sign_in(client, *SUPERVISOR)[0] == 302
+    token = _csrf(client.get("/portal/schedules").data)
+    refused = client.post(
+        "/portal/schedules/daily_digest", data={"csrf_token": token, "cron": "30 25 * * *"}
+    )
+    assert refused.status_code == 422 and "not a valid cron expression" in refused.get_data(
+        as_text=True
+    )
+    changed = client.post(
+        "/portal/schedules/daily_digest",
+        data={"csrf_token": token, "cron": "0 7 * * *", "reason": "早班前送达"},
+    )
+    text = changed.get_data(as_text=True)
+    assert changed.status_code == 200
+    index = int(re.search(r"账本条目 (\d+)", text).group(1))  # type: ignore[union-attr]
+    entry = services.store.entry(index)
+    assert entry.type == "schedule.change"
+    assert orjson.loads(entry.leaf)["statement"]["cron"] == "0 7 * * *"
+    assert "0 7 * * *" in other.get("/portal/schedules").get_data(as_text=True)
+    token = _csrf(other.get("/portal/schedules").data)
+    assert (
+        other.post(
+            "/portal/schedules/daily_digest", data={"csrf_token": token, "cron": "0 8 * * *"}
+        ).status_code
+        == 403
+    )
