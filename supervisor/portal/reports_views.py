@@ -114,7 +114,15 @@ def report_verify(report_id: str) -> Any:
         result = services().reports.verify(path.read_bytes())
     except LedgerBasisError as broken:
         abort(409, description=str(broken))
-    return render_template("portal/report_verification.html", report=report, result=result)
+    check_names = {
+        "published": _("Published in the ledger"),
+        "included": _("Publication entry proven in the log"),
+        "checkpoint": _("Report's checkpoint signed and consistent"),
+        "recomputed": _("Data recomputed from the ledger"),
+    }
+    return render_template(
+        "portal/report_verification.html", report=report, result=result, check_names=check_names
+    )
 
 
 # -- schedules -----------------------------------------------------------------

@@ -134,13 +134,29 @@ def test_a_regulators_day_in_the_browser(
             expect(page.locator("#finding-history")).to_contain_text("wangjing")
             page.screenshot(path=str(shots / "5-finding.png"), full_page=True)
 
+            page.click("nav >> text=报告")
+            page.select_option("#generate-kind", "assessment")
+            page.fill("#generate-period", "2026-10")
+            page.click("text=生成并发布")
+            expect(page.locator("#reports-message")).to_contain_text("已发布 assessment-2026-10")
+            page.locator("#reports-table button:has-text('核验')").first.click()
+            expect(page.locator("#verification-verdict")).to_contain_text("已核验")
+            page.screenshot(path=str(shots / "6-report-verified.png"), full_page=True)
+
             page.click("text=退出登录")
             expect(page.locator("h1")).to_have_text("登录")
             page.goto(f"{server.url}/portal/")
             expect(page.locator("h1")).to_have_text("登录")  # signed out for good
         finally:
             browser.close()
-    for name in ("1-sign-in", "2-dashboard", "3-search", "4-record", "5-finding"):
+    for name in (
+        "1-sign-in",
+        "2-dashboard",
+        "3-search",
+        "4-record",
+        "5-finding",
+        "6-report-verified",
+    ):
         assert (shots / f"{name}.png").stat().st_size > 10_000
     if SCREENSHOTS is None:
         shutil.copytree(shots, tmp_path / "kept", dirs_exist_ok=True)

@@ -5,6 +5,8 @@ verification made to fail by altering one record behind a report or one byte of 
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -391,3 +393,33 @@ def test_the_cli_names_an_unknown_checkpoint(world: World) -> None:
     )
     assert result.exit_code == 1
     assert f"no checkpoint was signed at tree size {beyond}" in result.output
+
+
+def _dark_share(pgm: bytes) -> float:
+    """Share of dark pixels in a binary PGM (P5) image."""
+    magic, width, height, _, pixels = pgm.split(maxsplit=4)
+    assert magic == b"P5"
+    count = int(width) * int(height)
+    return sum(1 for value in pixels[:count] if value < 128) / count
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_each_edition_renders_with_poppler_and_is_not_blank(world: World) -> None:
+    """A second reader (poppler) draws the pages: the embedded font is usable, text is there.
+    The PNG of each cover is kept beside the test for a look when the layout changes."""
+    reports = world.services.reports
+    report_id = world.assessment.report.report_id
+    for language in ("zh", "en"):
+        pdf = reports.file_path(report_id, f"pdf-{language}")
+        for page in (1, 5):
+            gray = subprocess.run(
+                ["pdftoppm", "-r", "40", "-gray", "-f", str(page), "-l", str(page), str(pdf)],
+                capture_output=True, check=True,
+            ).stdout  # fmt: skip
+            assert 0.003 < _dark_share(gray) < 0.3, (language, page)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+             str(pdf.with_suffix(""))],
+            check=True,
+        )  # fmt: skip
+        assert pdf.with_suffix(".png").stat().st_size > 5_000
