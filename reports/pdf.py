@@ -481,6 +481,25 @@ def _institution_page(
     return story
 
 
+def _listing(
+    styles: _Styles,
+    language: str,
+    heading: str,
+    *,
+    columns: Sequence[tuple[str, float]],
+    rows: Sequence[Sequence[object]],
+    numeric_from: int,
+) -> list[Flowable]:
+    """A sub-heading and a table whose columns are (label key, width in mm); "none" if empty."""
+    header = [label(key, language) for key, _ in columns]
+    widths = [width * mm for _, width in columns]
+    empty = [[label("none", language)] + [""] * (len(columns) - 1)]
+    return [
+        Paragraph(_esc(label(heading, language)), styles.h2),
+        _table(styles, header, rows or empty, widths, numeric_from=numeric_from),
+    ]
+
+
 def _digest_story(styles: _Styles, document: Mapping[str, Any], language: str) -> list[Flowable]:
     body = document["digest"]
     new = body["new_findings"]
@@ -494,118 +513,59 @@ def _digest_story(styles: _Styles, document: Mapping[str, Any], language: str) -
             f"{label('by_severity', language)} ({new['total']})",
         )
     )
-    story.append(Paragraph(_esc(label("by_rule", language)), styles.h2))
-    story.append(
-        _table(
-            styles,
-            [label("rule", language), label("count", language)],
-            list(new["by_rule"].items()) or [[label("none", language), 0]],
-            [60 * mm, 25 * mm],
-            numeric_from=1,
-        )
-    )
-    story.append(Paragraph(_esc(label("by_institution", language)), styles.h2))
-    story.append(
-        _table(
-            styles,
-            [label("code", language), label("count", language)],
-            list(new["by_institution"].items()) or [[label("none", language), 0]],
-            [60 * mm, 25 * mm],
-            numeric_from=1,
-        )
-    )
+    counted = (("rule", "by_rule"), ("code", "by_institution"))
+    for subject, section in counted:
+        story += _listing(
+            styles, language, section, columns=((subject, 60), ("count", 25)),
+            rows=list(new[section].items()), numeric_from=1,
+        )  # fmt: skip
     story.append(PageBreak())
     story.append(Paragraph(_esc(label("top_risks", language)), styles.h1))
+    risk_columns = (("name", 50), ("risk_points", 25), ("findings", 25), ("high", 25))
     for section, who in (("top_institutions", "code"), ("top_practitioners", "licence")):
-        story.append(Paragraph(_esc(label(section, language)), styles.h2))
         rows = [
             [r["code"], r["name"], r["risk_points"], r["findings"], r["high"]]
             for r in body[section]
         ]
-        header = [label(k, language) for k in (who, "name", "risk_points", "findings", "high")]
-        story.append(
-            _table(
-                styles,
-                header,
-                rows or [[label("none", language), "", "", "", ""]],
-                [40 * mm, 50 * mm, 25 * mm, 25 * mm, 25 * mm],
-                numeric_from=2,
-            )
-        )
-    story.append(Paragraph(_esc(label("overdue", language)), styles.h2))
+        story += _listing(
+            styles, language, section, columns=((who, 40), *risk_columns), rows=rows,
+            numeric_from=2,
+        )  # fmt: skip
     rows = [
         [r["finding_id"], r["rule"], r["institution_code"], r["deadline"], r["days_overdue"]]
         for r in body["overdue_rectifications"]
     ]
-    header = [
-        label(k, language) for k in ("finding_id", "rule", "code", "deadline", "days_overdue")
-    ]
-    story.append(
-        _table(
-            styles,
-            header,
-            rows or [[label("none", language), "", "", "", ""]],
-            [50 * mm, 28 * mm, 34 * mm, 26 * mm, 22 * mm],
-            numeric_from=4,
-        )
-    )
+    columns: Sequence[tuple[str, float]] = (
+        ("finding_id", 50), ("rule", 28), ("code", 34), ("deadline", 26), ("days_overdue", 22),
+    )  # fmt: skip
+    story += _listing(styles, language, "overdue", columns=columns, rows=rows, numeric_from=4)
     story.append(Paragraph(_esc(label("anomalies", language)), styles.h1))
-    story.append(Paragraph(_esc(label("volume_spikes", language)), styles.h2))
     rows = [
         [r["institution_code"], r["day"], r["records"], r["baseline_median"], r["robust_z"]]
         for r in body["volume_spikes"]
     ]
-    header = [label(k, language) for k in ("code", "day", "records", "baseline_median", "robust_z")]
-    story.append(
-        _table(
-            styles,
-            header,
-            rows or [[label("none", language), "", "", "", ""]],
-            [40 * mm, 28 * mm, 24 * mm, 30 * mm, 24 * mm],
-            numeric_from=2,
-        )
-    )
-    story.append(Paragraph(_esc(label("prescribing_anomalies", language)), styles.h2))
+    columns = (("code", 40), ("day", 28), ("records", 24), ("baseline_median", 30),
+               ("robust_z", 24))  # fmt: skip
+    story += _listing(styles, language, "volume_spikes", columns=columns, rows=rows, numeric_from=2)
     rows = [
-        [
-            r["license_no"],
-            r["name"],
-            r["prescriptions"],
-            r["mean_amount"],
-            ", ".join(label(f"reason_{x}", language) for x in r["reasons"]),
-        ]
+        [r["license_no"], r["name"], r["prescriptions"], r["mean_amount"],
+         ", ".join(label(f"reason_{x}", language) for x in r["reasons"])]
         for r in body["prescribing_anomalies"]
-    ]
-    header = [
-        label(k, language)
-        for k in ("licence", "practitioner", "prescriptions", "mean_amount", "reasons")
-    ]
-    story.append(
-        _table(
-            styles,
-            header,
-            rows or [[label("none", language), "", "", "", ""]],
-            [34 * mm, 30 * mm, 22 * mm, 30 * mm, 40 * mm],
-            numeric_from=2,
-        )
+    ]  # fmt: skip
+    columns = (("licence", 34), ("practitioner", 30), ("prescriptions", 22),
+               ("mean_amount", 30), ("reasons", 40))  # fmt: skip
+    story += _listing(
+        styles, language, "prescribing_anomalies", columns=columns, rows=rows, numeric_from=2
     )
     changes = body["changes"]
     story.append(Paragraph(_esc(label("changes", language)), styles.h1))
+    compared = ("new_findings", "high_findings", "overdue_rectifications", "records_now",
+                "records_before")  # fmt: skip
     story.append(
         _key_values(
             styles,
             [(label("previous_period", language), changes["previous_period"])]
-            + [
-                (label(key, language), changes[key])
-                for key in (
-                    "new_findings",
-                    "high_findings",
-                    "overdue_rectifications",
-                    "records_now",
-                    "records_before",
-                )
-                if key in changes
-            ],
+            + [(label(key, language), changes[key]) for key in compared if key in changes],
         )
     )
     return story
