@@ -37,7 +37,7 @@ from ledger.database import read_transaction, write_transaction
 
 from . import tables
 from .report_service import ReportService
-from .schedules import PROVINCE_ZONE, ScheduleService, cron_trigger
+from .schedules import PROVINCE_ZONE, cron_trigger
 from .services import Services
 from .witnessing import collect_cosignatures, parse_witnesses
 
@@ -315,7 +315,7 @@ class Scheduler:
     ) -> None:
         settings = services.settings
         self.services = services
-        self.schedules = ScheduleService(services.store, services.keys, services.clock)
+        self.schedules = services.schedules
         self.lease = Lease(
             services.engine, holder or default_holder(), settings.scheduler_lease_seconds
         )

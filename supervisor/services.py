@@ -18,6 +18,7 @@ from .keys import load_log_signer
 from .payload_keys import PayloadKeys
 from .reference_data import ReferenceData
 from .report_service import ReportService
+from .schedules import ScheduleService
 from .submission import SubmissionLimits, SubmissionService
 from .triage import FindingTriage
 
@@ -41,6 +42,7 @@ class Services:
     access: AccessTrail
     triage: FindingTriage
     reports: ReportService
+    schedules: ScheduleService
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
@@ -66,4 +68,5 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         AccessTrail(store, keys, clock),
         FindingTriage(store, keys, clock),
         ReportService(store, keys, signer.verifier, settings.data_dir / "reports", clock),
+        ScheduleService(store, keys, clock),
     )

@@ -18,7 +18,7 @@ from .. import tables
 from ..app import services
 from ..report_service import GENERATE_ROLES, KINDS, ReportError
 from ..report_sources import LedgerBasisError
-from ..schedules import JOBS, ScheduleError, ScheduleService
+from ..schedules import JOBS, ScheduleError
 from . import portal
 from .sessions import PortalSession
 from .views import check_csrf, signed_in
@@ -152,7 +152,7 @@ def _latest_runs(limit: int = 60) -> list[Any]:
 
 def _schedules_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
     current: PortalSession = g.portal_session
-    schedules = ScheduleService(services().store, services().keys, services().clock).current()
+    schedules = services().schedules.current()
     runs = _latest_runs()
     latest: dict[str, Any] = {}
     for run in runs:  # newest first: the first seen per job is its latest attempt
@@ -193,7 +193,7 @@ def schedule_change(job_id: str) -> Any:
         abort(403, description=_("Only supervisors change schedules."))
     if job_id not in JOBS:
         abort(404, description=_("No such job."))
-    service = ScheduleService(services().store, services().keys, services().clock)
+    service = services().schedules
     try:
         index = service.change(
             job_id,

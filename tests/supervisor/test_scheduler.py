@@ -23,7 +23,7 @@ from supervisor import tables
 from supervisor.config import Settings
 from supervisor.projections import rebuild_projections
 from supervisor.scheduler import JobStoreScheduler, Lease, Scheduler, SchedulerBusyError
-from supervisor.schedules import PROVINCE_ZONE, ScheduleError, ScheduleService
+from supervisor.schedules import PROVINCE_ZONE, ScheduleError
 from supervisor.services import Services, build_services
 from supervisor.setup import initialise
 
@@ -124,7 +124,7 @@ def test_jobs_and_changed_schedules_persist_across_a_restart(services: Services)
     assert monthly is not None and (monthly.day, monthly.hour, monthly.minute) == (1, 2, 0)
     assert monthly == before["monthly_assessment"]
     # A supervisor moves the monthly job while no scheduler runs; the next one applies it.
-    ScheduleService(services.store, services.keys, services.clock).change(
+    services.schedules.change(
         "monthly_assessment", "15 6 2 * *", username="zhang.min", roles=SUPERVISOR
     )
     second = Scheduler(services, jobs=Calls().jobs())
@@ -274,14 +274,14 @@ def test_a_bad_cron_expression_is_refused_and_nothing_is_appended(
     services: Services, cron: str, message: str
 ) -> None:
     size = services.store.head().size
-    schedules = ScheduleService(services.store, services.keys, services.clock)
+    schedules = services.schedules
     with pytest.raises(ScheduleError, match=message):
         schedules.change("daily_digest", cron, username="zhang.min", roles=SUPERVISOR)
     assert services.store.head().size == size
 
 
 def test_schedule_changes_are_ledger_entries_only_supervisors_make(services: Services) -> None:
-    schedules = ScheduleService(services.store, services.keys, services.clock)
+    schedules = services.schedules
     with pytest.raises(ScheduleError, match="only supervisors"):
         schedules.change(
             "daily_digest", "0 7 * * *", username="li.wei", roles=frozenset({"regulator"})
