@@ -38,6 +38,8 @@ class DemoProvince:
     province_dir: Path
     loaded: LoadReport
     inspected: list[PassReport]
+    #: report ids published at the start: the last day's digest and its month's assessment
+    reports: tuple[str, ...]
     #: demo account -> password (the portal's demo directory), printed once on start
     accounts: dict[str, str]
 
@@ -84,9 +86,15 @@ def build_demo(
     services = build_services(demo, lambda: now)
     try:
         inspected = services.inspector.follow()
+        reports = tuple(
+            services.reports.generate(kind, period, requested_by="demo").report.report_id
+            for kind, period in (("digest", end.isoformat()), ("assessment", f"{end:%Y-%m}"))
+        )
     finally:
         services.engine.dispose()
-    return DemoProvince(demo, province_dir, loaded, inspected, create_demo_accounts(demo.data_dir))
+    return DemoProvince(
+        demo, province_dir, loaded, inspected, reports, create_demo_accounts(demo.data_dir)
+    )
 
 
 def province_size(institutions: int, days: int) -> int:

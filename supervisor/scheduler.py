@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.database import read_transaction, write_transaction
 
 from . import tables
+from .inspection import InspectionConflictError
 from .report_service import ReportService
 from .schedules import PROVINCE_ZONE, cron_trigger
 from .services import Services
@@ -187,7 +188,11 @@ def job_functions(services: Services) -> dict[str, Callable[[], str]]:
         return summary
 
     def inspection() -> str:
-        passes = services.inspector.follow()
+        try:
+            passes = services.inspector.follow()
+        except InspectionConflictError:
+            # `careledger inspector` follows the same cursor: the records are being inspected.
+            return "skipped: another inspector is following the ledger"
         findings = sum(p.findings for p in passes)
         return f"{len(passes)} passes, {findings} new findings"
 

@@ -98,7 +98,8 @@ def serve(  # noqa: PLR0917 - click passes options positionally
 
 
 def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int, days: int) -> None:
-    """Build the demo province, then serve it with an inspector following new records."""
+    """Build the demo province, then serve it with an inspector following new records and
+    the scheduler running its jobs."""
     with click.progressbar(
         length=province_size(institutions, days), label="submitting the demo province"
     ) as bar:
@@ -125,6 +126,9 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
         inspector = subprocess.Popen(
             [*command, "inspector"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        scheduler = subprocess.Popen(
+            [*command, "scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://{bind}"
     try:
         wait_for_portal(url, lambda: server.poll() is None)
@@ -143,6 +147,8 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
             f"  findings:        CARELEDGER_DATA_DIR={settings.data_dir} careledger findings "
             "export --format csv --out findings.csv\n"
             f"  ground truth:    {demo.province_dir / 'labels.jsonl'}\n"
+            f"  reports:         {', '.join(demo.reports)} ({url}/portal/reports; "
+            "a scheduler publishes digests and assessments on schedule)\n"
             f"  record schema:   {url}/api/v1/schema\n"
             f"  OpenAPI:         {url}/api/v1/openapi.json\n"
             f"  public log:      {url}/log/checkpoint\n"
@@ -156,7 +162,7 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
     except KeyboardInterrupt:
         pass
     finally:
-        for child in (inspector, server):
+        for child in (scheduler, inspector, server):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
                 child.wait(timeout=60)

@@ -55,6 +55,7 @@ def test_serve_demo_submits_the_province_inspects_it_and_serves_a_verifying_ledg
         assert password, output
         home = _sign_in(f"http://127.0.0.1:{port}", "demo-regulator", password.group(1))
         assert "演示监管员" in home and "监管发现" in home
+        assert re.search(r"reports: +digest-\S+-at-\d+, assessment-\S+-at-\d+", output), output
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)
