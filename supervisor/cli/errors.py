@@ -19,7 +19,7 @@ from supervisor.ldap_registry import RegistrySyncError
 from supervisor.payload_keys import SealedPayloadError
 from supervisor.platforms import PlatformError
 from supervisor.receipts import ReceiptError
-from supervisor.report_service import ReportError
+from supervisor.report_computation import ReportError
 from supervisor.report_sources import LedgerBasisError
 
 __all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]

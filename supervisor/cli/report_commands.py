@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from supervisor.report_service import KINDS, Verification
+from supervisor.report_service import KINDS
+from supervisor.report_verification import Verification
 from supervisor.services import build_services
 
 from . import CliContext
