@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import click
@@ -97,9 +98,24 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     WsgiServer(gunicorn_options(bind, workers), _portal_factory(context.settings)).run()
 
 
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the demo through its clean-up path (children stopped).
+
+    Set explicitly: a process started in the background by a non-interactive shell
+    inherits SIGINT ignored, and SIGTERM's default would leave the children running.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+
+
 def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int, days: int) -> None:
     """Build the demo province, then serve it with an inspector following new records and
     the scheduler running its jobs."""
+    _interrupt_on_signals()
     with click.progressbar(
         length=province_size(institutions, days), label="submitting the demo province"
     ) as bar:

@@ -37,6 +37,7 @@ def test_serve_demo_submits_the_province_inspects_it_and_serves_a_verifying_ledg
         [*CARELEDGER, "serve", "--demo", "--demo-institutions", "4", "--demo-days", "3",
          "--bind", f"127.0.0.1:{port}", "--workers", "2"],
         env=_env(tmp_path), cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group: nothing outlives a failed test
     )  # fmt: skip
     assert demo.stderr is not None
     seen = []
@@ -58,7 +59,11 @@ def test_serve_demo_submits_the_province_inspects_it_and_serves_a_verifying_ledg
         assert re.search(r"reports: +digest-\S+-at-\d+, assessment-\S+-at-\d+", output), output
     finally:
         demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=60)
+        try:
+            demo.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            raise
     assert not (tmp_path / "var").exists()  # the real data folder is never touched
     verify = subprocess.run(
         [*CARELEDGER, "ledger", "verify", "--no-progress"],
