@@ -22,6 +22,7 @@ from ledger.note import Signer
 from supervisor.client import SubmitClient, sign_envelope
 from supervisor.keys import read_secret
 from supervisor.synthetic import synthetic_records
+from tests.tampering import take_down_ledger_guards
 
 from .conftest import INSTITUTION, LiveServer
 
@@ -143,6 +144,7 @@ def test_a_database_row_edited_behind_the_servers_back(live: LiveServer) -> None
             sqlalchemy.text("SELECT leaf FROM ledger_entries WHERE idx = 300")
         ).scalar_one()
         edited = bytes(leaf).replace(b'"record_id":"', b'"record_id":"X', 1)
+        take_down_ledger_guards(connection)
         connection.execute(
             sqlalchemy.text("UPDATE ledger_entries SET leaf = :leaf WHERE idx = 300"),
             {"leaf": edited},
@@ -162,6 +164,7 @@ def test_a_tile_served_with_one_hash_changed(live: LiveServer) -> None:
         ).scalar_one()
         changed = bytearray(blob)
         changed[32 * 7] ^= 0x01
+        take_down_ledger_guards(connection)
         connection.execute(
             sqlalchemy.text("UPDATE ledger_tiles SET hashes = :h WHERE level = 0 AND idx = 1"),
             {"h": bytes(changed)},
@@ -181,6 +184,7 @@ def test_a_second_checkpoint_of_the_same_size_is_a_fork(live: LiveServer) -> Non
         size = connection.execute(sqlalchemy.text("SELECT max(size) FROM ledger_checkpoints"))
         size_value = int(size.scalar_one())
         forged = sign_checkpoint(Checkpoint(signer.name, size_value, bytes(32)), signer)
+        take_down_ledger_guards(connection)
         connection.execute(
             sqlalchemy.text("UPDATE ledger_checkpoints SET note = :note WHERE size = :size"),
             {"note": forged.note, "size": size_value},

@@ -15,6 +15,7 @@ from ledger.note import Signer
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.store import EntryDraft, LedgerStore
 from ledger.tiles import parse_entry_bundle
+from tests.tampering import take_down_ledger_guards
 
 from . import reference
 
@@ -127,6 +128,7 @@ def test_a_checkpoint_is_never_signed_for_a_log_that_is_not_consistent_with_the_
             text("SELECT hashes FROM ledger_tiles WHERE level = 1 AND idx = 0")
         ).scalar_one()
         corrupted = bytes([blob[0] ^ 1]) + blob[1:]
+        take_down_ledger_guards(connection)
         connection.execute(
             text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"),
             {"h": corrupted},
@@ -137,6 +139,7 @@ def test_a_checkpoint_is_never_signed_for_a_log_that_is_not_consistent_with_the_
         restarted.append(drafts(300, 5), now=now)
     assert restarted.head().size == 300
     with engine.begin() as connection:  # repair so the teardown verification can pass
+        take_down_ledger_guards(connection)
         connection.execute(
             text("UPDATE ledger_tiles SET hashes = :h WHERE level = 1 AND idx = 0"), {"h": blob}
         )

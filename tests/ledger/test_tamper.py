@@ -14,6 +14,7 @@ from ledger.store import EntryDraft, LedgerStore
 from supervisor.cli import cli
 from supervisor.database import open_engine
 from supervisor.keys import load_log_signer
+from tests.tampering import take_down_ledger_guards
 
 pytestmark = pytest.mark.database
 
@@ -50,6 +51,7 @@ def run_verify(env: dict[str, str]) -> tuple[int, str]:
 def tamper(env: dict[str, str], change: Callable[[Connection], None]) -> None:
     engine = open_engine(env["CARELEDGER_DATABASE_URL"])
     with engine.begin() as connection:
+        take_down_ledger_guards(connection)
         change(connection)
     engine.dispose()
 

@@ -23,6 +23,7 @@ from supervisor.province_files import load_province, write_province
 from supervisor.services import Services
 from supervisor.setup import initialise
 from tests.slapd import Directory
+from tests.tampering import take_down_ledger_guards
 
 from .agency_directory import directory
 from .conftest import Clock
@@ -132,10 +133,12 @@ def test_a_tampered_leaf_is_shown_as_not_verified(
     with services.engine.begin() as connection:
         leaf = connection.execute(select(entries.c.leaf).where(entries.c.idx == index)).scalar_one()
         forged = bytes(leaf).replace(b'"record_id":"', b'"record_id":"X', 1)
+        take_down_ledger_guards(connection)
         connection.execute(update(entries).where(entries.c.idx == index).values(leaf=forged))
     page = client.get(f"/portal/records/{index}").get_data(as_text=True)
     assert re.search(r'id="proof-status">(未通过验证|not verified)', page)
     with services.engine.begin() as connection:  # put it back for the log check afterwards
+        take_down_ledger_guards(connection)
         connection.execute(update(entries).where(entries.c.idx == index).values(leaf=leaf))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 from ledger import schema as ledger_schema
 from supervisor import tables
 from supervisor.services import Services
+from tests.tampering import take_down_ledger_guards
 
 from .agency_directory import directory
 from .test_portal_records import province_portal
@@ -78,6 +79,7 @@ def test_verification_in_the_portal_fails_once_a_record_behind_the_report_change
             .where(e.c.type == "record.consultation", e.c.idx < generated.report.tree_size)
             .limit(1)
         ).one()
+        take_down_ledger_guards(connection)
         connection.execute(update(e).where(e.c.idx == index).values(payload=payload[:-1] + b"x"))
     assert _sign_in(client, *AUDITOR)[0] == 302
     token = _csrf(client.get("/portal/reports").data)
@@ -87,6 +89,7 @@ def test_verification_in_the_portal_fails_once_a_record_behind_the_report_change
     text = answer.get_data(as_text=True)
     assert "核验未通过" in text
     with services.engine.begin() as connection:
+        take_down_ledger_guards(connection)
         connection.execute(update(e).where(e.c.idx == index).values(payload=payload))
 
 

@@ -35,6 +35,7 @@ from supervisor.report_service import Generated, ReportError
 from supervisor.services import Services, build_services
 from supervisor.setup import initialise
 from tests.conftest import postgres_schema_url
+from tests.tampering import take_down_ledger_guards
 
 pytestmark = pytest.mark.database
 
@@ -310,6 +311,7 @@ def _first_record_in(world: World, size: int) -> tuple[int, bytes, bytes]:
 def _set_entry(world: World, index: int, **values: bytes) -> None:
     e = ledger_schema.entries
     with world.services.engine.begin() as connection:
+        take_down_ledger_guards(connection)
         connection.execute(update(e).where(e.c.idx == index).values(**values))
 
 
