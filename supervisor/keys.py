@@ -9,11 +9,39 @@ from pathlib import Path
 
 from ledger.note import Signer
 
-__all__ = ["KeyFileError", "create_log_signer", "load_log_signer", "read_secret", "write_secret"]
+__all__ = [
+    "KeyFileError",
+    "create_log_signer",
+    "exposed_key_files",
+    "load_log_signer",
+    "read_secret",
+    "replace_secret",
+    "write_secret",
+]
 
 
 class KeyFileError(Exception):
     """A key file is missing, exists already, or is readable by others."""
+
+
+def _write_temporary(path: Path, text: str) -> Path:
+    """``text`` in a new 0600 file beside ``path``, synced to disk."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return temporary
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # the new name survives a crash
+    finally:
+        os.close(descriptor)
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -23,27 +51,26 @@ def write_secret(path: Path, text: str) -> None:
     hard-linked into place (which fails if the name exists), so a process
     racing to create the same key never reads a half-written file.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists():
         raise KeyFileError(f"{path} exists already; careledger never overwrites a key")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = _write_temporary(path, text)
     try:
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError as e:
-            raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
+        os.link(temporary, path)
+    except FileExistsError as e:
+        raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
     finally:
         temporary.unlink()
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the new name survives a crash
-    finally:
-        os.close(folder)
+    _sync_folder(path.parent)
+
+
+def replace_secret(path: Path, text: str) -> None:
+    """Atomically replace ``path`` (0600): readers see the old content or the new, never half.
+
+    Only key rotation uses this, for a content that stays equivalent (a data key
+    re-wrapped) or a rotation's last step.
+    """
+    os.replace(_write_temporary(path, text), path)
+    _sync_folder(path.parent)
 
 
 def read_secret(path: Path) -> str:
@@ -57,6 +84,16 @@ def read_secret(path: Path) -> str:
             f"{path} is accessible to other users (mode {stat.S_IMODE(mode):o}); chmod 600 it"
         )
     return path.read_text(encoding="ascii").strip()
+
+
+def exposed_key_files(keys_dir: Path) -> list[str]:
+    """Every key file (and the folder) that group or others can access, as a message each."""
+    found = []
+    for path in [keys_dir, *sorted(keys_dir.rglob("*"))]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            found.append(f"{path} is accessible to other users (mode {mode:o})")
+    return found
 
 
 def create_log_signer(key_path: Path, origin: str) -> Signer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from supervisor.key_rotation import rewrap_master
 from supervisor.setup import initialise
 
 from . import CliContext
@@ -29,3 +30,23 @@ def init(context: CliContext) -> None:
             "log key (schema is up to date)."
         )
     click.echo(done.log_verifier.vkey)
+
+
+@click.group()
+def keys() -> None:
+    """Key rotation (keys live in files under the data folder, never in the database)."""
+
+
+@keys.command("rewrap-master")
+@click.pass_obj
+def rewrap_master_command(context: CliContext) -> None:
+    """Re-wrap every data key under a new master key, then retire the old master.
+
+    Safe to run while the portal runs, and to run again after an interruption.
+    No payload is re-sealed and no proof changes.
+    """
+    outcome = rewrap_master(context.settings.keys_dir)
+    click.echo(
+        f"master key rotated: {outcome.rewrapped} data keys re-wrapped"
+        + (f", {outcome.already} done by an earlier run" if outcome.already else "")
+    )
