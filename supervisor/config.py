@@ -31,6 +31,9 @@ class Settings:
 
     data_dir: Path = Path("var")
     database_url: str = ""
+    #: PostgreSQL roles ``careledger db upgrade`` grants least privilege to (empty: none).
+    database_app_role: str = ""
+    database_readonly_role: str = ""
     log_origin: str = "careledger.local/ledger"
     #: Platform API limits: a batch's records and body, and how far ``created_at`` may be off.
     max_batch_records: int = 1000

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from ledger.database import create_ledger_engine
 
-__all__ = ["MIGRATIONS", "open_engine", "upgrade_database"]
+from .pg_roles import RoleError, grant_statements
+
+__all__ = ["MIGRATIONS", "apply_grants", "open_engine", "upgrade_database"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,10 +24,25 @@ def open_engine(url: str) -> Engine:
     return create_ledger_engine(url)
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, the newest by default (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+
+
+def apply_grants(engine: Engine, *, app_role: str, readonly_role: str) -> list[str]:
+    """Grant the roles least privilege on every table of the current schema (PostgreSQL)."""
+    if engine.dialect.name != "postgresql":
+        raise RoleError("grants are for PostgreSQL; an SQLite file has no roles")
+    with engine.begin() as connection:
+        schema = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
+        tables = inspect(connection).get_table_names(schema=schema)
+        statements = grant_statements(
+            tables, schema=schema, app_role=app_role, readonly_role=readonly_role
+        )
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    return statements

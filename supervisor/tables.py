@@ -15,17 +15,20 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Unicode,
     UniqueConstraint,
 )
 
 __all__ = [
     "access_events",
+    "apscheduler_jobs",
     "batches",
     "cosignatures",
     "finding_actions",
@@ -303,4 +306,15 @@ schedules = Table(
     Column("entry_index", BigInteger, nullable=False),
     Column("changed_by", String(64), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+#: APScheduler 3's job store, declared as its ``SQLAlchemyJobStore`` declares it; migration
+#: 0013 creates it, so the app role needs no CREATE privilege (the store creates it only if
+#: missing). Written by APScheduler alone; the portal reads next run times from it.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
 )

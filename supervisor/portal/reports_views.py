@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import abort, g, render_template, request, send_file
 from flask_babel import gettext as _
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from .. import tables
 from ..app import services
@@ -131,11 +131,9 @@ def report_verify(report_id: str) -> Any:
 def _next_runs() -> dict[str, datetime]:
     """Next run times as the scheduler stored them (read, never through a second scheduler,
     which would run due jobs itself)."""
-    engine = services().engine
-    if not inspect(engine).has_table("apscheduler_jobs"):
-        return {}
-    with engine.connect() as connection:
-        rows = connection.exec_driver_sql("SELECT id, next_run_time FROM apscheduler_jobs").all()
+    jobs = tables.apscheduler_jobs
+    with services().engine.connect() as connection:
+        rows = connection.execute(select(jobs.c.id, jobs.c.next_run_time)).all()
     return {
         str(job_id): datetime.fromtimestamp(float(at), UTC) for job_id, at in rows if at is not None
     }
