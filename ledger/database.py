@@ -49,6 +49,9 @@ def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # Pre-ping: after a server restart, pooled connections are dead; check before use.
+    # A bounded connect: an unreachable server fails fast (503) instead of hanging workers.
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .config import Settings, load_settings
 from .logs import configure_json_logging
+from .outages import Outage, outage_of
 from .problems import problem_response
 from .services import Services, build_services, system_clock
 
@@ -100,6 +101,17 @@ def _install_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        outage = outage_of(error)
+        if outage is not None:
+            _log.warning(
+                "database outage",
+                extra={
+                    "request_id": g.get("request_id"),
+                    "status": outage.status,
+                    "error": str(error),
+                },
+            )
+            return _outage_response(outage)
         _log.exception("unhandled error", extra={"request_id": g.get("request_id")})
         return problem_response(
             500,
@@ -108,3 +120,19 @@ def _install_problem_handlers(app: Flask) -> None:
             f"the server failed; nothing of this request was stored unless a receipt was "
             f"returned. Quote request id {g.get('request_id')} to the regulator",
         )
+
+
+_OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{title}</title>
+<h1>服务暂时不可用 · {title}</h1><p>数据库暂时无法访问，请 {seconds} 秒后重试。</p>
+<p lang="en">The database cannot be reached for now; try again in {seconds} seconds.</p></html>"""
+
+
+def _outage_response(outage: Outage) -> Response:
+    """problem+json on the API, a readable page on the portal; always with Retry-After."""
+    headers = {"Retry-After": str(outage.retry_after)}
+    if request.path.startswith("/portal"):
+        page = _OUTAGE_PAGE.format(title=outage.title, seconds=outage.retry_after)
+        return Response(page, status=outage.status, mimetype="text/html", headers=headers)
+    return problem_response(
+        outage.status, outage.kind, outage.title, outage.detail, headers=headers
+    )
