@@ -43,6 +43,7 @@ def create_app(
     configure_json_logging()
 
     from .api import api
+    from .health import health
     from .log_api import log
     from .portal import portal
     from .portal.context import install_portal_context
@@ -53,6 +54,7 @@ def create_app(
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(log, url_prefix="/log")
     app.register_blueprint(portal, url_prefix="/portal")
+    app.register_blueprint(health)
     _install_request_log(app)
     _install_problem_handlers(app)
     return app

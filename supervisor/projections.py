@@ -139,6 +139,17 @@ def rebuild_projections(
     """
     counts = {"entries": 0, "records": 0, "batches": 0, "key_events": 0, "unreadable": 0}
     with write_transaction(engine) as connection:
+        # Processing times were measured, not derived: carry them over.
+        timings = {
+            (row.platform_id, row.batch_id): row.processing_ms
+            for row in connection.execute(
+                select(
+                    tables.batches.c.platform_id,
+                    tables.batches.c.batch_id,
+                    tables.batches.c.processing_ms,
+                ).where(tables.batches.c.processing_ms.is_not(None))
+            )
+        }
         for table in (
             tables.records,
             tables.batches,
@@ -176,6 +187,7 @@ def rebuild_projections(
                     record_count=len(batch.records),
                     tree_size=tree_size_of_batch(last),
                     received_at=batch.received_at,
+                    processing_ms=timings.get((batch.platform_id, batch.batch_id)),
                 )
             )
             counts["batches"] += 1

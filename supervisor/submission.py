@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -403,6 +404,7 @@ class SubmissionService:
                 max_records=self.limits.max_records,
             )
         now = self.clock()
+        started = time.perf_counter()
         digest = batch_digest(signed)
         with read_transaction(self.store.engine) as connection:
             previous = self._previous_batch(connection, envelope)
@@ -413,7 +415,7 @@ class SubmissionService:
         drafts, rows = self._drafts(envelope, now)
         try:
             result = self.store.append(
-                drafts, now=now, within=self._projector(envelope, rows, digest, now)
+                drafts, now=now, within=self._projector(envelope, rows, digest, now, started)
             )
         except IntegrityError:
             # A concurrent request committed the same batch or record first: answer as it
@@ -467,6 +469,7 @@ class SubmissionService:
         projected: Sequence[tuple[Any, dict[str, Any]]],
         digest: bytes,
         now: datetime,
+        started: float,
     ) -> Callable[[Connection, AppendResult], None]:
         def project(connection: Connection, result: AppendResult) -> None:
             connection.execute(
@@ -478,6 +481,7 @@ class SubmissionService:
                     record_count=len(projected),
                     tree_size=result.size,
                     received_at=tables.stored_time(now),
+                    processing_ms=round((time.perf_counter() - started) * 1000),
                 )
             )
             connection.execute(

@@ -97,6 +97,9 @@ batches = Table(
     Column("record_count", Integer, nullable=False),
     Column("tree_size", BigInteger, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    #: From the request's arrival to the ledger write (not the commit); None if not measured.
+    Column("processing_ms", Integer, nullable=True),
+    Index("ix_batches_received_at", "received_at"),
 )
 
 records = Table(
