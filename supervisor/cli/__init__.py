@@ -78,6 +78,8 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 def _register() -> None:
     from . import (
         audit_commands,
+        backup_commands,
+        db_commands,
         demo_commands,
         inspection_commands,
         ledger_commands,
@@ -93,6 +95,10 @@ def _register() -> None:
     )
 
     cli.add_command(setup_commands.init)
+    cli.add_command(setup_commands.keys)
+    cli.add_command(db_commands.db)
+    cli.add_command(backup_commands.backup)
+    cli.add_command(backup_commands.restore)
     cli.add_command(ledger_commands.ledger)
     cli.add_command(demo_commands.demo)
     cli.add_command(platform_commands.platform)
