@@ -69,6 +69,10 @@ class Settings:
     #: Session cookies only over HTTPS (switch off only for plain-HTTP loopback use).
     portal_secure_cookies: bool = True
 
+    #: ``"<record type>=<years>"``: how long payloads are kept before ``retention apply``
+    #: destroys their data keys. Types not listed are kept for ever.
+    retention_years: tuple[str, ...] = ("consultation=15", "prescription=15", "charge=15")
+
     # -- scheduler (``careledger scheduler``) --
     #: Seconds a scheduler's lease lasts without renewal; a standby takes over after it.
     scheduler_lease_seconds: int = 30
@@ -89,6 +93,12 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
+        from .retention import RetentionError, parse_policy
+
+        try:
+            parse_policy(self.retention_years)
+        except RetentionError as e:
+            raise ConfigError(str(e)) from e
         if not 0 <= self.witness_quorum <= len(self.witnesses):
             raise ConfigError("witness_quorum must be between 0 and the number of witnesses")
         for entry in self.witnesses:
@@ -122,7 +132,9 @@ class Settings:
         return self.data_dir / "log.vkey"
 
 
-_LIST_SETTINGS = frozenset({"witnesses", "registry_ldap_attributes", "portal_role_groups"})
+_LIST_SETTINGS = frozenset(
+    {"witnesses", "registry_ldap_attributes", "portal_role_groups", "retention_years"}
+)
 _BOOLEAN_SETTINGS = frozenset({"portal_ldap_start_tls", "portal_secure_cookies"})
 _INTEGER_SETTINGS = frozenset(
     {

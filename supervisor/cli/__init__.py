@@ -87,6 +87,7 @@ def _register() -> None:
         projection_commands,
         reference_commands,
         report_commands,
+        retention_commands,
         scheduler_commands,
         serve_commands,
         setup_commands,
@@ -112,6 +113,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
     cli.add_command(report_commands.report)
+    cli.add_command(retention_commands.retention)
     cli.add_command(scheduler_commands.scheduler)
 
 

@@ -10,6 +10,7 @@ from inspectors.reference_files import ReferenceFileError
 from ledger.errors import LedgerError
 from reports.fonts import FontMissingError
 from reports.methodology import MethodologyError
+from supervisor.backup import BackupError
 from supervisor.client import SubmitError
 from supervisor.config import ConfigError
 from supervisor.demo import DemoError
@@ -17,10 +18,12 @@ from supervisor.inspection import InspectionConflictError
 from supervisor.keys import KeyFileError
 from supervisor.ldap_registry import RegistrySyncError
 from supervisor.payload_keys import SealedPayloadError
+from supervisor.pg_roles import RoleError
 from supervisor.platforms import PlatformError
 from supervisor.receipts import ReceiptError
 from supervisor.report_computation import ReportError
 from supervisor.report_sources import LedgerBasisError
+from supervisor.retention import RetentionError
 
 __all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]
 
@@ -47,6 +50,9 @@ EXPECTED_ERRORS = (
     LedgerBasisError,
     FontMissingError,
     MethodologyError,
+    RoleError,
+    BackupError,
+    RetentionError,
     SQLAlchemyError,
     OSError,
 )
