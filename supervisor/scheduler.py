@@ -172,8 +172,14 @@ def _publish_once(reports: ReportService, kind: str, period: str) -> str:
     return f"published {generated.report.report_id} at entry {generated.report.entry_index}"
 
 
-def job_functions(services: Services) -> dict[str, Callable[[], str]]:
-    """Job id -> what it does (returns a one-line summary for ``job_runs``)."""
+def job_functions(
+    services: Services, stopping: Callable[[], bool] = lambda: False
+) -> dict[str, Callable[[], str]]:
+    """Job id -> what it does (returns a one-line summary for ``job_runs``).
+
+    ``stopping`` ends a long inspection sweep between passes when the scheduler stops,
+    so stopping never waits for a backlog of millions of records.
+    """
     settings = services.settings
     witnesses = parse_witnesses(settings.witnesses)
 
@@ -189,7 +195,7 @@ def job_functions(services: Services) -> dict[str, Callable[[], str]]:
 
     def inspection() -> str:
         try:
-            passes = services.inspector.follow()
+            passes = services.inspector.follow(stop=stopping)
         except InspectionConflictError:
             # `careledger inspector` follows the same cursor: the records are being inspected.
             return "skipped: another inspector is following the ledger"
@@ -253,6 +259,31 @@ class JobRunner:
                     detail=detail[-2000:],
                 )
             )
+
+    def interrupted(self) -> list[str]:
+        """Jobs a stopped scheduler left "running" (killed mid-run), now marked so.
+
+        Called by the lease holder before its jobs start, so no run is really going on.
+        """
+        runs = tables.job_runs
+        with write_transaction(self.engine) as connection:
+            job_ids = sorted(
+                set(
+                    connection.execute(
+                        select(runs.c.job_id).where(runs.c.status == "running")
+                    ).scalars()
+                )
+            )
+            connection.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(
+                    status="interrupted",
+                    finished_at=tables.stored_time(self.clock()),
+                    detail="the scheduler stopped during this run; it runs again",
+                )
+            )
+        return [job_id for job_id in job_ids if job_id in self.jobs]
 
     def run(self, job_id: str) -> bool:
         """Run ``job_id`` up to ``attempts`` times; True once an attempt succeeds."""
@@ -324,15 +355,15 @@ class Scheduler:
         self.lease = Lease(
             services.engine, holder or default_holder(), settings.scheduler_lease_seconds
         )
+        self._stopped = threading.Event()
         self.runner = JobRunner(
             services.engine,
-            jobs or job_functions(services),
+            jobs or job_functions(services, self._stopped.is_set),
             settings.scheduler_attempts,
             settings.scheduler_retry_seconds,
         )
         self.upkeep_seconds = upkeep_seconds
         self._scheduler: JobStoreScheduler | None = None
-        self._stopped = threading.Event()
 
     # -- starting and stopping ---------------------------------------------------
 
@@ -360,6 +391,17 @@ class Scheduler:
         scheduler.start(paused=True)
         self._scheduler = scheduler
         self.sync_schedules()
+        for job_id in self.runner.interrupted():
+            # Its next run time moved on when it started: run it again now (period jobs
+            # publish once, so a run that did finish its work changes nothing).
+            scheduler.add_job(
+                run_job,
+                args=[job_id],
+                id=f"{job_id}-rerun",
+                name=f"{job_id} (interrupted, run again)",
+                jobstore="default",
+                replace_existing=True,
+            )
         scheduler.add_job(
             self._upkeep,
             IntervalTrigger(seconds=self.upkeep_seconds),

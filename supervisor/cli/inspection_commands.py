@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from supervisor.findings_export import findings, write_findings
-from supervisor.inspection import PassReport
+from supervisor.inspection import InspectionConflictError, PassReport
 from supervisor.services import build_services
 
 from . import CliContext
@@ -31,13 +31,21 @@ def _summary(report: PassReport) -> str:
 @click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True)
 @click.pass_obj
 def inspector(context: CliContext, once: bool, interval: float) -> None:
-    """Follow the ledger and inspect every new record (one follower per database)."""
+    """Follow the ledger and inspect every new record.
+
+    Safe beside another follower (the scheduler's inspection sweep, a second machine):
+    the cursor moves by compare-and-swap, so a pass that loses the race commits
+    nothing and the next one starts from where the winner left off.
+    """
     services = build_services(context.settings)
     try:
         while True:
-            for report in services.inspector.follow():
-                if report.entry_index is not None:
-                    click.echo(_summary(report), err=True)
+            try:
+                for report in services.inspector.follow():
+                    if report.entry_index is not None:
+                        click.echo(_summary(report), err=True)
+            except InspectionConflictError:
+                click.echo("another inspector moved the cursor first; following on", err=True)
             if once:
                 return
             time.sleep(interval)

@@ -373,3 +373,22 @@ def test_records_committed_while_a_pass_reads_are_not_skipped(
     assert sum(p.records for p in passes) == stored == report.records + 30
     for services in (reader, writer):
         services.engine.dispose()
+
+
+def test_the_follower_carries_on_when_another_inspector_moved_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside the scheduler's sweep, `careledger inspector` loses a race now and then: it
+    must follow on, not exit (a soak found it exiting)."""
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var")}
+    assert CliRunner().invoke(cli, ["init"], env=env).exit_code == 0
+    passes = []
+
+    def lost_race(self: Inspector, **_: object) -> list[object]:
+        passes.append(1)
+        raise InspectionConflictError("another inspector moved the cursor first")
+
+    monkeypatch.setattr(Inspector, "follow", lost_race)
+    result = CliRunner().invoke(cli, ["inspector", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "following on" in result.output and passes == [1]

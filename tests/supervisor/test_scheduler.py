@@ -328,3 +328,37 @@ def test_careledger_scheduler_processes_refuse_to_run_twice(
     assert first.returncode == 0
     holder = Lease(services.engine, "x", 3).current_holder()
     assert holder is not None and holder[1] < datetime.now(UTC)  # released on the way out
+
+
+def test_a_run_left_unfinished_by_a_killed_scheduler_runs_again_at_once(
+    services: Services,
+) -> None:
+    with services.engine.begin() as connection:  # what a scheduler killed mid-run leaves
+        connection.execute(
+            tables.job_runs.insert().values(
+                job_id="monthly_assessment",
+                attempt=1,
+                status="running",
+                started_at=datetime.now(UTC) - timedelta(minutes=3),
+                detail="",
+            )
+        )
+    calls = Calls()
+    scheduler = Scheduler(services, jobs=calls.jobs())
+    scheduler.start()
+    try:
+        _wait_for(lambda: calls.counts["monthly_assessment"] == 1)
+    finally:
+        scheduler.stop()
+    runs = _runs(services, "monthly_assessment")
+    assert [status for _, status, _ in runs] == ["interrupted", "ok"]
+    assert "runs again" in runs[0][2]
+
+
+def test_stopping_ends_a_long_inspection_sweep_between_passes(services: Services) -> None:
+    from supervisor.scheduler import job_functions
+
+    stopping = threading.Event()
+    stopping.set()
+    summary = job_functions(services, stopping.is_set)["inspection"]()
+    assert summary.startswith("0 passes")
