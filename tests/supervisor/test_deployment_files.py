@@ -1,0 +1,83 @@
+"""The deployment files under ops/ stay true to the code: every setting documented, every
+command a unit runs exists, gunicorn loads its configuration and the app, and the pre-start
+check refuses what it should."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from supervisor.cli import cli
+from supervisor.config import Settings
+from supervisor.database import open_engine
+from supervisor.setup import initialise
+
+OPS = Path(__file__).resolve().parents[2] / "ops"
+
+
+def test_every_setting_is_in_the_environment_reference() -> None:
+    reference = (OPS / "environment.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", reference, flags=re.MULTILINE))
+    assert documented == {f.name for f in fields(Settings)}
+
+
+def _unit_commands() -> list[list[str]]:
+    commands = []
+    for unit in sorted((OPS / "systemd").glob("*.service")):
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        parser.read(unit)
+        for key in ("ExecStartPre", "ExecStart"):
+            line = parser["Service"].get(key)
+            if line and "/careledger " in line:
+                words = shlex.split(line.replace("'", ""))
+                start = next(i for i, w in enumerate(words) if w.endswith("/careledger"))
+                commands.append([w for w in words[start + 1 :] if not w.startswith("/var/")])
+    return commands
+
+
+@pytest.mark.parametrize("command", _unit_commands(), ids=" ".join)
+def test_every_careledger_command_a_unit_runs_exists(command: list[str]) -> None:
+    subcommands = [w for w in command if not w.startswith("-") and not w.startswith("$")]
+    result = CliRunner().invoke(cli, [*subcommands, "--help"])
+    assert result.exit_code == 0, result.output
+    for option in (w for w in command if w.startswith("--")):
+        assert option in result.output
+
+
+def test_gunicorn_loads_its_configuration_and_the_app(tmp_path: Path) -> None:
+    initialise(Settings(data_dir=tmp_path / "var"))
+    env = dict(os.environ, CARELEDGER_DATA_DIR=str(tmp_path / "var"), CARELEDGER_WORKERS="2")
+    checked = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", "-c", str(OPS / "gunicorn.conf.py"),
+         "supervisor.wsgi:app"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_pre_start_check_refuses_exposed_keys_and_an_old_schema(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    initialise(Settings(data_dir=data_dir))
+    env = {"CARELEDGER_DATA_DIR": str(data_dir)}
+    assert CliRunner().invoke(cli, ["db", "check"], env=env).exit_code == 0
+
+    os.chmod(data_dir / "keys" / "master.key", 0o640)
+    refused = CliRunner().invoke(cli, ["db", "check"], env=env)
+    assert refused.exit_code == 1 and "master.key is accessible to other users" in refused.output
+    os.chmod(data_dir / "keys" / "master.key", 0o600)
+
+    engine = open_engine(f"sqlite:///{data_dir / 'careledger.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0011'")
+    engine.dispose()
+    old = CliRunner().invoke(cli, ["db", "check"], env=env)
+    assert old.exit_code == 1 and "run `careledger db upgrade`" in old.output
