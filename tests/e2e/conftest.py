@@ -38,6 +38,12 @@ class LiveServer:
     folder: Path
     #: Set by a test that edits storage behind the server's back: skip the final verify.
     tampered: bool = False
+    #: The `careledger serve` process: gunicorn's master, whose children are the workers.
+    pid: int = 0
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(c) for c in children]
 
     def careledger(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -99,6 +105,7 @@ def running_portal(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    server.pid = process.pid
     try:
         wait_for_portal(server.url, lambda: process.poll() is None)
     except SubmitError:
