@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .errors import MalformedCheckpointError, MalformedNoteError
 from .hashing import HASH_SIZE
+from .log_keys import KeyChain
 from .note import OpenedNote, Signer, Verifier, open_note, sign_note
 
 __all__ = ["Checkpoint", "SignedCheckpoint", "open_checkpoint", "sign_checkpoint"]
@@ -82,31 +83,39 @@ class SignedCheckpoint:
     note: str
 
 
-def sign_checkpoint(checkpoint: Checkpoint, signer: Signer) -> SignedCheckpoint:
-    """Sign a checkpoint as a note. The signer's name must be the origin."""
-    if signer.name != checkpoint.origin:
+def sign_checkpoint(checkpoint: Checkpoint, signer: Signer, *also: Signer) -> SignedCheckpoint:
+    """Sign a checkpoint as a note, by ``signer`` and then ``also`` (a key being retired).
+
+    Every signer's name must be the origin.
+    """
+    if any(s.name != checkpoint.origin for s in (signer, *also)):
         raise ValueError("a log signs its checkpoints under its origin as key name")
-    return SignedCheckpoint(checkpoint, sign_note(checkpoint.body(), [signer]))
+    return SignedCheckpoint(checkpoint, sign_note(checkpoint.body(), [signer, *also]))
 
 
 def open_checkpoint(
-    note: str | bytes, log_verifier: Verifier, extra_verifiers: Sequence[Verifier] = ()
+    note: str | bytes, log_key: Verifier | KeyChain, extra_verifiers: Sequence[Verifier] = ()
 ) -> tuple[Checkpoint, OpenedNote]:
     """Verify a checkpoint note signed by the log and parse its body.
 
-    The log's own signature is required; other known signatures (witnesses)
-    are verified when present. Raises ``MalformedNoteError``,
-    ``InvalidSignatureError``, ``UnverifiedNoteError`` or
-    ``MalformedCheckpointError``.
+    ``log_key`` is the log's one key, or its chain of keys (``log_keys.py``):
+    then the checkpoint must carry the signature of the key in force at its
+    size, and at a transition that of the retiring key too. Other known
+    signatures (witnesses) are verified when present. Raises
+    ``MalformedNoteError``, ``InvalidSignatureError``, ``UnverifiedNoteError``
+    or ``MalformedCheckpointError``.
     """
-    opened = open_note(note, [log_verifier, *extra_verifiers])
-    if not any(
-        s.name == log_verifier.name and s.key_id == log_verifier.key_id for s in opened.verified
-    ):
-        raise MalformedNoteError("checkpoint is not signed by the log key")
+    chain = log_key if isinstance(log_key, KeyChain) else KeyChain.starting_with(log_key)
+    opened = open_note(note, [*chain.verifiers, *extra_verifiers])
     checkpoint = Checkpoint.parse(opened.text)
-    if checkpoint.origin != log_verifier.name:
+    signed = {(s.name, s.key_id) for s in opened.verified}
+    for required in chain.required_signers(checkpoint.size):
+        if (required.name, required.key_id) not in signed:
+            raise MalformedNoteError(
+                f"checkpoint of size {checkpoint.size} is not signed by the log key {required.vkey}"
+            )
+    if checkpoint.origin != chain.origin:
         raise MalformedCheckpointError(
-            f"checkpoint origin {checkpoint.origin!r} is not the log {log_verifier.name!r}"
+            f"checkpoint origin {checkpoint.origin!r} is not the log {chain.origin!r}"
         )
     return checkpoint, opened

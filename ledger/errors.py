@@ -11,6 +11,7 @@ __all__ = [
     "ConsistencyError",
     "InvalidProofError",
     "InvalidSignatureError",
+    "KeyRotationError",
     "LedgerError",
     "MalformedCheckpointError",
     "MalformedNoteError",
@@ -77,3 +78,7 @@ class MalformedCheckpointError(LedgerError):
 
 class ConsistencyError(LedgerError):
     """Two states of the log cannot both be true: a fork or a rollback."""
+
+
+class KeyRotationError(LedgerError):
+    """A log key rotation that does not verify or does not follow from the key in force."""

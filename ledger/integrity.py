@@ -4,7 +4,9 @@ Checks, in order: the entries form an unbroken hash chain ``0 .. size-1``
 with correct leaf hashes; every stored tile equals the tile recomputed from
 the entries; the head's size, root and last leaf hash; every stored
 checkpoint's signature, size and root, and consistency between successive
-checkpoints; every leaf-hash lookup row. Stops at the first disagreement,
+checkpoints; every leaf-hash lookup row. Checkpoint signatures are checked
+against the chain of keys that starts with the verifier given and follows
+each ``log.key_rotation`` entry (``log_keys.py``). Stops at the first disagreement,
 naming the entry index, tile or checkpoint where it is.
 """
 
@@ -21,6 +23,7 @@ from .checkpoint import open_checkpoint
 from .database import snapshot_transaction
 from .errors import LedgerError
 from .leaf import GENESIS_PREV, chain_prefix
+from .log_keys import ROTATION_ENTRY, KeyChain, rotation_from_leaf
 from .note import Verifier
 from .proof import verify_consistency
 from .store import SELECT_TILE, node_reader
@@ -30,6 +33,8 @@ from .tree import NodeReader, consistency_proof, tree_root
 __all__ = ["Discrepancy", "LogVerification", "verify_stored_log"]
 
 _CHUNK = 20_000
+#: How a key rotation's leaf ends (the type is the leaf's last field): found without parsing.
+_ROTATION_TAIL = b'"type":"%s"}' % ROTATION_ENTRY.encode()
 
 #: Called with the number of entries checked so far.
 Progress = Callable[[int], None]
@@ -172,7 +177,9 @@ class _StoredLeafHashes:
 
 def _check_entries(
     connection: Connection, size: int, progress: Progress | None
-) -> tuple[int, bytes, _TileRecomputer]:
+) -> tuple[int, bytes, _TileRecomputer, list[tuple[int, bytes]]]:
+    """The chain scan; also returns the key rotation leaves it met, ``(index, leaf)``."""
+    rotations: list[tuple[int, bytes]] = []
     stored_tiles = _StoredTiles(connection)
     recomputer = _TileRecomputer(stored_tiles)
     expected, prev = 0, GENESIS_PREV
@@ -213,6 +220,8 @@ def _check_entries(
                 raise _DiscrepancyFoundError(Discrepancy("entry", message, expected))
             prev = sha256(b"\x00" + leaf).digest()
             leaf_hashes.append(prev)
+            if leaf.endswith(_ROTATION_TAIL):
+                rotations.append((index, bytes(leaf)))
             expected += 1
         compare_with_storage(first_index, leaf_hashes)
         recomputer.add_leaf_hashes(leaf_hashes)
@@ -231,7 +240,17 @@ def _check_entries(
             Discrepancy("head", f"head says size {size} but {expected} entries are stored", size)
         )
     recomputer.finish()
-    return expected, prev, recomputer
+    return expected, prev, recomputer, rotations
+
+
+def _key_chain(genesis: Verifier, rotations: list[tuple[int, bytes]]) -> KeyChain:
+    chain = KeyChain.starting_with(genesis)
+    for index, leaf in rotations:
+        try:
+            chain = chain.after(rotation_from_leaf(leaf), index)
+        except LedgerError as e:
+            raise _DiscrepancyFoundError(Discrepancy("entry", f"entry {index}: {e}", index)) from e
+    return chain
 
 
 def _check_no_extra_tiles(connection: Connection, expected: dict[tuple[int, int], int]) -> None:
@@ -243,7 +262,7 @@ def _check_no_extra_tiles(connection: Connection, expected: dict[tuple[int, int]
 
 
 def _check_checkpoints(
-    connection: Connection, read_node: NodeReader, verifier: Verifier, size: int
+    connection: Connection, read_node: NodeReader, log_keys: KeyChain, size: int
 ) -> int:
     c = schema.checkpoints.c
     previous: tuple[int, bytes] | None = None
@@ -251,7 +270,7 @@ def _check_checkpoints(
     for row in connection.execute(select(c.size, c.root, c.note).order_by(c.size)):
         where = f"checkpoint of size {row.size}"
         try:
-            checkpoint, _ = open_checkpoint(row.note, verifier)
+            checkpoint, _ = open_checkpoint(row.note, log_keys)
         except LedgerError as e:
             raise _DiscrepancyFoundError(
                 Discrepancy("checkpoint", f"{where}: {e}", checkpoint_size=row.size)
@@ -319,7 +338,10 @@ def _check_leaf_index(connection: Connection, read_node: NodeReader, size: int) 
 def verify_stored_log(
     engine: Engine, verifier: Verifier, progress: Progress | None = None
 ) -> LogVerification:
-    """Recompute everything from the entries; see the module docstring."""
+    """Recompute everything from the entries; see the module docstring.
+
+    ``verifier`` is the log's first key (its chain is read from the entries).
+    """
     entries_checked = checkpoints_checked = 0
     with snapshot_transaction(engine) as connection:
         head = connection.execute(select(schema.head)).first()
@@ -327,7 +349,9 @@ def verify_stored_log(
             return LogVerification(0, 0, 0, Discrepancy("head", "the ledger has no head row"))
         size = head.size
         try:
-            entries_checked, last_hash, recomputer = _check_entries(connection, size, progress)
+            entries_checked, last_hash, recomputer, rotations = _check_entries(
+                connection, size, progress
+            )
             _check_no_extra_tiles(connection, recomputer.expected_widths)
             read_node = node_reader(connection)
             root = tree_root(size, read_node)
@@ -339,7 +363,8 @@ def verify_stored_log(
                         size,
                     )
                 )
-            checkpoints_checked = _check_checkpoints(connection, read_node, verifier, size)
+            log_keys = _key_chain(verifier, rotations)
+            checkpoints_checked = _check_checkpoints(connection, read_node, log_keys, size)
             _check_leaf_index(connection, read_node, size)
         except _DiscrepancyFoundError as mismatch:
             return LogVerification(size, entries_checked, checkpoints_checked, mismatch.discrepancy)

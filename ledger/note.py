@@ -41,6 +41,7 @@ __all__ = [
     "key_id",
     "open_note",
     "sign_note",
+    "signature_key_ids",
 ]
 
 ED25519 = 0x01
@@ -290,3 +291,14 @@ def open_note(note: bytes | str, verifiers: Sequence[Verifier]) -> OpenedNote:
     if not verified:
         raise UnverifiedNoteError()
     return OpenedNote(text, tuple(verified), tuple(unverified))
+
+
+def signature_key_ids(note: str) -> list[bytes]:
+    """The key ids of a note's signature lines, in order, without verifying them.
+
+    For a note this log stored itself (which key signed it first); never for trust.
+    """
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise MalformedNoteError("malformed note: no signature block")
+    return [_parse_signature_line(line).key_id for line in note[split + 2 : -1].split("\n")]

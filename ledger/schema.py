@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 __all__ = ["checkpoints", "entries", "head", "leaf_index", "metadata", "tiles"]
@@ -42,6 +44,13 @@ entries = Table(
     Column("type", String(64), nullable=False),
     Column("leaf", LargeBinary, nullable=False),
     Column("payload", LargeBinary, nullable=True),
+    # Key rotations only (a partial index): the key chain is read without a scan.
+    Index(
+        "ix_ledger_entries_key_rotation",
+        "idx",
+        sqlite_where=text("type = 'log.key_rotation'"),
+        postgresql_where=text("type = 'log.key_rotation'"),
+    ),
 )
 
 #: Hash tiles (C2SP tlog-tiles plus inner rows); a row only ever grows until it is 256 wide.

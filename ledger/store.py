@@ -13,6 +13,10 @@ Storage contract (checked in full by ``ledger.integrity.verify_stored_log``):
 * Checkpoints only move forward (size strictly grows) and a checkpoint is
   signed only after a consistency proof from the previous one verified.
   Commit first, publish second: a receipt is built from committed data.
+* The first signature on the latest checkpoint is the log key in force. A
+  key rotation (``log_keys.py``) is one entry whose checkpoint is signed by
+  the new key, then the old; a process still holding the old key finds that
+  when it next signs, and takes the new key (``find_signer``) or refuses.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from .database import insert_rows, read_transaction, write_transaction
 from .errors import ConsistencyError, LedgerError, OutOfRangeError, ProofError
 from .hashing import HASH_SIZE, leaf_hash
 from .leaf import LEAF_FORMAT, check_entry_type
-from .note import Signer
+from .log_keys import ROTATION_ENTRY, KeyChain, KeyRotation, rotation_from_leaf
+from .note import Signer, Verifier, signature_key_ids
 from .proof import verify_consistency
 from .tiles import (
     MAX_ENTRY_SIZE,
@@ -432,9 +437,18 @@ class LedgerStore:
     hand out a final receipt.
     """
 
-    def __init__(self, engine: Engine, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer | None = None,
+        *,
+        find_signer: Callable[[bytes], Signer | None] | None = None,
+    ) -> None:
+        """``find_signer(key_id)`` gives the log key with that id, if this process can load
+        it: how a process follows a key rotation made by another one."""
         self.engine = engine
         self.signer = signer
+        self._find_signer = find_signer
         self._right_edge: _RightEdge | None = None
         self._right_edge_lock = threading.Lock()
         self._full_tiles = _FullTiles()
@@ -456,6 +470,17 @@ class LedgerStore:
         (the caller's own rows, such as search projections); if it raises,
         nothing of the batch is stored.
         """
+        if any(draft.type == ROTATION_ENTRY for draft in drafts):
+            raise ValueError("a log key rotation is appended by rotate_signer only")
+        return self._append(drafts, now, within)
+
+    def _append(
+        self,
+        drafts: Sequence[EntryDraft],
+        now: datetime,
+        within: Callable[[Connection, AppendResult], None] | None,
+        rotating_to: Signer | None = None,
+    ) -> AppendResult:
         if not drafts:
             raise ValueError("nothing to append")
         for entry_type in {draft.type for draft in drafts}:
@@ -464,8 +489,10 @@ class LedgerStore:
 
         with write_transaction(self.engine) as connection:
             head = self._lock_head(connection)
+            if rotating_to is not None:
+                self._require_key_in_force(connection)
             encoded = _encode_batch(drafts, head.size, head.last_leaf_hash, received_at)
-            result, edge = self._commit_encoded(connection, head, encoded, now)
+            result, edge = self._commit_encoded(connection, head, encoded, now, rotating_to)
             if within is not None:
                 within(connection, result)
         # Committed: the new right edge may serve this process's next append.
@@ -473,11 +500,17 @@ class LedgerStore:
         return result
 
     def _commit_encoded(
-        self, connection: Connection, head: LogHead, encoded: _EncodedBatch, now: datetime
+        self,
+        connection: Connection,
+        head: LogHead,
+        encoded: _EncodedBatch,
+        now: datetime,
+        rotating_to: Signer | None = None,
     ) -> tuple[AppendResult, _RightEdge]:
         """Store an encoded batch on top of the locked ``head``: entries, tiles, head, checkpoint.
 
         Returns the result and the right edge to keep once the transaction commits.
+        ``rotating_to``: the batch is a key rotation; its checkpoint is signed by both keys.
         """
         index, prev = encoded.end_index, encoded.end_prev
         insert_rows(connection, schema.entries, encoded.rows)
@@ -499,7 +532,15 @@ class LedgerStore:
         signed = latest = None
         if self.signer is not None:
             previous = edge.latest if edge is not None else None
-            signed = self._sign(connection, index, root, writer.read_node, now=now, known=previous)
+            signed = self._sign(
+                connection,
+                index,
+                root,
+                writer.read_node,
+                now=now,
+                known=previous,
+                rotating_to=rotating_to,
+            )
             latest = _KnownCheckpoint(signed.checkpoint)
         result = AppendResult(head.size, tuple(encoded.hashes), index, root, signed)
         return result, _RightEdge(LogHead(index, root, prev), writer.open_tiles, latest)
@@ -544,14 +585,18 @@ class LedgerStore:
         *,
         now: datetime,
         known: _KnownCheckpoint | None = None,
+        rotating_to: Signer | None = None,
     ) -> SignedCheckpoint:
         """Sign ``(size, root)`` after checking consistency with the previous checkpoint.
 
-        ``known`` spares the query for the previous checkpoint when the caller knows it.
+        ``known`` spares the query for the previous checkpoint when the caller knows it
+        (this process signed it, so its key is still the one in force).
         """
         assert self.signer is not None
         if known is None:
             stored = self._latest_checkpoint(connection)
+            if stored is not None:
+                self._follow_rotation(stored.note)
             known = _KnownCheckpoint(None if stored is None else stored.checkpoint)
         previous = known.checkpoint
         if previous is not None:
@@ -568,11 +613,70 @@ class LedgerStore:
                         f"refusing to sign size {size}: not consistent with checkpoint "
                         f"{previous.size}: {e}"
                     ) from e
-        signed = sign_checkpoint(Checkpoint(self.signer.name, size, root), self.signer)
+        checkpoint = Checkpoint(self.signer.name, size, root)
+        if rotating_to is None:
+            signed = sign_checkpoint(checkpoint, self.signer)
+        else:
+            signed = sign_checkpoint(checkpoint, rotating_to, self.signer)
         connection.execute(
             _INSERT_CHECKPOINT, {"size": size, "root": root, "note": signed.note, "signed_at": now}
         )
         return signed
+
+    def _follow_rotation(self, latest_note: str) -> None:
+        """Take the key in force (the latest checkpoint's first signer) if it is not ours."""
+        assert self.signer is not None
+        in_force = signature_key_ids(latest_note)[0]
+        if in_force == self.signer.key_id:
+            return
+        found = None if self._find_signer is None else self._find_signer(in_force)
+        if found is None or found.key_id != in_force or found.name != self.signer.name:
+            raise LedgerError(
+                f"the log key was rotated to key {in_force.hex()}, which this process cannot "
+                f"load (it holds {self.signer.key_id.hex()}): install the new log key"
+            )
+        self.signer = found
+
+    def _require_key_in_force(self, connection: Connection) -> None:
+        assert self.signer is not None
+        latest = self._latest_checkpoint(connection)
+        if latest is not None and signature_key_ids(latest.note)[0] != self.signer.key_id:
+            raise LedgerError(
+                "the key this process holds is not the log key in force: the log was rotated "
+                "already"
+            )
+
+    def rotate_signer(self, new: Signer, *, now: datetime) -> AppendResult:
+        """Hand the log over to ``new``: a ``log.key_rotation`` entry signed by both keys.
+
+        The entry is appended alone and its checkpoint is signed by ``new`` and then
+        the current key; from then on this store signs with ``new``. Requires the
+        current key to be the one in force (``LedgerError`` otherwise).
+        """
+        if self.signer is None:
+            raise RuntimeError("this store has no signing key")
+        rotation = KeyRotation.sign(self.signer, new)
+        self._take_right_edge()  # the previous checkpoint is read, and checked, from storage
+        result = self._append(
+            [EntryDraft(ROTATION_ENTRY, rotation.statement(), None)], now, None, rotating_to=new
+        )
+        self.signer = new
+        return result
+
+    def key_chain(self, genesis: Verifier) -> KeyChain:
+        """The log's keys from ``genesis`` (the key ``init`` printed), following each rotation.
+
+        Raises ``KeyRotationError`` if a stored rotation does not follow from the chain.
+        """
+        e = schema.entries.c
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(
+                select(e.idx, e.leaf).where(e.type == ROTATION_ENTRY).order_by(e.idx)
+            ).all()
+        chain = KeyChain.starting_with(genesis)
+        for index, leaf in rows:
+            chain = chain.after(rotation_from_leaf(bytes(leaf)), index)
+        return chain
 
     # -- reading -----------------------------------------------------------
 
