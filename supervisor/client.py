@@ -22,14 +22,18 @@ import nacl.signing
 import orjson
 
 from ledger.canonical import canonical_json
-from ledger.note import Verifier
+from ledger.errors import LedgerError
+from ledger.log_keys import KeyChain
+from ledger.note import Verifier, signature_key_ids
 
+from .monitor import HttpLogSource, MonitorAlarmError, follow_key_chain
 from .platforms import PlatformError, decode_key_bytes, key_id_of
-from .receipts import VerifiedReceipt, verify_receipt
+from .receipts import ReceiptError, VerifiedReceipt, verify_receipt
 from .request_signing import authorization_header
 
 __all__ = [
     "PlatformKeyFile",
+    "ReceiptVerifier",
     "SubmitClient",
     "SubmitError",
     "load_platform_key",
@@ -198,8 +202,36 @@ def _receipt_or_error(status: int, payload: bytes) -> dict[str, Any]:
     raise SubmitError(f"HTTP {status}")
 
 
+class ReceiptVerifier:
+    """Verifies receipts with the log's keys, starting from the one the platform was given.
+
+    When a receipt's checkpoint names a key it does not know (the log rotated its
+    key), it fetches the log's key history and follows it only as far as each
+    rotation is proven (``rotation_evidence.py``); then verifies as before.
+    """
+
+    def __init__(self, url: str, trusted: Verifier) -> None:
+        self.url = url
+        self.log_keys = KeyChain.starting_with(trusted)
+
+    def verify(
+        self, receipt: Mapping[str, Any], envelope: Mapping[str, Any] | None = None
+    ) -> VerifiedReceipt:
+        known = {key.key_id for key in self.log_keys.verifiers}
+        try:
+            named = signature_key_ids(str(receipt.get("checkpoint", "")))
+        except LedgerError as e:
+            raise ReceiptError(f"checkpoint does not verify: {e}") from e
+        if named[0] not in known:
+            try:
+                self.log_keys = follow_key_chain(HttpLogSource(self.url), self.log_keys)
+            except MonitorAlarmError as e:
+                raise ReceiptError(f"the log's new key is not proven: {e}") from e
+        return verify_receipt(receipt, self.log_keys, envelope)
+
+
 def submit_and_verify(
-    client: SubmitClient, envelope: Mapping[str, Any], verifier: Verifier
+    client: SubmitClient, envelope: Mapping[str, Any], verifier: Verifier | KeyChain
 ) -> tuple[dict[str, Any], VerifiedReceipt]:
     """Submit and check the receipt offline against the envelope sent."""
     _, receipt = client.submit(envelope)

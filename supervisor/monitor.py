@@ -5,7 +5,11 @@ the cosignatures of given witnesses), proves it consistent with the
 checkpoint remembered from the last run, and with ``full`` downloads every
 tile and entry bundle and recomputes the tree from the leaves. Every
 failure is a ``MonitorAlarmError`` whose ``kind`` says what the log did:
-``signature``, ``rollback``, ``fork``, ``tile``, ``entry``, ``witness``.
+``signature``, ``rollback``, ``fork``, ``tile``, ``entry``, ``witness``, ``key``.
+
+The monitor holds the log's first key; if the log rotated its key, it
+follows the rotations the log lists, each proven (``rotation_evidence.py``),
+and raises ``key`` on one that is not.
 
 The recomputation here shares nothing with the log's own tree code but the
 two hash functions: it folds leaf hashes with its own stack and checks
@@ -29,11 +33,13 @@ from typing import Protocol
 import orjson
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.errors import LedgerError, ProofError
+from ledger.errors import KeyRotationError, LedgerError, ProofError
 from ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from ledger.leaf import GENESIS_PREV, chain_prefix
+from ledger.log_keys import KeyChain
 from ledger.note import Verifier
 from ledger.proof import verify_consistency
+from ledger.rotation_evidence import extend_key_chain, genesis_listing
 from ledger.tiles import TILE_WIDTH, format_tile_path, parse_entry_bundle
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "MonitorState",
     "audit",
     "export_log",
+    "follow_key_chain",
     "verify_export",
 ]
 
@@ -67,6 +74,9 @@ class LogSource(Protocol):
     def tile(self, level: int, index: int, width: int) -> bytes: ...
 
     def bundle(self, index: int, width: int) -> bytes: ...
+
+    def keys(self) -> bytes | None:
+        """The ``/log/keys`` listing (None: a source from before key rotations)."""
 
 
 class HttpLogSource:
@@ -116,6 +126,9 @@ class HttpLogSource:
     def bundle(self, index: int, width: int) -> bytes:
         return self.get("/log/" + format_tile_path(None, index, width))
 
+    def keys(self) -> bytes | None:
+        return self.get("/log/keys")
+
     def checkpoint_history(self) -> Iterator[dict[str, object]]:
         after = 0
         while True:
@@ -149,6 +162,10 @@ class DirectoryLogSource:
 
     def bundle(self, index: int, width: int) -> bytes:
         return self.read(format_tile_path(None, index, width))
+
+    def keys(self) -> bytes | None:
+        path = self.folder / "keys.json"
+        return path.read_bytes() if path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -184,6 +201,8 @@ class AuditReport:
     previous_size: int | None
     witnesses: tuple[str, ...]
     entries_recomputed: int
+    #: The log's keys as verified, from the first one the monitor holds.
+    log_keys: KeyChain
 
 
 class _Folder:
@@ -307,13 +326,17 @@ def audit(
     progress: Callable[[int], None] | None = None,
     parallel: int = 4,
 ) -> AuditReport:
-    """Check the log against what this monitor saw before. Raises ``MonitorAlarmError``."""
+    """Check the log against what this monitor saw before. Raises ``MonitorAlarmError``.
+
+    ``verifier``: the log's first key, or a chain of its keys verified before.
+    """
+    chain = follow_key_chain(source, verifier)
     note = source.checkpoint()
     try:
-        checkpoint, opened = open_checkpoint(note, verifier, witnesses)
+        checkpoint, opened = open_checkpoint(note, chain, witnesses)
     except LedgerError as e:
         raise MonitorAlarmError("signature", f"the checkpoint does not verify: {e}") from e
-    cosigned = tuple(s.name for s in opened.verified if s.name != verifier.name)
+    cosigned = tuple(s.name for s in opened.verified if s.name != chain.origin)
     if len(cosigned) < witness_quorum:
         raise MonitorAlarmError(
             "witness",
@@ -349,7 +372,20 @@ def audit(
         None if state is None else state.size,
         cosigned,
         recomputed,
+        chain,
     )
+
+
+def follow_key_chain(source: LogSource, verifier: Verifier | KeyChain) -> KeyChain:
+    """The log's keys, from the one(s) trusted, along every rotation the log lists, proven."""
+    chain = verifier if isinstance(verifier, KeyChain) else KeyChain.starting_with(verifier)
+    listing = source.keys()
+    if listing is None:
+        return chain
+    try:
+        return extend_key_chain(chain, orjson.loads(listing))
+    except (KeyRotationError, orjson.JSONDecodeError) as e:
+        raise MonitorAlarmError("key", f"the log's key history does not verify: {e}") from e
 
 
 def export_log(
@@ -359,9 +395,10 @@ def export_log(
     progress: Callable[[int], None] | None = None,
 ) -> Checkpoint:
     """Download the public log at its latest checkpoint into ``folder`` (C2SP layout)."""
+    chain = follow_key_chain(source, verifier)
     note = source.checkpoint()
     try:
-        checkpoint, _ = open_checkpoint(note, verifier)
+        checkpoint, _ = open_checkpoint(note, chain)
     except LedgerError as e:
         raise MonitorAlarmError("signature", f"the checkpoint does not verify: {e}") from e
     folder.mkdir(parents=True, exist_ok=True)
@@ -386,6 +423,7 @@ def export_log(
     keep("checkpoints.json", orjson.dumps(history))
     keep("checkpoint", note)
     keep("vkey", verifier.vkey.encode() + b"\n")
+    keep("keys.json", source.keys() or orjson.dumps(genesis_listing(chain)))
     return checkpoint
 
 
@@ -401,7 +439,7 @@ def verify_export(
     expected: dict[int, bytes] = {}
     for item in history:
         try:
-            old, _ = open_checkpoint(item["note"], verifier)
+            old, _ = open_checkpoint(item["note"], report.log_keys)
         except LedgerError as e:
             raise MonitorAlarmError("signature", f"listed checkpoint does not verify: {e}") from e
         expected[old.size] = old.root
@@ -419,4 +457,6 @@ def verify_export(
             raise MonitorAlarmError(
                 "fork", f"the export's checkpoint of size {size} is not its tree"
             )
-    return AuditReport(report.checkpoint, report.note, None, report.witnesses, count)
+    return AuditReport(
+        report.checkpoint, report.note, None, report.witnesses, count, report.log_keys
+    )

@@ -21,6 +21,7 @@ from ledger.checkpoint import open_checkpoint
 from ledger.errors import LedgerError
 from ledger.hashing import leaf_hash
 from ledger.leaf import decode_leaf
+from ledger.log_keys import KeyChain
 from ledger.note import Verifier
 from ledger.proof import verify_consistency, verify_inclusion
 
@@ -111,12 +112,13 @@ def _decode(text: Any, what: str, record_id: str | None = None) -> bytes:
 
 def verify_receipt(
     receipt: Mapping[str, Any],
-    verifier: Verifier,
+    verifier: Verifier | KeyChain,
     envelope: Mapping[str, Any] | None = None,
     witnesses: Sequence[Verifier] = (),
 ) -> VerifiedReceipt:
     """Check a receipt offline. Raises ``ReceiptError`` saying what does not hold.
 
+    ``verifier``: the log's key, or its chain of keys (after a rotation).
     Always: the checkpoint is signed by the log, and every record's leaf is
     in the tree it commits to. With ``envelope`` (the batch as sent, with its
     signature): the receipt covers exactly its records, in order, and every
@@ -171,7 +173,7 @@ def verify_receipt(
 
 def _check_witnessed(
     receipt: Mapping[str, Any],
-    verifier: Verifier,
+    verifier: Verifier | KeyChain,
     witnesses: Sequence[Verifier],
     size: int,
     root: bytes,

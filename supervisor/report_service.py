@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.checkpoint import SignedCheckpoint
 from ledger.database import read_transaction
-from ledger.note import Verifier
+from ledger.log_keys import KeyChain
 from ledger.store import AppendResult, LedgerStore
 from reports.labels import LANGUAGES
 from reports.methodology import Methodology
@@ -103,13 +103,14 @@ class ReportService:
         self,
         store: LedgerStore,
         keys: PayloadKeys,
-        verifier: Verifier,
+        log_keys: Callable[[], KeyChain],
         reports_dir: Path,
         clock: Callable[[], datetime],
     ) -> None:
         self.store = store
         self.keys = keys
-        self.verifier = verifier
+        #: The log's key chain, read when a report is verified (a rotation may come meanwhile).
+        self.log_keys = log_keys
         self.reports_dir = reports_dir
         self.clock = clock
 
@@ -254,4 +255,4 @@ class ReportService:
 
     def verify(self, content: bytes) -> Verification:
         """Check a report file (either PDF edition, or the JSON data) against the ledger."""
-        return verify_report(self.store, self.keys, self.verifier, content, now=self.clock())
+        return verify_report(self.store, self.keys, self.log_keys(), content, now=self.clock())

@@ -22,7 +22,7 @@ from ledger.checkpoint import open_checkpoint
 from ledger.database import read_transaction
 from ledger.errors import LedgerError
 from ledger.hashing import leaf_hash
-from ledger.note import Verifier
+from ledger.log_keys import KeyChain
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.store import LedgerStore
 from reports.methodology import methodology_with_hash
@@ -74,7 +74,7 @@ def find_publication(engine: Engine, file_hash: str) -> tuple[int, bytes, dict[s
 
 
 def verify_report(
-    store: LedgerStore, keys: PayloadKeys, verifier: Verifier, content: bytes, *, now: datetime
+    store: LedgerStore, keys: PayloadKeys, log_keys: KeyChain, content: bytes, *, now: datetime
 ) -> Verification:
     """Check a report file (either PDF edition, or the JSON data) against the ledger."""
     result = Verification()
@@ -96,7 +96,7 @@ def verify_report(
     if latest is None or latest.checkpoint.size <= index:
         latest = store.sign_checkpoint(now=now)
     try:
-        head, _ = open_checkpoint(latest.note, verifier)
+        head, _ = open_checkpoint(latest.note, log_keys)
         proof = store.inclusion_proof(index, head.size)
         verify_inclusion(index, head.size, leaf_hash(leaf), proof.hashes, head.root)
     except LedgerError as e:
@@ -113,7 +113,7 @@ def verify_report(
     try:
         if report_checkpoint is None:
             raise LedgerError(f"no checkpoint at size {size} is stored")
-        at, _ = open_checkpoint(report_checkpoint.note, verifier)
+        at, _ = open_checkpoint(report_checkpoint.note, log_keys)
         if at.root != root:
             raise LedgerError("the stored checkpoint's root differs from the report's")
         verify_consistency(

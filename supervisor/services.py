@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from ledger.log_keys import KeyChain
+from ledger.note import Verifier
 from ledger.store import LedgerStore
 
 from .access_trail import AccessTrail
@@ -15,6 +17,7 @@ from .config import Settings
 from .database import open_engine
 from .inspection import Inspector
 from .keys import load_log_signer
+from .log_key_rotation import log_signer_finder
 from .payload_keys import PayloadKeys
 from .reference_data import ReferenceData
 from .report_service import ReportService
@@ -22,7 +25,7 @@ from .schedules import ScheduleService
 from .submission import SubmissionLimits, SubmissionService
 from .triage import FindingTriage
 
-__all__ = ["Services", "build_services", "system_clock"]
+__all__ = ["Services", "build_services", "log_genesis", "system_clock"]
 
 
 def system_clock() -> datetime:
@@ -43,13 +46,20 @@ class Services:
     triage: FindingTriage
     reports: ReportService
     schedules: ScheduleService
+    #: The log's first key (``log.vkey``, printed by ``init``): where its key chain starts.
+    log_genesis: Verifier
+
+    def log_keys(self) -> KeyChain:
+        """Every key the log has signed with, following its rotations from ``log_genesis``."""
+        return self.store.key_chain(self.log_genesis)
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Services:
     """Open the database and load the keys named by ``settings`` (``careledger init`` made them)."""
     engine = open_engine(settings.effective_database_url)
     signer = load_log_signer(settings.log_key_path, settings.log_origin)
-    store = LedgerStore(engine, signer)
+    store = LedgerStore(engine, signer, find_signer=log_signer_finder(settings))
+    genesis = log_genesis(settings, signer.verifier)
     keys = PayloadKeys(settings.keys_dir)
     limits = SubmissionLimits(
         max_records=settings.max_batch_records,
@@ -67,6 +77,17 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         Inspector(store, keys, reference, clock),
         AccessTrail(store, keys, clock),
         FindingTriage(store, keys, clock),
-        ReportService(store, keys, signer.verifier, settings.data_dir / "reports", clock),
+        ReportService(
+            store, keys, lambda: store.key_chain(genesis), settings.data_dir / "reports", clock
+        ),
         ScheduleService(store, keys, clock),
+        genesis,
     )
+
+
+def log_genesis(settings: Settings, signer: Verifier) -> Verifier:
+    """The key ``init`` wrote to ``log.vkey``; until a first rotation, the signer's own."""
+    path = settings.log_vkey_path
+    if path.exists():
+        return Verifier.from_vkey(path.read_text(encoding="ascii").strip())
+    return signer

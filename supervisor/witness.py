@@ -23,7 +23,7 @@ from flask import Flask, Response, request
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import InvalidSignatureError, LedgerError, ProofError, UnverifiedNoteError
-from ledger.note import NoteSignature, Signer, Verifier
+from ledger.note import NoteSignature, OpenedNote, Signer, Verifier
 from ledger.proof import verify_consistency
 
 __all__ = ["Witness", "WitnessAnswer", "create_witness_app", "parse_add_checkpoint"]
@@ -94,17 +94,26 @@ class _State:
 
 
 class Witness:
-    """Answers add-checkpoint requests for the logs in ``logs`` (origin -> verifier)."""
+    """Answers add-checkpoint requests for the logs in ``logs`` (origin -> its keys).
+
+    A log has one key, or, while it rotates its key, the old and the new one: a
+    checkpoint signed by either is accepted (the transition checkpoint carries
+    both). Once the rotation is done, drop the old key, so that a stolen old key
+    signs nothing this witness cosigns.
+    """
 
     def __init__(
         self,
         signer: Signer,
-        logs: Mapping[str, Verifier],
+        logs: Mapping[str, Verifier | Sequence[Verifier]],
         state_path: Path,
         clock: Callable[[], datetime],
     ) -> None:
         self.signer = signer
-        self.logs = dict(logs)
+        self.logs = {
+            origin: (keys,) if isinstance(keys, Verifier) else tuple(keys)
+            for origin, keys in logs.items()
+        }
         self._state = _State(state_path)
         self._clock = clock
 
@@ -114,15 +123,13 @@ class Witness:
         except ValueError as e:
             return WitnessAnswer(400, f"{e}\n")
         origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
-        verifier = self.logs.get(origin)
-        if verifier is None:
+        keys = self.logs.get(origin)
+        if keys is None:
             return WitnessAnswer(404, f"unknown log {origin!r}\n")
-        try:
-            checkpoint, opened = open_checkpoint(note, verifier)
-        except (UnverifiedNoteError, InvalidSignatureError) as e:
-            return WitnessAnswer(403, f"the checkpoint is not signed by the log: {e}\n")
-        except LedgerError as e:
-            return WitnessAnswer(400, f"malformed checkpoint: {e}\n")
+        opened_by_a_key = self._open(note, keys)
+        if isinstance(opened_by_a_key, WitnessAnswer):
+            return opened_by_a_key
+        checkpoint, opened = opened_by_a_key
         if old > checkpoint.size:
             return WitnessAnswer(400, "old size is beyond the checkpoint\n")
         connection = self._state.transaction()
@@ -135,6 +142,21 @@ class Witness:
         finally:
             connection.close()
         return answer
+
+    @staticmethod
+    def _open(
+        note: bytes, keys: Sequence[Verifier]
+    ) -> tuple[Checkpoint, OpenedNote] | WitnessAnswer:
+        """The checkpoint opened with the first of the log's keys that signed it."""
+        failure: LedgerError | None = None
+        for key in keys:
+            try:
+                return open_checkpoint(note, key)
+            except LedgerError as e:
+                failure = failure if isinstance(failure, InvalidSignatureError) else e
+        if isinstance(failure, UnverifiedNoteError | InvalidSignatureError):
+            return WitnessAnswer(403, f"the checkpoint is not signed by the log: {failure}\n")
+        return WitnessAnswer(400, f"malformed checkpoint: {failure}\n")
 
     def _check_and_cosign(
         self,

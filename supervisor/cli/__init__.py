@@ -15,6 +15,7 @@ from ledger.store import LedgerStore
 from supervisor.config import Settings, load_settings
 from supervisor.database import open_engine
 from supervisor.keys import load_log_signer
+from supervisor.log_key_rotation import log_signer_finder
 
 from .errors import EXPECTED_ERRORS, CommandError, diagnostics
 
@@ -33,10 +34,18 @@ class CliContext:
         """The ledger store; with ``signing`` it holds the log key and signs checkpoints."""
         settings = self.settings
         signer = load_log_signer(settings.log_key_path, settings.log_origin) if signing else None
-        return LedgerStore(open_engine(settings.effective_database_url), signer)
+        return LedgerStore(
+            open_engine(settings.effective_database_url),
+            signer,
+            find_signer=log_signer_finder(settings),
+        )
 
     def log_verifier(self) -> Verifier:
-        """The log's verifier key, from ``log.vkey`` written by ``careledger init``."""
+        """The log's first verifier key, from ``log.vkey`` written by ``careledger init``.
+
+        After a key rotation it is still the key every verification starts from: the
+        chain of keys that follows it is in the ledger (``ledger/log_keys.py``).
+        """
         path = self.settings.log_vkey_path
         try:
             return Verifier.from_vkey(path.read_text(encoding="ascii").strip())

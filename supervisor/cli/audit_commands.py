@@ -91,6 +91,12 @@ def audit_log(
     MonitorState(checkpoint.size, checkpoint.root, report.note).save(state_path)
     since = "first run" if report.previous_size is None else f"was {report.previous_size}"
     click.echo(f"log verifies: size {checkpoint.size} ({since}), consistent, signed by the log")
+    rotations = len(report.log_keys.keys) - 1
+    if rotations:
+        click.echo(
+            f"the log key was rotated {rotations} time(s), each hand-over proven; "
+            f"it signs now as {report.log_keys.current.vkey}"
+        )
     if report.witnesses:
         click.echo(f"cosigned by: {', '.join(report.witnesses)}")
     if full:

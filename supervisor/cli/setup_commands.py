@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from supervisor.key_rotation import rewrap_master
+from supervisor.log_key_rotation import rotate_log_key
 from supervisor.setup import initialise
 
 from . import CliContext
@@ -50,3 +51,26 @@ def rewrap_master_command(context: CliContext) -> None:
         f"master key rotated: {outcome.rewrapped} data keys re-wrapped"
         + (f", {outcome.already} done by an earlier run" if outcome.already else "")
     )
+
+
+@keys.command("rotate-log")
+@click.pass_obj
+def rotate_log_command(context: CliContext) -> None:
+    """Hand the log over to a new signing key; old checkpoints stay verifiable.
+
+    Appends a log.key_rotation entry signed by the old and the new key, whose
+    checkpoint both sign, then replaces the key file (the old private key is
+    gone). Running services take the new key when they next sign. Safe to run
+    again after an interruption. Tell witnesses the new key (printed) before
+    dropping the old one from their configuration.
+    """
+    rotated = rotate_log_key(context.settings, context.now())
+    if rotated.entry_index is None:
+        click.echo("finished a rotation an earlier run had recorded in the ledger", err=True)
+    else:
+        click.echo(
+            f"log key rotated at entry {rotated.entry_index}: checkpoints from size "
+            f"{rotated.entry_index + 1} are signed by the new key (that one by both)",
+            err=True,
+        )
+    click.echo(rotated.new.vkey)

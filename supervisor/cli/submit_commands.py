@@ -11,9 +11,15 @@ import click
 import orjson
 
 from ledger.note import Verifier
-from supervisor.client import SubmitClient, SubmitError, load_platform_key, sign_envelope
+from supervisor.client import (
+    ReceiptVerifier,
+    SubmitClient,
+    SubmitError,
+    load_platform_key,
+    sign_envelope,
+)
 from supervisor.keys import read_secret
-from supervisor.receipts import ReceiptError, verify_receipt
+from supervisor.receipts import ReceiptError
 
 from . import CliContext
 from .errors import CommandError
@@ -83,7 +89,7 @@ def submit(
     file are skipped, so running it again resumes.
     """
     key = load_platform_key(read_secret(key_path))
-    verifier = _verifier(context, log_vkey)
+    receipt_verifier = ReceiptVerifier(url, _verifier(context, log_vkey))
     receipts_path = receipts_path or records_path.with_name(records_path.name + ".receipts.jsonl")
     done = _already_receipted(receipts_path)
     pending = [(n, r) for n, r in _records(records_path) if r.get("record_id") not in done]
@@ -105,7 +111,7 @@ def submit(
                 )
                 try:
                     _, receipt = client.submit(envelope)
-                    verify_receipt(receipt, verifier, envelope)
+                    receipt_verifier.verify(receipt, envelope)
                 except SubmitError as e:
                     first_line = chunk[0][0]
                     raise CommandError(

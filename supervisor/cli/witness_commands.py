@@ -39,7 +39,13 @@ def keygen(name: str, out: Path) -> None:
 
 @witness.command()
 @click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False), required=True)
-@click.option("--log-vkey", "log_vkeys", multiple=True, required=True, help="A log it witnesses.")
+@click.option(
+    "--log-vkey",
+    "log_vkeys",
+    multiple=True,
+    required=True,
+    help="A log it witnesses; during a log key rotation, give the log's old and new key.",
+)
 @click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--bind", default="127.0.0.1:8100", show_default=True)
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
@@ -50,7 +56,9 @@ def serve(
     signer = Signer.from_skey(read_secret(key_path))
     if signer.algorithm != COSIGNATURE_V1:
         raise CommandError(f"{key_path} is not a witness key: make one with `witness keygen`")
-    logs = {v.name: v for v in (Verifier.from_vkey(k) for k in log_vkeys)}
+    logs: dict[str, list[Verifier]] = {}
+    for verifier in (Verifier.from_vkey(k) for k in log_vkeys):
+        logs.setdefault(verifier.name, []).append(verifier)  # old and new during a rotation
     state = state_path or key_path.with_name(key_path.name + ".state.db")
 
     def build() -> Any:

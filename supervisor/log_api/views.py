@@ -101,11 +101,37 @@ def checkpoint() -> Response:
 
 @log.get("/vkey")
 def vkey() -> Response:
-    store = services().store
-    assert store.signer is not None
-    response = Response(store.signer.verifier.vkey + "\n", mimetype="text/plain")
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    """The key the log signs with now (after a rotation, not the first one: see ``/log/keys``)."""
+    response = Response(services().log_keys().current.vkey + "\n", mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@log.get("/keys")
+def keys() -> Response:
+    """Every key the log has signed with and the first tree size each signs; for each
+    rotation, its evidence (leaf, transition checkpoint, inclusion proof), so a verifier
+    holding the first key checks the whole history (``ledger/rotation_evidence.py``)."""
+    store = services().store
+    chain = services().log_keys()
+    listed: list[dict[str, Any]] = [{"vkey": chain.keys[0][1].vkey, "from_size": 0}]
+    for start, key in chain.keys[1:]:
+        index = start - 1
+        transition = store.checkpoint_at(start)
+        proof = store.inclusion_proof(index, start)
+        listed.append(
+            {
+                "vkey": key.vkey,
+                "from_size": start,
+                "rotation": {
+                    "index": index,
+                    "leaf": base64.b64encode(store.entry(index).leaf).decode(),
+                    "checkpoint": None if transition is None else transition.note,
+                    "inclusion_proof": [base64.b64encode(h).decode() for h in proof.hashes],
+                },
+            }
+        )
+    return _json({"origin": chain.origin, "keys": listed})
 
 
 @log.get("/tile/<path:rest>")

@@ -140,10 +140,10 @@ def _log_state(services: Services) -> tuple[int, int | None, str | None, bool, s
     store = services.store
     size = store.head().size
     signed = store.latest_checkpoint()
-    if signed is None or store.signer is None:
+    if signed is None:
         return size, None, None, False, "no signed checkpoint yet"
     try:
-        checkpoint, _ = open_checkpoint(signed.note, store.signer.verifier)
+        checkpoint, _ = open_checkpoint(signed.note, services.log_keys())
         if store.root_at(checkpoint.size) != checkpoint.root:
             return size, checkpoint.size, None, False, "the stored tree disagrees with it"
     except LedgerError as e:

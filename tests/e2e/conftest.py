@@ -9,15 +9,25 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.note import Verifier
-from supervisor.client import PlatformKeyFile, SubmitError, load_platform_key, wait_for_portal
+from supervisor.client import (
+    PlatformKeyFile,
+    SubmitError,
+    load_platform_key,
+    sign_envelope,
+    wait_for_portal,
+)
+from supervisor.synthetic import synthetic_records
 
 CARELEDGER = [sys.executable, "-m", "supervisor.cli"]
 INSTITUTION = "H330100009"
+CST = timezone(timedelta(hours=8))
 
 
 def free_port() -> int:
@@ -57,6 +67,24 @@ class LiveServer:
         if check:
             assert done.returncode == 0, done.stderr
         return done
+
+
+def signed_batches(
+    live: LiveServer, batches: int, per_batch: int, tag: str, *, seed: int = 11
+) -> list[dict[str, Any]]:
+    """``batches`` signed envelopes of the live server's platform, ids ``<tag>-<n>``."""
+    start = datetime.now(UTC).astimezone(CST).replace(microsecond=0) - timedelta(hours=3)
+    pool = list(synthetic_records(INSTITUTION, batches * per_batch, start=start, seed=seed))
+    return [
+        sign_envelope(
+            platform_id=live.platform_id,
+            key=live.key,
+            batch_id=f"{tag}-{n}",
+            created_at=datetime.now(UTC),
+            records=pool[n * per_batch : (n + 1) * per_batch],
+        )
+        for n in range(batches)
+    ]
 
 
 @pytest.fixture

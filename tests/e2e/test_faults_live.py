@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,32 +36,14 @@ from ledger import schema as ledger_schema
 from ledger.checkpoint import open_checkpoint
 from ledger.proof import verify_consistency
 from supervisor import tables
-from supervisor.client import SubmitClient, SubmitError, sign_envelope
+from supervisor.client import SubmitClient, SubmitError
 from supervisor.database import open_engine
 from supervisor.receipts import verify_receipt
-from supervisor.synthetic import synthetic_records
 from tests.pg_cluster import own_cluster
 
-from .conftest import CARELEDGER, INSTITUTION, LiveServer, running_portal
+from .conftest import CARELEDGER, LiveServer, running_portal, signed_batches
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
-
-CST = timezone(timedelta(hours=8))
-
-
-def _envelopes(live: LiveServer, batches: int, per_batch: int, tag: str) -> list[dict[str, Any]]:
-    start = datetime.now(UTC).astimezone(CST).replace(microsecond=0) - timedelta(hours=3)
-    pool = list(synthetic_records(INSTITUTION, batches * per_batch, start=start, seed=11))
-    return [
-        sign_envelope(
-            platform_id=live.platform_id,
-            key=live.key,
-            batch_id=f"{tag}-{n}",
-            created_at=datetime.now(UTC),
-            records=pool[n * per_batch : (n + 1) * per_batch],
-        )
-        for n in range(batches)
-    ]
 
 
 def _post(live: LiveServer, envelope: dict[str, Any]) -> tuple[int, Any, Any]:
@@ -147,7 +129,7 @@ def _assert_retries_are_idempotent_and_nothing_doubled(
 
 def test_workers_killed_at_random_moments_lose_no_acknowledged_batch(live: LiveServer) -> None:
     clients, batches, per_batch = 3, 80, 40
-    envelopes = _envelopes(live, clients * batches, per_batch, "kill")
+    envelopes = signed_batches(live, clients * batches, per_batch, "kill")
     acknowledged: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     failures: list[str] = []
     done = threading.Event()
@@ -212,7 +194,7 @@ def test_a_postgresql_restart_gives_503_with_retry_after_and_recovers_by_itself(
 ) -> None:
     cluster = restartable_postgres
     with running_portal(tmp_path, cluster.url, {}) as live:
-        envelopes = _envelopes(live, 60, 30, "restart")
+        envelopes = signed_batches(live, 60, 30, "restart")
         answers: list[tuple[str, int, str | None]] = []
         acknowledged: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         restarted = threading.Event()
@@ -286,7 +268,7 @@ def test_a_full_disk_gives_a_clear_error_loses_nothing_and_recovers(
 ) -> None:
     url = f"sqlite:///{small_folder / 'careledger.db'}"
     with running_portal(tmp_path, url, {}) as live:
-        envelopes = _envelopes(live, 400, 50, "full")
+        envelopes = signed_batches(live, 400, 50, "full")
         acknowledged: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         refusal: tuple[int, Any, Any] | None = None
         for envelope in envelopes:
@@ -322,7 +304,7 @@ def test_a_scheduler_killed_while_publishing_runs_the_report_again_whole(live: L
     published exactly once, with files whose hashes are those the ledger states.
     """
     client = SubmitClient(live.url, attempts=5, backoff=0.2)
-    for envelope in _envelopes(live, 40, 50, "report"):
+    for envelope in signed_batches(live, 40, 50, "report"):
         client.submit(envelope)
     client.close()
     engine = open_engine(live.env["CARELEDGER_DATABASE_URL"])

@@ -87,3 +87,32 @@ def test_refuses_a_fork_a_bad_proof_and_what_it_cannot_check(
     # None of that moved the witness: the genuine next checkpoint still cosigns from 12.
     good = _grow(store, 3)
     assert client.post("/add-checkpoint", data=_body(store, 12, good)).status_code == 200
+
+
+def test_a_witness_given_both_keys_cosigns_across_a_log_key_rotation(
+    store: LedgerStore, tmp_path: Path
+) -> None:
+    """Listed with the old and the new key during the rotation, the witness cosigns the
+    transition and what follows; one that knows only the old key refuses what follows."""
+    assert store.signer is not None
+    old = store.signer.verifier
+    new = Signer.generate(old.name)
+    signer = Signer.generate("witness.test/w1", COSIGNATURE_V1)
+    both = create_witness_app(
+        Witness(signer, {old.name: [old, new.verifier]}, tmp_path / "both.db", lambda: NOW)
+    ).test_client()
+    old_only = create_witness_app(
+        Witness(signer, {old.name: old}, tmp_path / "old.db", lambda: NOW)
+    ).test_client()
+    first = _grow(store, 5)
+    for client in (both, old_only):
+        assert client.post("/add-checkpoint", data=_body(store, 0, first)).status_code == 200
+    transition = store.rotate_signer(new, now=NOW).checkpoint
+    assert transition is not None
+    for client in (both, old_only):  # signed by both keys
+        answer = client.post("/add-checkpoint", data=_body(store, 5, transition.note))
+        assert answer.status_code == 200
+    after = _grow(store, 4)
+    assert both.post("/add-checkpoint", data=_body(store, 6, after)).status_code == 200
+    refused = old_only.post("/add-checkpoint", data=_body(store, 6, after))
+    assert refused.status_code == 403
