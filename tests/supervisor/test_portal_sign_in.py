@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -168,8 +169,13 @@ def test_chinese_by_default_english_on_request(portal: tuple[FlaskClient, Clock]
         assert answer.headers["Location"].endswith("/portal/")
 
 
-def test_the_compiled_chinese_catalogue_matches_its_source(tmp_path: Path) -> None:
-    from babel.messages.mofile import write_mo
+def test_the_compiled_chinese_catalogue_matches_its_source() -> None:
+    """Every message of the source is compiled, with the same translation.
+
+    Compared message by message, not byte by byte: the compiled header names the
+    Babel version that compiled it, which says nothing about the translations.
+    """
+    from babel.messages.mofile import read_mo
     from babel.messages.pofile import read_po
 
     folder = Path(__file__).resolve().parents[2] / "supervisor/portal/translations"
@@ -177,10 +183,13 @@ def test_the_compiled_chinese_catalogue_matches_its_source(tmp_path: Path) -> No
     with (messages / "messages.po").open("rb") as source:
         catalog = read_po(source)
     assert all(m.string for m in catalog if m.id), "every message has a Chinese translation"
-    compiled = tmp_path / "messages.mo"
-    with compiled.open("wb") as out:
-        write_mo(out, catalog)
-    assert compiled.read_bytes() == (messages / "messages.mo").read_bytes(), (
+    with (messages / "messages.mo").open("rb") as compiled_file:
+        compiled = read_mo(compiled_file)
+
+    def translations(messages: Any) -> dict[Any, Any]:
+        return {m.id: m.string for m in messages if m.id and not m.fuzzy}
+
+    assert translations(compiled) == translations(catalog), (
         "run: pybabel compile -d supervisor/portal/translations"
     )
 
