@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction, write_transaction
 
 from . import tables
+from .keys import sync_to_disk
 
 __all__ = [
     "BackupError",
@@ -110,14 +110,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _dump_table(connection: Connection, table: Table, handle: gzip.GzipFile) -> int:
     order = list(table.primary_key.columns) or list(table.columns)
     result = connection.execution_options(stream_results=True, yield_per=_CHUNK).execute(
@@ -173,11 +165,11 @@ def write_backup(engine: Engine, folder: Path, *, origin: str, vkey: str) -> Bac
     }
     (partial / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     for path in [*(partial / "tables").iterdir(), partial / "checkpoint.txt"]:
-        _fsync(path)
-    _fsync(partial / "manifest.json")
-    _fsync(partial / "tables")
+        sync_to_disk(path)
+    sync_to_disk(partial / "manifest.json")
+    sync_to_disk(partial / "tables")
     partial.rename(folder)
-    _fsync(folder.parent)
+    sync_to_disk(folder.parent)
     return BackupSummary(
         folder,
         head.size,

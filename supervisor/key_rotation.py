@@ -23,7 +23,7 @@ import nacl.exceptions
 import nacl.secret
 import nacl.utils
 
-from .keys import read_secret, replace_secret, write_secret
+from .keys import read_secret, replace_secret, sync_to_disk, write_secret
 from .payload_keys import MASTER_KEY, NEXT_MASTER_KEY, SealedPayloadError, load_master
 
 __all__ = ["RewrapOutcome", "rewrap_master"]
@@ -65,9 +65,5 @@ def rewrap_master(keys_dir: Path) -> RewrapOutcome:
                 f"{path} does not unwrap with the new master key; run the rotation again"
             ) from e
     os.replace(upcoming_path, keys_dir / MASTER_KEY)
-    folder = os.open(keys_dir, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    sync_to_disk(keys_dir)
     return RewrapOutcome(rewrapped, already)

@@ -16,6 +16,7 @@ __all__ = [
     "load_log_signer",
     "read_secret",
     "replace_secret",
+    "sync_to_disk",
     "write_secret",
 ]
 
@@ -36,10 +37,11 @@ def _write_temporary(path: Path, text: str) -> Path:
     return temporary
 
 
-def _sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
+def sync_to_disk(path: Path) -> None:
+    """fsync a file, or a folder so that the names just made or removed in it survive a crash."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(descriptor)  # the new name survives a crash
+        os.fsync(descriptor)
     finally:
         os.close(descriptor)
 
@@ -60,7 +62,7 @@ def write_secret(path: Path, text: str) -> None:
         raise KeyFileError(f"{path} exists already; careledger never overwrites a key") from e
     finally:
         temporary.unlink()
-    _sync_folder(path.parent)
+    sync_to_disk(path.parent)
 
 
 def replace_secret(path: Path, text: str) -> None:
@@ -70,7 +72,7 @@ def replace_secret(path: Path, text: str) -> None:
     re-wrapped) or a rotation's last step.
     """
     os.replace(_write_temporary(path, text), path)
-    _sync_folder(path.parent)
+    sync_to_disk(path.parent)
 
 
 def read_secret(path: Path) -> str:

@@ -30,7 +30,7 @@ import nacl.exceptions
 import nacl.secret
 import nacl.utils
 
-from .keys import KeyFileError, read_secret, write_secret
+from .keys import KeyFileError, read_secret, sync_to_disk, write_secret
 
 __all__ = [
     "MASTER_KEY",
@@ -170,11 +170,7 @@ class PayloadKeys:
                 handle.flush()
                 os.fsync(handle.fileno())
             path.unlink()
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            sync_to_disk(path.parent)
 
     def _cached(self, name: str) -> _DataKey | None:
         found = self._data_keys.get(name)
