@@ -192,6 +192,8 @@ inspection_pending = Table(
     Column("institution_code", String(64), nullable=False),
     Column("waiting_for", String(128), nullable=True),
     Index("ix_inspection_pending_deadline", "deadline"),
+    # The records waiting for a consultation that just arrived (one look-up per pass).
+    Index("ix_inspection_pending_waiting_for", "institution_code", "waiting_for"),
 )
 
 #: Regulators' portal sessions (server side: signing out or timing out ends them for good;
