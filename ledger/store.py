@@ -637,10 +637,19 @@ class LedgerStore:
             )
         self.signer = found
 
+    def key_id_in_force(self) -> bytes | None:
+        """The id of the log key signing now (None before the first checkpoint)."""
+        with read_transaction(self.engine) as connection:
+            return self._key_id_in_force(connection)
+
+    def _key_id_in_force(self, connection: Connection) -> bytes | None:
+        latest = self._latest_checkpoint(connection)
+        return None if latest is None else signature_key_ids(latest.note)[0]
+
     def _require_key_in_force(self, connection: Connection) -> None:
         assert self.signer is not None
-        latest = self._latest_checkpoint(connection)
-        if latest is not None and signature_key_ids(latest.note)[0] != self.signer.key_id:
+        in_force = self._key_id_in_force(connection)
+        if in_force is not None and in_force != self.signer.key_id:
             raise LedgerError(
                 "the key this process holds is not the log key in force: the log was rotated "
                 "already"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.note import Signer, Verifier, signature_key_ids
+from ledger.note import Signer, Verifier
 from ledger.store import LedgerStore
 
 from .config import Settings
@@ -66,8 +66,7 @@ def rotate_log_key(settings: Settings, now: datetime) -> LogKeyRotated:
     engine = open_engine(settings.effective_database_url)
     try:
         store = LedgerStore(engine, current)
-        latest = store.latest_checkpoint()
-        in_force = current.key_id if latest is None else signature_key_ids(latest.note)[0]
+        in_force = store.key_id_in_force() or current.key_id
         if in_force == current.key_id:
             entry_index: int | None = store.rotate_signer(new, now=now).first_index
         elif in_force == new.key_id:
