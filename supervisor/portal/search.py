@@ -16,9 +16,13 @@ from ledger.database import read_transaction
 
 from .. import tables
 
-__all__ = ["PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
+__all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
 
 PAGE_SIZE = 50
+#: Matches are counted up to here, not beyond: counting every prescription of a province
+#: reads millions of index entries on each search, and that cost grows with the ledger.
+#: A result this large is narrowed (dates, institution) or exported, not paged through.
+COUNT_LIMIT = 10_000
 EXPORT_LIMIT = 100_000
 _r = tables.records.c
 _TYPES = ("consultation", "prescription", "charge", "practitioner", "institution")
@@ -92,9 +96,10 @@ class RecordQuery:
 @dataclass(frozen=True)
 class SearchResult:
     rows: list[dict[str, Any]]
-    total: int
+    total: int  # exact, or the count limit when ``more``
     page: int
     pages: int
+    more: bool = False  # more matches than were counted
 
 
 def _midnight(day: date) -> datetime:
@@ -137,13 +142,23 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def search_records(
-    engine: Engine, query: RecordQuery, patient_pseudonym: str | None
+    engine: Engine,
+    query: RecordQuery,
+    patient_pseudonym: str | None,
+    *,
+    count_limit: int | None = None,
 ) -> SearchResult:
+    """One page of matches, newest first, and how many there are (up to ``count_limit``,
+    by default ``COUNT_LIMIT``)."""
+    if count_limit is None:
+        count_limit = COUNT_LIMIT
     statement = _select(query, patient_pseudonym)
     with read_transaction(engine) as connection:
-        total = connection.execute(
-            select(func.count()).select_from(statement.subquery())
+        counted = connection.execute(
+            select(func.count()).select_from(statement.limit(count_limit + 1).subquery())
         ).scalar_one()
+        more = counted > count_limit
+        total = min(counted, count_limit)
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(query.page, pages)
         rows = connection.execute(
@@ -151,7 +166,7 @@ def search_records(
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
         ).all()
-    return SearchResult([_row(r) for r in rows], total, page, pages)
+    return SearchResult([_row(r) for r in rows], total, page, pages, more)
 
 
 def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) -> Iterator[str]:

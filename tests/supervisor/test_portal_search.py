@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from ledger.leaf import decode_leaf
 from supervisor import tables
 from supervisor.payload_keys import SALT_SIZE
+from supervisor.portal import search as search_module
 from supervisor.services import Services
 
 from .agency_directory import directory
@@ -62,6 +64,34 @@ def test_search_by_type_and_rule_with_pages(
     page = auditor.get("/portal/search?from=yesterday&type=nonsense").get_data(as_text=True)
     assert "以下检索条件无法识别，已忽略：type, from" in page
     assert auditor.get("/portal/search?patient_id=330100").status_code == 403
+
+
+def test_a_search_counts_up_to_its_limit_and_still_pages_the_newest(
+    province_portal: tuple[FlaskClient, FlaskClient, Services], monkeypatch: Any
+) -> None:
+    """Past the count limit the page says "more than", pages stop at the limit, and the rows
+    are still the newest matches; below it the count is exact (the test above)."""
+    _, auditor, services = province_portal
+    everything = _count(services)
+    assert everything > 120
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 100)
+    assert _sign_in(auditor, "zhaomin", "min-password-3")[0] == 302
+    page = auditor.get("/portal/search?from=2026-01-01").get_data(as_text=True)
+    assert "超过 100 条记录" in page and "第 1 页，共 2 页以上" in page
+    with services.engine.connect() as connection:
+        newest = connection.execute(
+            select(tables.records.c.entry_index).order_by(tables.records.c.entry_index.desc())
+        ).scalars().all()
+    assert f'href="/portal/records/{newest[0]}"' in page
+    last = auditor.get("/portal/search?from=2026-01-01&page=9").get_data(as_text=True)
+    assert "第 2 页，共 2 页以上" in last and 'rel="next"' not in last
+    assert f'href="/portal/records/{newest[50]}"' in last
+    assert f'href="/portal/records/{newest[100]}"' not in last
+    result = search_module.search_records(
+        services.engine, search_module.RecordQuery(occurred_from=date(2026, 1, 1)), None,
+        count_limit=everything,
+    )  # fmt: skip
+    assert (result.total, result.more) == (everything, False)
 
 
 def test_a_patient_search_goes_through_the_pseudonym_and_onto_the_trail(
