@@ -38,7 +38,7 @@ from inspectors.values import (
     Prescription,
 )
 from ledger import schema as ledger_schema
-from ledger.database import read_transaction, snapshot_transaction
+from ledger.database import insert_dicts, read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
@@ -406,8 +406,7 @@ class Inspector:
                 finding_row(result.first_index + offset, dict(draft.statement), now)
                 for offset, draft in enumerate(drafts[:-1])
             ]
-            if rows:
-                connection.execute(insert(tables.findings), rows)
+            insert_dicts(connection, tables.findings, rows)
             if also is not None:
                 also(connection, result)
 
@@ -452,16 +451,16 @@ def _filing_for(
 def _store_pending(
     connection: Connection, waiting: Sequence[tuple[LedgerRecord, str | None]], policy: Policy
 ) -> None:
-    if waiting:
-        connection.execute(
-            insert(tables.inspection_pending),
-            [
-                {
-                    "entry_index": item.index,
-                    "deadline": item.received_at + policy.grace,
-                    "institution_code": item.record.institution_code,
-                    "waiting_for": link,
-                }
-                for item, link in waiting
-            ],
-        )
+    insert_dicts(
+        connection,
+        tables.inspection_pending,
+        [
+            {
+                "entry_index": item.index,
+                "deadline": item.received_at + policy.grace,
+                "institution_code": item.record.institution_code,
+                "waiting_for": link,
+            }
+            for item, link in waiting
+        ],
+    )

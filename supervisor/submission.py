@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import schema as ledger_schema
 from ledger.canonical import NotCanonicalizableError, canonical_json, canonical_json_prechecked
-from ledger.database import read_transaction
+from ledger.database import insert_dicts, read_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
@@ -471,6 +471,12 @@ class SubmissionService:
         now: datetime,
         started: float,
     ) -> Callable[[Connection, AppendResult], None]:
+        # Made before the head lock is taken: inside it only the indices are filled in.
+        rows = [
+            record_row(self.keys, offset, record, statement, now)
+            for offset, (record, statement) in enumerate(projected)
+        ]
+
         def project(connection: Connection, result: AppendResult) -> None:
             connection.execute(
                 insert(tables.batches).values(
@@ -484,12 +490,10 @@ class SubmissionService:
                     processing_ms=round((time.perf_counter() - started) * 1000),
                 )
             )
-            connection.execute(
-                insert(tables.records),
-                [
-                    record_row(self.keys, result.first_index + offset, record, statement, now)
-                    for offset, (record, statement) in enumerate(projected)
-                ],
+            insert_dicts(
+                connection,
+                tables.records,
+                [row | {"entry_index": result.first_index + row["entry_index"]} for row in rows],
             )
 
         return project

@@ -79,9 +79,13 @@ def test_a_search_counts_up_to_its_limit_and_still_pages_the_newest(
     page = auditor.get("/portal/search?from=2026-01-01").get_data(as_text=True)
     assert "超过 100 条记录" in page and "第 1 页，共 2 页以上" in page
     with services.engine.connect() as connection:
-        newest = connection.execute(
-            select(tables.records.c.entry_index).order_by(tables.records.c.entry_index.desc())
-        ).scalars().all()
+        newest = (
+            connection.execute(
+                select(tables.records.c.entry_index).order_by(tables.records.c.entry_index.desc())
+            )
+            .scalars()
+            .all()
+        )
     assert f'href="/portal/records/{newest[0]}"' in page
     last = auditor.get("/portal/search?from=2026-01-01&page=9").get_data(as_text=True)
     assert "第 2 页，共 2 页以上" in last and 'rel="next"' not in last
