@@ -14,12 +14,9 @@ doubling delays and its last failure shown on the portal.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,12 +28,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from ledger.database import read_transaction, write_transaction
+from ledger.database import write_transaction
 
 from . import tables
+from .follower import follow_in_turn, follower_lease, holder_text
 from .inspection import InspectionConflictError
+from .leases import Lease, default_holder
 from .report_service import ReportService
 from .schedules import PROVINCE_ZONE, cron_trigger
 from .services import Services
@@ -45,7 +43,6 @@ from .witnessing import collect_cosignatures, parse_witnesses
 __all__ = [
     "JobRunner",
     "JobStoreScheduler",
-    "Lease",
     "Scheduler",
     "SchedulerBusyError",
     "job_functions",
@@ -53,7 +50,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_LEASE = "scheduler"
 
 
 class SchedulerBusyError(Exception):
@@ -62,87 +58,6 @@ class SchedulerBusyError(Exception):
 
 def _now() -> datetime:
     return datetime.now(PROVINCE_ZONE)
-
-
-class Lease:
-    """The one-row lease: acquired, renewed and released by compare-and-swap."""
-
-    def __init__(
-        self, engine: Engine, holder: str, seconds: int, clock: Callable[[], datetime] = _now
-    ) -> None:
-        self.engine = engine
-        self.holder = holder
-        self.seconds = seconds
-        self.clock = clock
-
-    def _expiry(self, now: datetime) -> datetime:
-        return tables.stored_time(now + timedelta(seconds=self.seconds))
-
-    def acquire(self) -> bool:
-        """Take the lease if it is free, expired or already ours."""
-        lease = tables.scheduler_lease
-        now = self.clock()
-        try:
-            with write_transaction(self.engine) as connection:
-                moved = connection.execute(
-                    update(lease)
-                    .where(
-                        lease.c.name == _LEASE,
-                        (lease.c.expires_at < tables.stored_time(now))
-                        | (lease.c.holder == self.holder),
-                    )
-                    .values(
-                        holder=self.holder,
-                        acquired_at=tables.stored_time(now),
-                        expires_at=self._expiry(now),
-                    )
-                ).rowcount
-                if moved:
-                    return True
-                exists = connection.execute(
-                    select(lease.c.holder).where(lease.c.name == _LEASE)
-                ).first()
-                if exists is not None:
-                    return False
-                connection.execute(
-                    insert(lease).values(
-                        name=_LEASE,
-                        holder=self.holder,
-                        acquired_at=tables.stored_time(now),
-                        expires_at=self._expiry(now),
-                    )
-                )
-                return True
-        except IntegrityError:
-            return False  # another scheduler inserted the row first
-
-    def renew(self) -> bool:
-        """Extend the lease; False if it is no longer ours (it expired and was taken)."""
-        lease = tables.scheduler_lease
-        with write_transaction(self.engine) as connection:
-            return bool(
-                connection.execute(
-                    update(lease)
-                    .where(lease.c.name == _LEASE, lease.c.holder == self.holder)
-                    .values(expires_at=self._expiry(self.clock()))
-                ).rowcount
-            )
-
-    def release(self) -> None:
-        lease = tables.scheduler_lease
-        with write_transaction(self.engine) as connection:
-            connection.execute(
-                update(lease)
-                .where(lease.c.name == _LEASE, lease.c.holder == self.holder)
-                .values(expires_at=tables.stored_time(self.clock() - timedelta(seconds=1)))
-            )
-
-    def current_holder(self) -> tuple[str, datetime] | None:
-        with read_transaction(self.engine) as connection:
-            row = connection.execute(
-                select(tables.scheduler_lease).where(tables.scheduler_lease.c.name == _LEASE)
-            ).first()
-        return None if row is None else (row.holder, tables.read_time(row.expires_at))
 
 
 # -- the jobs ----------------------------------------------------------------
@@ -194,11 +109,16 @@ def job_functions(
         return summary
 
     def inspection() -> str:
+        lease = follower_lease(services.engine)
         try:
-            passes = services.inspector.follow(stop=stopping)
+            passes = follow_in_turn(services.inspector, lease, stopping)
         except InspectionConflictError:
-            # `careledger inspector` follows the same cursor: the records are being inspected.
-            return "skipped: another inspector is following the ledger"
+            return "skipped: another inspector moved the cursor first"
+        finally:
+            lease.release()  # a `careledger inspector` started meanwhile takes over
+        if passes is None:
+            # `careledger inspector` follows the ledger: the records are being inspected.
+            return f"skipped: {holder_text(lease)} follows the ledger"
         findings = sum(p.findings for p in passes)
         return f"{len(passes)} passes, {findings} new findings"
 
@@ -332,10 +252,6 @@ class JobStoreScheduler(BackgroundScheduler):  # type: ignore[misc]
             return None
         result: float | None = super()._process_jobs()
         return result
-
-
-def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Scheduler:

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from supervisor.findings_export import findings, write_findings
+from supervisor.follower import follow_in_turn, follower_lease, holder_text
 from supervisor.inspection import InspectionConflictError, PassReport
 from supervisor.services import build_services
 
@@ -33,25 +36,43 @@ def _summary(report: PassReport) -> str:
 def inspector(context: CliContext, once: bool, interval: float) -> None:
     """Follow the ledger and inspect every new record.
 
-    Safe beside another follower (the scheduler's inspection sweep, a second machine):
-    the cursor moves by compare-and-swap, so a pass that loses the race commits
-    nothing and the next one starts from where the winner left off.
+    One follower at a time holds the inspection lease; a second one (another machine)
+    waits as a standby and takes over within a minute if the first dies. The scheduler's
+    inspection sweep steps aside while one runs.
     """
     services = build_services(context.settings)
+    lease = follower_lease(services.engine)
+    stopping = threading.Event()  # SIGTERM or Ctrl-C: stop between passes, release the lease
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    waiting = False
     try:
-        while True:
+        while not stopping.is_set():
             try:
-                for report in services.inspector.follow():
-                    if report.entry_index is not None:
-                        click.echo(_summary(report), err=True)
+                reports = follow_in_turn(services.inspector, lease, stopping.is_set)
             except InspectionConflictError:
                 click.echo("another inspector moved the cursor first; following on", err=True)
+                reports = []
+            if reports is None:
+                if once or not waiting:
+                    click.echo(f"standby: {holder_text(lease)} follows the ledger", err=True)
+                waiting = True
+            else:
+                if waiting:
+                    click.echo("took over following the ledger", err=True)
+                waiting = False
+                for report in reports:
+                    if report.entry_index is not None:
+                        click.echo(_summary(report), err=True)
             if once:
                 return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+            stopping.wait(interval)
     finally:
+        lease.release()
         services.engine.dispose()
 
 

@@ -7,7 +7,7 @@ import collections
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -234,6 +234,60 @@ def test_two_inspectors_cannot_both_inspect_the_same_records(
     assert len(ids) == len(set(ids)) == raced[0].findings > 0  # type: ignore[attr-defined]
     for services in (first, second):
         services.engine.dispose()
+
+
+def test_followers_take_turns_so_each_record_is_inspected_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """While `careledger inspector` holds the inspection lease, the scheduler's sweep and a
+    second inspector step aside; when it stops (or dies and its lease expires) one takes over."""
+    from supervisor.follower import follow_in_turn, follower_lease
+    from supervisor.scheduler import job_functions
+
+    _, settings, report = _small_province(tmp_path, database_url, institutions=1)
+    later = report.ended_at + timedelta(days=4)
+    services = build_services(settings, lambda: later)
+    active = follower_lease(services.engine, "inspector-a")
+    standby = follower_lease(services.engine, "inspector-b")
+    assert active.acquire()
+    assert follow_in_turn(services.inspector, standby) is None
+    sweep = job_functions(services)["inspection"]()
+    assert sweep.startswith("skipped: inspector-a") and "follows the ledger" in sweep
+    with services.engine.connect() as connection:
+        assert connection.execute(select(tables.inspection_cursor)).first() is None
+    passes = follow_in_turn(services.inspector, active)
+    assert passes is not None and sum(p.records for p in passes) == report.records
+    active.release()
+    taken_over = follow_in_turn(services.inspector, standby)
+    assert taken_over is not None and sum(p.records for p in taken_over) == 0  # none twice
+    assert job_functions(services)["inspection"]().startswith("skipped: inspector-b")
+    dead = follower_lease(
+        services.engine, "inspector-c", clock=lambda: datetime.now(UTC) + timedelta(minutes=2)
+    )
+    assert dead.acquire()  # b's lease has expired by c's clock: b died
+    services.engine.dispose()
+
+
+def test_a_second_inspector_waits_as_a_standby(tmp_path: Path, database_url: str) -> None:
+    from supervisor.follower import follower_lease
+
+    _, settings, report = _small_province(tmp_path, database_url, institutions=1)
+    env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
+    services = build_services(settings)
+    assert follower_lease(services.engine, "inspector-a").acquire()
+    result = CliRunner().invoke(cli, ["inspector", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "standby: inspector-a" in result.output
+    with services.engine.connect() as connection:
+        assert connection.execute(select(tables.inspection_cursor)).first() is None
+    follower_lease(services.engine, "inspector-a").release()
+    result = CliRunner().invoke(cli, ["inspector", "--once"], env=env)
+    assert result.exit_code == 0 and "standby" not in result.output, result.output
+    with services.engine.connect() as connection:
+        cursor = connection.execute(select(tables.inspection_cursor.c.next_index)).scalar()
+    assert cursor is not None and cursor >= report.records
+    assert follower_lease(services.engine, "inspector-a").acquire()  # --once released it
+    services.engine.dispose()
 
 
 def test_reference_import_from_the_command_line(tmp_path: Path, database_url: str) -> None:

@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from supervisor import tables
 from supervisor.config import Settings
+from supervisor.leases import Lease
 from supervisor.projections import rebuild_projections
-from supervisor.scheduler import JobStoreScheduler, Lease, Scheduler, SchedulerBusyError
+from supervisor.scheduler import JobStoreScheduler, Scheduler, SchedulerBusyError
 from supervisor.schedules import PROVINCE_ZONE, ScheduleError
 from supervisor.services import Services, build_services
 from supervisor.setup import initialise
