@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from inspectors.findings import Finding, Subject
@@ -48,6 +48,7 @@ from .related_records import (
     RECORD_QUERY,
     RecordReader,
     RelatedRecords,
+    keyed_rows,
     read_record_rows,
     slices,
 )
@@ -309,11 +310,8 @@ class Inspector:
         due_indices: set[int] = set()
         with_conditions = select(pending.entry_index).where(or_(*conditions))
         due_indices.update(connection.execute(with_conditions).scalars())
-        for part in slices(arrived):
-            query = select(pending.entry_index).where(
-                tuple_(pending.institution_code, pending.waiting_for).in_(part)
-            )
-            due_indices.update(connection.execute(query).scalars())
+        rows = keyed_rows(connection, pending.waiting_for, arrived, [pending.entry_index])
+        due_indices.update(row.entry_index for row in rows)
         if not due_indices:
             return []
         ordered = sorted(due_indices)

@@ -36,6 +36,7 @@ __all__ = [
     "RecordReader",
     "RecordRow",
     "RelatedRecords",
+    "keyed_rows",
     "linked",
     "read_record_rows",
     "slices",
@@ -207,44 +208,64 @@ def linked(
 ) -> list[tuple[int, str]]:
     """(entry_index, record_type) of the records of an institution whose ``column`` is one
     of the keys' ids (and whose index is below ``below``), found through the composite
-    index on (institution_code, column).
+    index on (institution_code, column)."""
+    rows = keyed_rows(
+        connection, column, keys, [_records.c.entry_index, _records.c.record_type], below=below
+    )
+    return [(row.entry_index, row.record_type) for row in rows]
+
+
+def keyed_rows(
+    connection: Connection,
+    column: Any,
+    keys: Iterable[tuple[str, str]],
+    selected: Sequence[Any],
+    *,
+    below: int | None = None,
+) -> list[Any]:
+    """The ``selected`` columns of the rows of ``column``'s table (which has
+    ``institution_code`` and ``entry_index``) whose (institution_code, column) is one of
+    ``keys``, and whose index is below ``below``.
 
     PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
     institution with ``IN`` on the second column, because SQLite uses no index for a
-    row-value ``IN`` and would scan every record.
+    row-value ``IN`` and would scan the whole table.
     """
     by_institution: dict[str, list[str]] = {}
-    for institution, record_id in keys:
-        by_institution.setdefault(institution, []).append(record_id)
+    for institution, value in keys:
+        by_institution.setdefault(institution, []).append(value)
     if not by_institution:
         return []
+    table = column.table
     limit = _NO_LIMIT if below is None else below
     if connection.dialect.name == "postgresql":
-        pairs = sorted({(i, r) for i, ids in by_institution.items() for r in ids})
-        rows = connection.execute(
-            text(
-                f"SELECT r.entry_index, r.record_type FROM records AS r "
-                f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
-                f"AS k(institution_code, linked) "
-                f"ON r.institution_code = k.institution_code AND r.{column.name} = k.linked "
-                f"WHERE r.entry_index < :below"
-            ),
-            {
-                "institutions": [i for i, _ in pairs],
-                "ids": [r for _, r in pairs],
-                "below": limit,
-            },
-        )
-        return [(row.entry_index, row.record_type) for row in rows]
-    found: list[tuple[int, str]] = []
-    for institution, ids in sorted(by_institution.items()):
-        for part in slices(sorted(set(ids))):
-            query = select(_records.c.entry_index, _records.c.record_type).where(
-                _records.c.institution_code == institution,
-                column.in_(part),
-                _records.c.entry_index < limit,
+        pairs = sorted({(i, v) for i, values in by_institution.items() for v in values})
+        wanted = ", ".join(f"t.{c.name}" for c in selected)
+        return list(
+            connection.execute(
+                text(
+                    f"SELECT {wanted} FROM {table.name} AS t "
+                    f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
+                    f"AS k(institution_code, linked) "
+                    f"ON t.institution_code = k.institution_code AND t.{column.name} = k.linked "
+                    f"WHERE t.entry_index < :below"
+                ),
+                {
+                    "institutions": [i for i, _ in pairs],
+                    "ids": [v for _, v in pairs],
+                    "below": limit,
+                },
             )
-            found += [(row.entry_index, row.record_type) for row in connection.execute(query)]
+        )
+    found: list[Any] = []
+    for institution, values in sorted(by_institution.items()):
+        for part in slices(sorted(set(values))):
+            query = select(*selected).where(
+                table.c.institution_code == institution,
+                column.in_(part),
+                table.c.entry_index < limit,
+            )
+            found += connection.execute(query).all()
     return found
 
 

@@ -88,3 +88,47 @@ def test_columns_left_out_take_their_server_default(engine: Engine) -> None:
         insert_dicts(connection, tables.findings, [finding])
     with engine.connect() as connection:
         assert connection.execute(select(tables.findings.c.state)).scalar_one() == "open"
+
+
+def test_waiting_records_are_found_by_key_through_their_index(engine: Engine) -> None:
+    """The inspector's look-up of records waiting for consultations that just arrived:
+    the right rows on both databases, and on SQLite through the index (a row-value IN
+    there scans the whole table, which grows by every record that waits)."""
+    from sqlalchemy import event
+
+    from supervisor.related_records import keyed_rows
+
+    pending = tables.inspection_pending
+    deadline = datetime(2026, 12, 4, tzinfo=UTC)
+    waiting = [(0, "H1", "C-1"), (1, "H1", "C-2"), (2, "H2", "C-1"), (3, "H2", None)]
+    with write_transaction(engine) as connection:
+        insert_dicts(
+            connection,
+            pending,
+            [
+                {"entry_index": i, "deadline": deadline, "institution_code": h, "waiting_for": c}
+                for i, h, c in waiting
+            ],
+        )
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    with engine.connect() as connection:
+        rows = keyed_rows(
+            connection, pending.c.waiting_for, [("H1", "C-1"), ("H2", "C-1"), ("H3", "C-1")],
+            [pending.c.entry_index],
+        )  # fmt: skip
+    event.remove(engine, "before_cursor_execute", seen)
+    assert sorted(row.entry_index for row in rows) == [0, 2]
+    if engine.dialect.name != "sqlite":
+        return
+    selects = [(s, p) for s, p in statements if s.lstrip().startswith("SELECT")]
+    assert selects
+    with engine.connect() as connection:
+        for statement, parameters in selects:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)  # type: ignore[arg-type]
+            steps = " / ".join(str(row[-1]) for row in plan)
+            assert "ix_inspection_pending_waiting_for" in steps, steps
