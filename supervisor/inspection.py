@@ -38,7 +38,12 @@ from inspectors.values import (
     Prescription,
 )
 from ledger import schema as ledger_schema
-from ledger.database import insert_dicts, read_transaction, snapshot_transaction
+from ledger.database import (
+    insert_dicts,
+    read_transaction,
+    snapshot_transaction,
+    write_transaction,
+)
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
@@ -185,7 +190,14 @@ class Inspector:
         findings, waiting = self._evaluate(candidates, world, reference, policy, now)
         new_pending = [w for w in waiting if w[0].index not in due_indices]
         resolved = [i for i in due_indices if i not in {w[0].index for w in waiting}]
-        if start == end and not resolved:
+        if not rows and not resolved:
+            # Nothing to inspect (the entries since the cursor are not records: the last
+            # run entry, findings, access events): move the cursor, append nothing. An
+            # idle follower otherwise appended a run entry covering its own last one,
+            # every pass, for ever.
+            if start != end:
+                with write_transaction(self.store.engine) as connection:
+                    self._move_cursor(connection, cursor, end)
             return PassReport("follow", start, end, 0, 0, 0, 0, 0, None)
 
         def cursor_and_pending(connection: Connection, result: AppendResult) -> None:

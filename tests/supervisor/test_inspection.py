@@ -268,6 +268,23 @@ def test_followers_take_turns_so_each_record_is_inspected_once(
     services.engine.dispose()
 
 
+def test_an_idle_follower_appends_nothing_and_catches_up(tmp_path: Path, database_url: str) -> None:
+    """With no new records a pass appends no run entry (it appended one covering its own
+    last one, every two seconds, for ever); the cursor still moves to the head."""
+    _, settings, report = _small_province(tmp_path, database_url, institutions=1)
+    services = build_services(settings, lambda: report.ended_at + timedelta(days=4))
+    assert sum(p.records for p in services.inspector.follow()) == report.records
+    size = services.store.head().size
+    for _ in range(3):
+        idle = services.inspector.follow()
+        assert [p.entry_index for p in idle] == [None]
+    assert services.store.head().size == size
+    with services.engine.connect() as connection:
+        cursor = connection.execute(select(tables.inspection_cursor.c.next_index)).scalar()
+    assert cursor == size  # no lag left: the run entry itself was passed over
+    services.engine.dispose()
+
+
 def test_a_second_inspector_waits_as_a_standby(tmp_path: Path, database_url: str) -> None:
     from supervisor.follower import follower_lease
 
