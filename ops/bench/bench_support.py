@@ -47,6 +47,59 @@ def postgres_schemas(url: str, names: Sequence[str]) -> Iterator[dict[str, str]]
         admin.dispose()
 
 
+#: Settings of ``ops/postgresql/postgresql.conf.example`` a throwaway loopback server
+#: cannot take (TLS, WAL archive, the server's own authentication).
+_NOT_FOR_A_THROWAWAY = {"ssl", "archive_mode", "archive_command", "password_encryption"}
+
+
+def server_settings(conf: Path) -> dict[str, str]:
+    """``name = value`` lines of a postgresql.conf, comments dropped."""
+    settings = {}
+    for text in conf.read_text().splitlines():
+        line = text.split("#", 1)[0].strip()
+        if "=" in line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            if name not in _NOT_FOR_A_THROWAWAY:
+                settings[name] = value.strip("'")
+    return settings
+
+
+@contextmanager
+def own_postgres(conf: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback with ``conf``'s settings (the production
+    advice), so a benchmark measures the configuration it recommends; yields its URL."""
+    import shutil
+    import tempfile
+
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    folder = Path(tempfile.mkdtemp(prefix="careledger-bench-pg-"))
+    os.chmod(folder, 0o755)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(folder, "postgres", "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    data = folder / "data"
+    subprocess.run(
+        [*as_postgres, str(binaries / "initdb"), "-D", str(data), "-U", "postgres",
+         "--auth=trust", "-E", "UTF8"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = [f"-p {port}", f"-k {folder}", "-c listen_addresses=127.0.0.1"]
+    options += [f"-c {name}={value}" for name, value in server_settings(conf).items()]
+    ctl = [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data), "-w"]
+    subprocess.run(
+        [*ctl, "-o", " ".join(options), "-l", str(folder / "server.log"), "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*ctl, "-m", "fast", "stop"], check=False, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_report(report: dict[str, Any], out: Path | None) -> None:
     """Print the report as JSON, and write it to ``out`` too when given."""
     text = json.dumps(report, indent=2)

@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_support import percentile, postgres_schemas, write_report
+from bench_support import own_postgres, percentile, postgres_schemas, server_settings, write_report
 from http_bench import _prepare  # one platform per client, as the ingest benchmark
 from portal_bench import _sign_in
 
@@ -439,10 +439,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--postgres", help="PostgreSQL database URL (default: SQLite)")
+    parser.add_argument(
+        "--own-postgres",
+        type=Path,
+        metavar="CONF",
+        help="start a throwaway loopback PostgreSQL with this postgresql.conf's settings "
+        "(ops/postgresql/postgresql.conf.example: the production advice) and soak on it",
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
-    if args.postgres:
+    if args.own_postgres:
+        with own_postgres(args.own_postgres) as url, postgres_schemas(url, ["soak"]) as urls:
+            report = run("postgresql", urls["soak"], args)
+        report["postgresql_settings"] = server_settings(args.own_postgres)
+    elif args.postgres:
         with postgres_schemas(args.postgres, ["soak"]) as urls:
             report = run("postgresql", urls["soak"], args)
     else:
