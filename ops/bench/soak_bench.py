@@ -380,6 +380,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> dict[str, An
         "p99_last_fifth_ms": {k: mean(last, f"{k}_p99_ms") for k in ("ingest", "search", "proof")},
         "p99_pooled_first_fifth_ms": {k: pooled(first, k) for k in ("ingest", "search", "proof")},
         "p99_pooled_last_fifth_ms": {k: pooled(last, k) for k in ("ingest", "search", "proof")},
+        "p99_trend_ms_per_minute": p99_trends(windows, args.minutes),
         "rss_mib_after_warmup": {
             k: [round(memory_warm[0][k] / 1024), round(memory_warm[-1][k] / 1024)]
             for k in ("serve_kib", "inspector_kib", "scheduler_kib")
@@ -391,6 +392,25 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> dict[str, An
     }
 
 
+def p99_trends(windows: list[dict[str, Any]], minutes: float) -> dict[str, dict[str, float]]:
+    """Least-squares slope of each 10 s window's p99, ms per minute, after the 2-minute
+    warm-up and over the second half: a stable latency has a slope near zero."""
+    spans = {"after_warmup": 120.0, "second_half": minutes * 30}
+    trends: dict[str, dict[str, float]] = {}
+    for span, start in spans.items():
+        trends[span] = {}
+        for kind in ("ingest", "search", "proof"):
+            points = [
+                (w["t"] / 60, w[f"{kind}_p99_ms"])
+                for w in windows
+                if w["t"] >= start and w[f"{kind}_p99_ms"] is not None
+            ]
+            if len(points) > 2:
+                slope = statistics.linear_regression(*zip(*points, strict=True)).slope
+                trends[span][kind] = round(slope, 1)
+    return trends
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -400,10 +420,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
     windows, memory = report["windows"], report["memory"]
     minutes = [w["t"] / 60 for w in windows]
     figure, (rate, latency, rss) = plt.subplots(3, 1, figsize=(10, 10), sharex=True)
+    server = report["database"]
+    if server == "postgresql":
+        tuned = "postgresql_settings" in report
+        server = "PostgreSQL, " + (
+            "settings of ops/postgresql/postgresql.conf.example" if tuned else "server defaults"
+        )
     figure.suptitle(
-        f"careledger soak on {report['database']}: {report['minutes']} min at "
-        f"{report['target_records_per_s']} records/s (half of the measured "
-        f"{report['measured_maximum_records_per_s']}), searches and proofs alongside"
+        f"careledger soak ({server}): {report['minutes']:g} min at "
+        f"{report['target_records_per_s']} records/s,\nhalf of the measured maximum "
+        f"{report['measured_maximum_records_per_s']}, with searches and proofs alongside"
     )
     rate.plot(minutes, [w["records_per_s"] for w in windows], label="records/s accepted")
     rate.axhline(report["target_records_per_s"], color="grey", linestyle="--", label="target")
