@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from ledger.database import write_transaction
 
@@ -143,16 +143,34 @@ def job_functions(
     }
 
 
+def _sleep(seconds: float) -> bool:
+    """Wait before a retry; a runner without a scheduler is never stopping."""
+    time.sleep(seconds)
+    return False
+
+
 @dataclass
 class JobRunner:
-    """Runs a job with retries, recording every attempt."""
+    """Runs a job with retries, recording every attempt.
+
+    One run of a job at a time in this process (an interrupted run's rerun and the
+    job's own next run can fall due together). ``wait`` sleeps before a retry and
+    returns True if the scheduler is stopping: the retry is then left to the next
+    lease holder, which reruns it, rather than holding up the stop for minutes.
+    """
 
     engine: Engine
     jobs: Mapping[str, Callable[[], str]]
     attempts: int
     retry_seconds: float
     clock: Callable[[], datetime] = _now
-    sleep: Callable[[float], None] = time.sleep
+    wait: Callable[[float], bool] = _sleep
+    _running: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def _lock_of(self, job_id: str) -> threading.Lock:
+        with self._guard:
+            return self._running.setdefault(job_id, threading.Lock())
 
     def _start(self, job_id: str, attempt: int) -> int:
         with write_transaction(self.engine) as connection:
@@ -181,32 +199,45 @@ class JobRunner:
             )
 
     def interrupted(self) -> list[str]:
-        """Jobs a stopped scheduler left "running" (killed mid-run), now marked so.
+        """Jobs a stopped scheduler left "running" (killed mid-run) or "retrying" with no
+        later attempt (stopped while waiting to retry), now marked interrupted.
 
         Called by the lease holder before its jobs start, so no run is really going on.
         """
         runs = tables.job_runs
+        latest = select(func.max(runs.c.id)).group_by(runs.c.job_id)
+        killed = runs.c.status == "running"
+        never_retried = (runs.c.status == "retrying") & runs.c.id.in_(latest)
+        now = tables.stored_time(self.clock())
         with write_transaction(self.engine) as connection:
-            job_ids = sorted(
-                set(
-                    connection.execute(
-                        select(runs.c.job_id).where(runs.c.status == "running")
-                    ).scalars()
+            job_ids = set(
+                connection.execute(select(runs.c.job_id).where(killed | never_retried)).scalars()
+            )
+            connection.execute(
+                update(runs)
+                .where(killed)
+                .values(
+                    status="interrupted",
+                    finished_at=now,
+                    detail="the scheduler stopped during this run; it runs again",
                 )
             )
             connection.execute(
                 update(runs)
-                .where(runs.c.status == "running")
+                .where(never_retried)
                 .values(
                     status="interrupted",
-                    finished_at=tables.stored_time(self.clock()),
-                    detail="the scheduler stopped during this run; it runs again",
+                    detail=runs.c.detail + "\nthe scheduler stopped before retrying; it runs again",
                 )
             )
-        return [job_id for job_id in job_ids if job_id in self.jobs]
+        return [job_id for job_id in sorted(job_ids) if job_id in self.jobs]
 
     def run(self, job_id: str) -> bool:
         """Run ``job_id`` up to ``attempts`` times; True once an attempt succeeds."""
+        with self._lock_of(job_id):
+            return self._attempts(job_id)
+
+    def _attempts(self, job_id: str) -> bool:
         for attempt in range(1, self.attempts + 1):
             run_id = self._start(job_id, attempt)
             try:
@@ -216,9 +247,8 @@ class JobRunner:
                 detail = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
                 self._finish(run_id, "failed" if last else "retrying", detail)
                 _log.warning("job failed", extra={"job": job_id, "attempt": attempt})
-                if last:
+                if last or self.wait(self.retry_seconds * 2 ** (attempt - 1)):
                     return False
-                self.sleep(self.retry_seconds * 2 ** (attempt - 1))
                 continue
             self._finish(run_id, "ok", summary)
             return True
@@ -277,6 +307,7 @@ class Scheduler:
             jobs or job_functions(services, self._stopped.is_set),
             settings.scheduler_attempts,
             settings.scheduler_retry_seconds,
+            wait=self._stopped.wait,
         )
         self.upkeep_seconds = upkeep_seconds
         self._scheduler: JobStoreScheduler | None = None

@@ -356,6 +356,77 @@ def test_a_run_left_unfinished_by_a_killed_scheduler_runs_again_at_once(
     assert "runs again" in runs[0][2]
 
 
+def test_a_stop_does_not_wait_for_a_retry_and_the_next_scheduler_retries(
+    services: Services,
+) -> None:
+    """A failed job waits (here ten minutes) before its retry; stopping cuts the wait
+    short, and the next lease holder runs the job again at once."""
+    with services.engine.begin() as connection:  # the job failed, its retry was due later
+        connection.execute(
+            tables.job_runs.insert().values(
+                job_id="monthly_assessment",
+                attempt=1,
+                status="running",
+                started_at=datetime.now(UTC),
+                detail="",
+            )
+        )
+    failing = threading.Event()
+
+    def fails() -> str:
+        failing.set()
+        raise RuntimeError("report store unreachable")
+
+    scheduler = Scheduler(services, jobs=Calls().jobs(monthly_assessment=fails))
+    scheduler.runner.retry_seconds = 600
+    scheduler.start()
+    try:
+        assert failing.wait(30)
+        _wait_for(
+            lambda: [r[1] for r in _runs(services, "monthly_assessment")][-1:] == ["retrying"]
+        )
+    finally:
+        started = time.monotonic()
+        scheduler.stop()
+    assert time.monotonic() - started < 10  # not the 600 s retry wait
+    calls = Calls()
+    after = Scheduler(services, jobs=calls.jobs())
+    after.start()
+    try:
+        _wait_for(lambda: calls.counts["monthly_assessment"] == 1)
+    finally:
+        after.stop()
+    runs = _runs(services, "monthly_assessment")
+    assert [status for _, status, _ in runs] == ["interrupted", "interrupted", "ok"]
+    assert "report store unreachable" in runs[1][2] and "before retrying" in runs[1][2]
+
+
+def test_a_rerun_and_the_jobs_own_run_never_overlap(services: Services) -> None:
+    """The rerun of an interrupted run and the job's scheduled run are two APScheduler
+    jobs; they must not run at once (two publications of one period raced)."""
+    from supervisor.scheduler import JobRunner
+
+    inside = []
+    overlapped = threading.Event()
+
+    def slow() -> str:
+        inside.append(1)
+        if len(inside) > 1:
+            overlapped.set()
+        time.sleep(0.3)
+        inside.pop()
+        return "done"
+
+    runner = JobRunner(services.engine, {"daily_digest": slow}, 1, 0)
+    threads = [threading.Thread(target=runner.run, args=["daily_digest"]) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not overlapped.is_set()
+    assert [r[1] for r in _runs(services, "daily_digest")] == ["ok", "ok", "ok"]
+
+
 def test_stopping_ends_a_long_inspection_sweep_between_passes(services: Services) -> None:
     from supervisor.scheduler import job_functions
 
