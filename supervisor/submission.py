@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import schema as ledger_schema
 from ledger.canonical import NotCanonicalizableError, canonical_json, canonical_json_prechecked
-from ledger.database import insert_dicts, read_transaction
+from ledger.database import insert_dicts, read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 
 from . import tables
@@ -406,7 +406,9 @@ class SubmissionService:
         now = self.clock()
         started = time.perf_counter()
         digest = batch_digest(signed)
-        with read_transaction(self.store.engine) as connection:
+        # One snapshot for both checks: read statement by statement, a retry of a batch
+        # that commits in between finds no batch, then its records, and was told 409.
+        with snapshot_transaction(self.store.engine) as connection:
             previous = self._previous_batch(connection, envelope)
             if previous is not None:
                 return self._retry_answer(previous, digest, envelope)

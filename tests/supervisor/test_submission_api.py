@@ -126,6 +126,35 @@ def test_retries_are_idempotent_and_a_reused_batch_id_conflicts(portal: Portal) 
     assert portal.log_size() == size
 
 
+def test_a_retry_racing_the_first_commit_gets_the_receipt_not_a_conflict(
+    portal: Portal,
+) -> None:
+    """The same batch commits from another worker between this request's "is the batch
+    stored?" and "are its records stored?": the answer is the receipt (200), never 409."""
+    from sqlalchemy import event
+
+    from supervisor.services import build_services
+
+    envelope = portal.envelope(portal.records(5), batch_id="race-1")
+    other = build_services(portal.settings, lambda: portal.clock.now)  # another worker
+    engine = portal.services.engine
+    raced: list[Any] = []
+
+    def commit_meanwhile(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if "records.record_id" in statement and " IN (" in statement and not raced:
+            raced.append(other.submissions.submit(envelope))
+
+    event.listen(engine, "before_cursor_execute", commit_meanwhile)
+    try:
+        answer = portal.post(envelope)
+    finally:
+        event.remove(engine, "before_cursor_execute", commit_meanwhile)
+        other.engine.dispose()
+    assert raced and raced[0].created
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json() == raced[0].receipt
+
+
 def _signed_get(portal: Portal, batch_id: str, key: PlatformKeyFile | None = None) -> Any:
     """The signature covers the decoded path; the request carries it percent-encoded."""
     key = key or portal.key
