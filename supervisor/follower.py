@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from .inspection import Inspector, PassReport
 from .leases import INSPECTION_LEASE, Lease, default_holder
 
-__all__ = ["FOLLOWER_LEASE_SECONDS", "follow_in_turn", "follower_lease", "holder_text"]
+__all__ = ["FOLLOWER_LEASE_SECONDS", "follow_in_turn", "follower_lease"]
 
 #: Renewed between passes; a pass of 10,000 records takes seconds, so only a follower
 #: that died lets it expire.
@@ -28,10 +28,9 @@ def follower_lease(
     engine: Engine, holder: str | None = None, clock: Callable[[], datetime] | None = None
 ) -> Lease:
     """The inspection lease as ``holder`` (default: this process) holds it."""
-    lease = Lease(engine, holder or default_holder(), FOLLOWER_LEASE_SECONDS, name=INSPECTION_LEASE)
-    if clock is not None:
-        lease.clock = clock
-    return lease
+    return Lease(
+        engine, holder or default_holder(), FOLLOWER_LEASE_SECONDS, clock, name=INSPECTION_LEASE
+    )
 
 
 def follow_in_turn(
@@ -42,9 +41,3 @@ def follow_in_turn(
     if not lease.acquire():
         return None
     return inspector.follow(stop=lambda: stop() or not lease.renew())
-
-
-def holder_text(lease: Lease) -> str:
-    """Who holds ``lease`` and until when, for a message."""
-    held = lease.current_holder()
-    return "?" if held is None else f"{held[0]} (lease until {held[1]:%H:%M:%S} UTC)"

@@ -46,14 +46,14 @@ class Lease:
         engine: Engine,
         holder: str,
         seconds: int,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] | None = None,
         *,
         name: str = SCHEDULER_LEASE,
     ) -> None:
         self.engine = engine
         self.holder = holder
         self.seconds = seconds
-        self.clock = clock
+        self.clock = clock or _now
         self.name = name
 
     def _expiry(self, now: datetime) -> datetime:
@@ -124,3 +124,8 @@ class Lease:
                 select(tables.scheduler_lease).where(tables.scheduler_lease.c.name == self.name)
             ).first()
         return None if row is None else (row.holder, tables.read_time(row.expires_at))
+
+    def holder_text(self) -> str:
+        """Who holds the lease and until when, for a message ("?" if nobody ever took it)."""
+        held = self.current_holder()
+        return "?" if held is None else f"{held[0]} (lease until {held[1]:%H:%M:%S} UTC)"

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from ledger.database import write_transaction
 
 from . import tables
-from .follower import follow_in_turn, follower_lease, holder_text
+from .follower import follow_in_turn, follower_lease
 from .inspection import InspectionConflictError
 from .leases import Lease, default_holder
 from .report_service import ReportService
@@ -118,7 +118,7 @@ def job_functions(
             lease.release()  # a `careledger inspector` started meanwhile takes over
         if passes is None:
             # `careledger inspector` follows the ledger: the records are being inspected.
-            return f"skipped: {holder_text(lease)} follows the ledger"
+            return f"skipped: {lease.holder_text()} follows the ledger"
         findings = sum(p.findings for p in passes)
         return f"{len(passes)} passes, {findings} new findings"
 
@@ -318,10 +318,9 @@ class Scheduler:
         """Take the lease and start the jobs. Without ``standby``, refuse if it is taken."""
         while not self.lease.acquire():
             if not standby:
-                holder = self.lease.current_holder()
-                who = f"{holder[0]} (lease until {holder[1]:%H:%M:%S} UTC)" if holder else "?"
                 raise SchedulerBusyError(
-                    f"another scheduler runs the jobs on this database: {who}; "
+                    "another scheduler runs the jobs on this database: "
+                    f"{self.lease.holder_text()}; "
                     "start this one with --standby to take over when it stops"
                 )
             if self._stopped.wait(poll_seconds):

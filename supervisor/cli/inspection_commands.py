@@ -13,7 +13,7 @@ from types import FrameType
 import click
 
 from supervisor.findings_export import findings, write_findings
-from supervisor.follower import follow_in_turn, follower_lease, holder_text
+from supervisor.follower import follow_in_turn, follower_lease
 from supervisor.inspection import InspectionConflictError, PassReport
 from supervisor.services import build_services
 
@@ -59,7 +59,7 @@ def inspector(context: CliContext, once: bool, interval: float) -> None:
                 reports = []
             if reports is None:
                 if once or not waiting:
-                    click.echo(f"standby: {holder_text(lease)} follows the ledger", err=True)
+                    click.echo(f"standby: {lease.holder_text()} follows the ledger", err=True)
                 waiting = True
             else:
                 if waiting:
