@@ -26,7 +26,7 @@ from .leaf import GENESIS_PREV, chain_prefix
 from .log_keys import ROTATION_ENTRY, KeyChain, rotation_from_leaf
 from .note import Verifier
 from .proof import verify_consistency
-from .store import SELECT_TILE, node_reader
+from .stored_tiles import SELECT_TILE, node_reader
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileEdge, TileRows
 from .tree import NodeReader, consistency_proof, tree_root
 
