@@ -1,6 +1,6 @@
 """Care records as typed values, parsed once from the JSON a platform submitted.
 
-The JSON has already passed the record schema (``supervisor.records``), so
+The JSON has already passed the record schema (``supervisor.intake.record_schema``), so
 parsing here only converts: times to aware datetimes, dates to dates,
 decimal strings to ``Decimal``. Only the fields some rule reads are kept.
 """

@@ -1,4 +1,7 @@
-"""SQL tables of the ledger (SQLAlchemy Core). Migrations live in ``supervisor/migrations``."""
+"""SQL tables of the ledger (SQLAlchemy Core).
+
+Migrations live in ``supervisor/database/migrations``.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """gunicorn settings for the portal and API in production (see README, "Deploying").
 
-    gunicorn -c /etc/careledger/gunicorn.conf.py supervisor.wsgi:app
+    gunicorn -c /etc/careledger/gunicorn.conf.py supervisor.web.wsgi:app
 
 Workers are stateless: any of them on any machine may take any request; the
 database serialises appends. Size ``workers`` to the cores (the API is

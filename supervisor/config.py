@@ -7,18 +7,32 @@ Precedence, lowest first: built-in defaults, the TOML file (``--config`` or
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_retention_policy"]
 
 _ENV_PREFIX = "CARELEDGER_"
 
 
 class ConfigError(ValueError):
     """The configuration file or an environment variable is invalid."""
+
+
+def parse_retention_policy(entries: Iterable[str]) -> dict[str, int]:
+    """``("consultation=15", ...)`` as ``{"consultation": 15, ...}``."""
+    policy: dict[str, int] = {}
+    for entry in entries:
+        kind, _, years = entry.partition("=")
+        kind = kind.strip()
+        if not kind or not years.strip().isdigit() or int(years) < 1:
+            raise ConfigError(
+                f"retention entry {entry!r} must be '<record type>=<whole years, at least 1>'"
+            )
+        policy[kind] = int(years)
+    return policy
 
 
 @dataclass(frozen=True)
@@ -93,12 +107,7 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
-        from .retention import RetentionError, parse_policy
-
-        try:
-            parse_policy(self.retention_years)
-        except RetentionError as e:
-            raise ConfigError(str(e)) from e
+        parse_retention_policy(self.retention_years)
         if not 0 <= self.witness_quorum <= len(self.witnesses):
             raise ConfigError("witness_quorum must be between 0 and the number of witnesses")
         for entry in self.witnesses:

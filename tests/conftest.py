@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from ledger.integrity import verify_stored_log
 from ledger.note import Signer
 from ledger.store import LedgerStore
-from supervisor.database import open_engine, upgrade_database
+from supervisor.database.engine import open_engine, upgrade_database
 
 POSTGRES_URL = os.environ.get(
     "CARELEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

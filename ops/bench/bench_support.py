@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy
 
 from ledger.store import EntryDraft
-from supervisor.client import wait_for_portal
+from supervisor.client.submit import wait_for_portal
 
 __all__ = [
     "percentile",

@@ -44,14 +44,14 @@ from bench_support import (
 
 from ledger.note import Signer, Verifier
 from ledger.store import LedgerStore
-from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope
+from supervisor.client.submit import PlatformKeyFile, SubmitClient, sign_envelope
 from supervisor.config import Settings
-from supervisor.database import open_engine, upgrade_database
-from supervisor.keys import load_log_signer
-from supervisor.platforms import PlatformRegistry, generate_platform_key
-from supervisor.receipts import verify_receipt
-from supervisor.setup import initialise
-from supervisor.synthetic import synthetic_records
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.key_files import load_log_signer
+from supervisor.database.engine import open_engine, upgrade_database
+from supervisor.demo.synthetic import synthetic_records
+from supervisor.intake.platforms import PlatformRegistry, generate_platform_key
+from supervisor.intake.receipts import verify_receipt
 
 BATCH = 500
 CST = timezone(timedelta(hours=8))

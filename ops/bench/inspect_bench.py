@@ -37,13 +37,13 @@ from bench_support import postgres_schemas, write_report
 from sqlalchemy import select
 
 from ledger.database import read_transaction
-from supervisor import tables
 from supervisor.config import Settings
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, read_labels, write_province
-from supervisor.related_records import read_record_rows
-from supervisor.services import build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.database import tables
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, read_labels, write_province
+from supervisor.inspection.related_records import read_record_rows
+from supervisor.runtime.services import build_services
 
 TARGET = 20_000
 CHUNK = 10_000  # the inspector's chunk

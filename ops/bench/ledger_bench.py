@@ -38,7 +38,7 @@ from ledger.integrity import verify_stored_log
 from ledger.leaf import GENESIS_PREV, encode_leaf
 from ledger.note import Signer
 from ledger.store import EntryDraft, LedgerStore, format_received_at
-from supervisor.database import open_engine, upgrade_database
+from supervisor.database.engine import open_engine, upgrade_database
 
 BATCH = 1000
 PROOF_REQUESTS = 10_000

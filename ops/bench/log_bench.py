@@ -42,10 +42,10 @@ from ledger.note import Verifier
 from ledger.store import LedgerStore
 from ledger.tiles import TILE_WIDTH, format_tile_path
 from supervisor.config import Settings
-from supervisor.database import open_engine
-from supervisor.keys import load_log_signer
-from supervisor.monitor import HttpLogSource, audit
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.key_files import load_log_signer
+from supervisor.database.engine import open_engine
+from supervisor.transparency.monitor import HttpLogSource, audit
 
 BATCH = 1000
 

@@ -33,13 +33,13 @@ from typing import Any
 from bench_support import percentile, postgres_schemas, serving_portal, write_report
 
 from supervisor.config import Settings
-from supervisor.portal.dashboard import dashboard
-from supervisor.portal.demo_directory import DEMO_MARKER, create_demo_accounts
-from supervisor.portal.search import RecordQuery, search_records
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, write_province
-from supervisor.services import build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.demo.directory import DEMO_MARKER, create_demo_accounts
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, write_province
+from supervisor.runtime.services import build_services
+from supervisor.web.portal.dashboard import dashboard
+from supervisor.web.portal.search import RecordQuery, search_records
 
 TARGET_P95_MS = 300.0
 LOAD_WINDOW = timedelta(hours=6)

@@ -28,13 +28,13 @@ from bench_support import postgres_schemas, write_report
 from sqlalchemy import select
 
 from ledger import schema as ledger_schema
-from supervisor import tables
 from supervisor.config import Settings
-from supervisor.payload_keys import SealedPayloadError
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, write_province
-from supervisor.services import Services, build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.payload_keys import SealedPayloadError
+from supervisor.database import tables
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, write_province
+from supervisor.runtime.services import Services, build_services
 
 TARGET_SECONDS = 60.0
 LOAD_WINDOW = timedelta(hours=6)

@@ -49,9 +49,9 @@ from ledger.checkpoint import open_checkpoint
 from ledger.hashing import leaf_hash
 from ledger.note import Verifier
 from ledger.proof import verify_consistency, verify_inclusion
-from supervisor.client import PlatformKeyFile, SubmitClient, sign_envelope
-from supervisor.portal.demo_directory import DEMO_MARKER, create_demo_accounts
-from supervisor.synthetic import synthetic_records
+from supervisor.client.submit import PlatformKeyFile, SubmitClient, sign_envelope
+from supervisor.demo.directory import DEMO_MARKER, create_demo_accounts
+from supervisor.demo.synthetic import synthetic_records
 
 BATCH = 500
 POOL = 10_000  # records per cycle; ids get a cycle suffix so they never repeat
@@ -67,7 +67,7 @@ def production(data_dir: Path, database_url: str, workers: int) -> Iterator[tupl
     """serve + inspector + scheduler; yields the URL and the processes."""
     import socket
 
-    from supervisor.client import wait_for_portal
+    from supervisor.client.submit import wait_for_portal
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,4 +1,8 @@
-"""The ``careledger`` command: a click group split by area."""
+"""The ``careledger`` command: a click group split by area.
+
+The top room: it may import every other room, ``demo`` included, and nothing
+imports it.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,11 @@ import click
 
 from ledger.note import Verifier
 from ledger.store import LedgerStore
+from supervisor.cli.errors import EXPECTED_ERRORS, CommandError, diagnostics
 from supervisor.config import Settings, load_settings
-from supervisor.database import open_engine
-from supervisor.keys import load_log_signer
-from supervisor.log_key_rotation import log_signer_finder
-
-from .errors import EXPECTED_ERRORS, CommandError, diagnostics
+from supervisor.custody.key_files import load_log_signer
+from supervisor.custody.log_rotation import log_signer_finder
+from supervisor.database.engine import open_engine
 
 __all__ = ["CliContext", "cli", "main"]
 
@@ -85,7 +88,7 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import (
+    from supervisor.cli import (
         audit_commands,
         backup_commands,
         db_commands,

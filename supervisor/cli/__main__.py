@@ -1,5 +1,5 @@
 """``python -m supervisor.cli``: the same as the ``careledger`` command."""
 
-from . import main
+from supervisor.cli import main
 
 main()

@@ -9,7 +9,9 @@ import orjson
 
 from ledger.errors import LedgerError
 from ledger.note import Verifier
-from supervisor.monitor import (
+from supervisor.cli.errors import CommandError
+from supervisor.intake.receipts import ReceiptError, verify_receipt
+from supervisor.transparency.monitor import (
     HttpLogSource,
     MonitorAlarmError,
     MonitorState,
@@ -17,9 +19,6 @@ from supervisor.monitor import (
     export_log,
     verify_export,
 )
-from supervisor.receipts import ReceiptError, verify_receipt
-
-from .errors import CommandError
 
 
 @click.group("audit")

@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 
 from ledger.integrity import verify_stored_log
-from supervisor.backup import read_manifest, restore_backup, write_backup
-from supervisor.database import open_engine, upgrade_database
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.custody.backup import read_manifest, restore_backup, write_backup
+from supervisor.database.engine import open_engine, upgrade_database
 
 
 @click.command()

@@ -7,11 +7,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from supervisor.database import MIGRATIONS, apply_grants, open_engine, upgrade_database
-from supervisor.keys import exposed_key_files
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.custody.key_files import exposed_key_files
+from supervisor.database.engine import MIGRATIONS, apply_grants, open_engine, upgrade_database
 
 
 @click.group()

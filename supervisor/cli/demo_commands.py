@@ -10,13 +10,12 @@ import click
 import orjson
 
 from ledger.store import EntryDraft
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, write_province
-from supervisor.services import build_services
-from supervisor.setup import initialise
-from supervisor.synthetic import synthetic_records
-
-from . import CliContext
+from supervisor.cli import CliContext
+from supervisor.custody.data_folder import initialise
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, write_province
+from supervisor.demo.synthetic import synthetic_records
+from supervisor.runtime.services import build_services
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
@@ -86,7 +85,7 @@ def demo_generate(  # noqa: PLR0917 - click passes options positionally
     violation_rate: float,
     end_text: str | None,
 ) -> None:
-    """Write a synthetic province with labelled violations (see supervisor/province.py)."""
+    """Write a synthetic province with labelled violations (see supervisor/demo/province.py)."""
     if out.exists() and any(out.iterdir()):
         raise click.BadParameter(f"{out} is not empty", param_hint="--out")
     end = (

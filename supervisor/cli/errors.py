@@ -10,20 +10,20 @@ from inspectors.reference_files import ReferenceFileError
 from ledger.errors import LedgerError
 from reports.fonts import FontMissingError
 from reports.methodology import MethodologyError
-from supervisor.backup import BackupError
-from supervisor.client import SubmitError
+from supervisor.client.submit import SubmitError
 from supervisor.config import ConfigError
-from supervisor.demo import DemoError
-from supervisor.inspection import InspectionConflictError
-from supervisor.keys import KeyFileError
-from supervisor.ldap_registry import RegistrySyncError
-from supervisor.payload_keys import SealedPayloadError
-from supervisor.pg_roles import RoleError
-from supervisor.platforms import PlatformError
-from supervisor.receipts import ReceiptError
-from supervisor.report_computation import ReportError
-from supervisor.report_sources import LedgerBasisError
-from supervisor.retention import RetentionError
+from supervisor.custody.backup import BackupError
+from supervisor.custody.key_files import KeyFileError
+from supervisor.custody.payload_keys import SealedPayloadError
+from supervisor.custody.retention import RetentionError
+from supervisor.database.roles import RoleError
+from supervisor.demo.build import DemoError
+from supervisor.inspection.inspector import InspectionConflictError
+from supervisor.inspection.registry_sync import RegistrySyncError
+from supervisor.intake.platforms import PlatformError
+from supervisor.intake.receipts import ReceiptError
+from supervisor.reporting.computation import ReportError
+from supervisor.reporting.sources import LedgerBasisError
 
 __all__ = ["EXPECTED_ERRORS", "CommandError", "diagnostics"]
 

@@ -12,12 +12,11 @@ from types import FrameType
 
 import click
 
-from supervisor.findings_export import findings, write_findings
-from supervisor.follower import follow_in_turn, follower_lease
-from supervisor.inspection import InspectionConflictError, PassReport
-from supervisor.services import build_services
-
-from . import CliContext
+from supervisor.cli import CliContext
+from supervisor.inspection.findings_export import findings, write_findings
+from supervisor.inspection.follower import follow_in_turn, follower_lease
+from supervisor.inspection.inspector import InspectionConflictError, PassReport
+from supervisor.runtime.services import build_services
 
 
 def _summary(report: PassReport) -> str:

@@ -9,9 +9,8 @@ import sys
 import click
 
 from ledger.integrity import verify_stored_log
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
 
 
 @click.group()

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import click
 
-from supervisor.keys import write_secret
-from supervisor.platforms import (
+from supervisor.cli import CliContext
+from supervisor.custody.key_files import write_secret
+from supervisor.intake.platforms import (
     PlatformRegistry,
     generate_platform_key,
     key_id_of,
     parse_public_key,
 )
-
-from . import CliContext
 
 
 @click.group()

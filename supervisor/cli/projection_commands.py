@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from ledger import schema as ledger_schema
 from ledger.database import read_transaction
-from supervisor.payload_keys import PayloadKeys
-from supervisor.projections import rebuild_projections
-
-from . import CliContext
+from supervisor.cli import CliContext
+from supervisor.custody.payload_keys import PayloadKeys
+from supervisor.runtime.projections import rebuild_projections
 
 
 @click.group()

@@ -9,17 +9,16 @@ import click
 
 from inspectors.reference import DATASETS
 from inspectors.reference_files import parse_reference_csv, parse_reference_rows
-from supervisor.ldap_registry import (
+from supervisor.cli import CliContext
+from supervisor.inspection.reference_data import POLICY, ImportResult
+from supervisor.inspection.registry_sync import (
     DirectoryConfig,
     RegistrySyncError,
     attribute_map,
     read_password,
     read_registry_rows,
 )
-from supervisor.reference_data import POLICY, ImportResult
-from supervisor.services import build_services
-
-from . import CliContext
+from supervisor.runtime.services import build_services
 
 
 @click.group()

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from supervisor.report_service import KINDS
-from supervisor.report_verification import Verification
-from supervisor.services import build_services
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.reporting.service import KINDS
+from supervisor.reporting.verification import Verification
+from supervisor.runtime.services import build_services
 
 __all__ = ["report"]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 
 from ledger.integrity import verify_stored_log
-from supervisor.payload_keys import PayloadKeys
-from supervisor.retention import apply_retention, key_expiry, parse_policy
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.custody.payload_keys import PayloadKeys
+from supervisor.custody.retention import apply_retention, key_expiry, parse_policy
 
 
 @click.group()

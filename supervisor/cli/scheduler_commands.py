@@ -8,11 +8,10 @@ from types import FrameType
 
 import click
 
-from supervisor.scheduler import Scheduler, SchedulerBusyError
-from supervisor.services import build_services
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.runtime.scheduler import Scheduler, SchedulerBusyError
+from supervisor.runtime.services import build_services
 
 __all__ = ["scheduler"]
 

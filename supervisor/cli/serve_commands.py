@@ -19,11 +19,11 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from supervisor.client import wait_for_portal
+from supervisor.cli import CliContext
+from supervisor.client.submit import wait_for_portal
 from supervisor.config import Settings
-from supervisor.demo import build_demo, province_size
-
-from . import CliContext
+from supervisor.demo.build import build_demo, province_size
+from supervisor.demo.directory import demo_sign_in
 
 
 class WsgiServer(BaseApplication):  # type: ignore[misc]
@@ -58,9 +58,9 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
 
 def _portal_factory(settings: Settings) -> Callable[[], Any]:
     def build() -> Any:
-        from supervisor.app import create_app
+        from supervisor.web.app import create_app
 
-        return create_app(settings)
+        return create_app(settings, sign_in=demo_sign_in(settings.data_dir))
 
     return build
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from supervisor.key_rotation import rewrap_master
-from supervisor.log_key_rotation import rotate_log_key
-from supervisor.setup import initialise
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.log_rotation import rotate_log_key
+from supervisor.custody.master_rewrap import rewrap_master
 
 
 @click.command()

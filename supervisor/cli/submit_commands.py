@@ -11,18 +11,17 @@ import click
 import orjson
 
 from ledger.note import Verifier
-from supervisor.client import (
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.client.submit import (
     ReceiptVerifier,
     SubmitClient,
     SubmitError,
     load_platform_key,
     sign_envelope,
 )
-from supervisor.keys import read_secret
-from supervisor.receipts import ReceiptError
-
-from . import CliContext
-from .errors import CommandError
+from supervisor.custody.key_files import read_secret
+from supervisor.intake.receipts import ReceiptError
 
 
 def _records(path: Path) -> Iterator[tuple[int, Any]]:

@@ -10,13 +10,12 @@ from typing import Any
 import click
 
 from ledger.note import COSIGNATURE_V1, Signer, Verifier
-from supervisor.keys import read_secret, write_secret
-from supervisor.witness import Witness, create_witness_app
-from supervisor.witnessing import collect_cosignatures, parse_witnesses
-
-from . import CliContext
-from .errors import CommandError
-from .serve_commands import WsgiServer, gunicorn_options
+from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
+from supervisor.cli.serve_commands import WsgiServer, gunicorn_options
+from supervisor.custody.key_files import read_secret, write_secret
+from supervisor.transparency.witness import Witness, create_witness_app
+from supervisor.transparency.witnessing import collect_cosignatures, parse_witnesses
 
 
 @click.group()

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from ledger.note import Verifier
-from supervisor.client import (
+from supervisor.client.submit import (
     PlatformKeyFile,
     SubmitError,
     load_platform_key,
     sign_envelope,
     wait_for_portal,
 )
-from supervisor.synthetic import synthetic_records
+from supervisor.demo.synthetic import synthetic_records
 
 CARELEDGER = [sys.executable, "-m", "supervisor.cli"]
 INSTITUTION = "H330100009"

@@ -20,8 +20,8 @@ import nacl.signing
 import rfc8785
 import schemathesis
 
-from supervisor.platforms import key_id_of
-from supervisor.request_signing import authorization_header
+from supervisor.intake.platforms import key_id_of
+from supervisor.intake.request_signing import authorization_header
 
 _SEED = base64.b64decode(Path(os.environ["CARELEDGER_FUZZ_KEY"]).read_text().strip())
 _PLATFORM = os.environ["CARELEDGER_FUZZ_PLATFORM"]

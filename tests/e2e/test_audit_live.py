@@ -19,9 +19,9 @@ import sqlalchemy
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import Signer
-from supervisor.client import SubmitClient, sign_envelope
-from supervisor.keys import read_secret
-from supervisor.synthetic import synthetic_records
+from supervisor.client.submit import SubmitClient, sign_envelope
+from supervisor.custody.key_files import read_secret
+from supervisor.demo.synthetic import synthetic_records
 from tests.tampering import take_down_ledger_guards
 
 from .conftest import INSTITUTION, LiveServer

@@ -35,10 +35,10 @@ from sqlalchemy import func, select
 from ledger import schema as ledger_schema
 from ledger.checkpoint import open_checkpoint
 from ledger.proof import verify_consistency
-from supervisor import tables
-from supervisor.client import SubmitClient, SubmitError
-from supervisor.database import open_engine
-from supervisor.receipts import verify_receipt
+from supervisor.client.submit import SubmitClient, SubmitError
+from supervisor.database import tables
+from supervisor.database.engine import open_engine
+from supervisor.intake.receipts import verify_receipt
 from tests.pg_cluster import own_cluster
 
 from .conftest import CARELEDGER, LiveServer, running_portal, signed_batches

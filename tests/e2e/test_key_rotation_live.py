@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from ledger.note import Signer, Verifier, signature_key_ids
-from supervisor.client import ReceiptVerifier, SubmitClient
-from supervisor.keys import read_secret
-from supervisor.log_key_rotation import NEXT_LOG_KEY
-from supervisor.receipts import verify_receipt
+from supervisor.client.submit import ReceiptVerifier, SubmitClient
+from supervisor.custody.key_files import read_secret
+from supervisor.custody.log_rotation import NEXT_LOG_KEY
+from supervisor.intake.receipts import verify_receipt
 
 from .conftest import LiveServer, signed_batches
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from supervisor.client import (
+from supervisor.client.submit import (
     SubmitClient,
     SubmitError,
     sign_envelope,
 )
-from supervisor.receipts import verify_receipt
-from supervisor.synthetic import synthetic_records
+from supervisor.demo.synthetic import synthetic_records
+from supervisor.intake.receipts import verify_receipt
 
 from .conftest import INSTITUTION, LiveServer
 

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from supervisor.config import Settings
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, write_province
-from supervisor.services import build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, write_province
+from supervisor.runtime.services import build_services
 from tests.slapd import Directory
 from tests.supervisor.agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
 

@@ -14,9 +14,9 @@ import pytest
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import Signer, Verifier
-from supervisor.client import SubmitClient, wait_for_portal
-from supervisor.keys import read_secret
-from supervisor.receipts import verify_receipt
+from supervisor.client.submit import SubmitClient, wait_for_portal
+from supervisor.custody.key_files import read_secret
+from supervisor.intake.receipts import verify_receipt
 
 from .conftest import CARELEDGER, LiveServer, free_port, running_portal
 from .test_audit_live import _audit, _submit

@@ -12,7 +12,7 @@ from ledger import schema
 from ledger.integrity import verify_stored_log
 from ledger.note import Signer
 from ledger.store import EntryDraft, LedgerStore
-from supervisor.database import open_engine
+from supervisor.database.engine import open_engine
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
 

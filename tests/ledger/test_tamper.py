@@ -12,8 +12,8 @@ from sqlalchemy import Connection, text
 
 from ledger.store import EntryDraft, LedgerStore
 from supervisor.cli import cli
-from supervisor.database import open_engine
-from supervisor.keys import load_log_signer
+from supervisor.custody.key_files import load_log_signer
+from supervisor.database.engine import open_engine
 from tests.tampering import take_down_ledger_guards
 
 pytestmark = pytest.mark.database

@@ -14,13 +14,14 @@ from flask.testing import FlaskClient
 
 from ledger.integrity import verify_stored_log
 from ledger.note import Verifier
-from supervisor.app import create_app, services
-from supervisor.client import PlatformKeyFile, sign_envelope
+from supervisor.client.submit import PlatformKeyFile, sign_envelope
 from supervisor.config import Settings
-from supervisor.platforms import PlatformRegistry, generate_platform_key
-from supervisor.services import Services
-from supervisor.setup import initialise
-from supervisor.synthetic import synthetic_records
+from supervisor.custody.data_folder import initialise
+from supervisor.demo.synthetic import synthetic_records
+from supervisor.intake.platforms import PlatformRegistry, generate_platform_key
+from supervisor.runtime.services import Services
+from supervisor.web.app import create_app
+from supervisor.web.current import services
 from tests.conftest import FROZEN_NOW
 
 CST = timezone(timedelta(hours=8))

@@ -21,11 +21,17 @@ from ledger.checkpoint import open_checkpoint
 from ledger.integrity import verify_stored_log
 from ledger.proof import verify_inclusion
 from ledger.store import LedgerStore
-from supervisor import tables
-from supervisor.backup import BackupError, all_tables, decode_value, encode_value, read_manifest
 from supervisor.cli import cli
-from supervisor.database import open_engine
-from supervisor.monitor import MonitorAlarmError, MonitorState, audit
+from supervisor.custody.backup import (
+    BackupError,
+    all_tables,
+    decode_value,
+    encode_value,
+    read_manifest,
+)
+from supervisor.database import tables
+from supervisor.database.engine import open_engine
+from supervisor.transparency.monitor import MonitorAlarmError, MonitorState, audit
 from tests.conftest import postgres_schema_url
 
 from .conftest import Portal

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger.database import insert_dicts, write_transaction
-from supervisor import tables
+from supervisor.database import tables
 
 _CST = timezone(timedelta(hours=8))
 
@@ -96,7 +96,7 @@ def test_waiting_records_are_found_by_key_through_their_index(engine: Engine) ->
     there scans the whole table, which grows by every record that waits)."""
     from sqlalchemy import event
 
-    from supervisor.related_records import keyed_rows
+    from supervisor.inspection.related_records import keyed_rows
 
     pending = tables.inspection_pending
     deadline = datetime(2026, 12, 4, tzinfo=UTC)

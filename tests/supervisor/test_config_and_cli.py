@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ledger.note import Verifier
 from supervisor.cli import cli
 from supervisor.config import ConfigError, Settings, load_settings
-from supervisor.keys import KeyFileError, read_secret, write_secret
+from supervisor.custody.key_files import KeyFileError, read_secret, write_secret
 
 
 def test_defaults_toml_and_environment_in_that_order(tmp_path: Path) -> None:

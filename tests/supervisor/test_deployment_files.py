@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from supervisor.cli import cli
 from supervisor.config import Settings
-from supervisor.database import open_engine
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.database.engine import open_engine
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 
@@ -58,7 +58,7 @@ def test_gunicorn_loads_its_configuration_and_the_app(tmp_path: Path) -> None:
     env = dict(os.environ, CARELEDGER_DATA_DIR=str(tmp_path / "var"), CARELEDGER_WORKERS="2")
     checked = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--check-config", "-c", str(OPS / "gunicorn.conf.py"),
-         "supervisor.wsgi:app"],
+         "supervisor.web.wsgi:app"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr

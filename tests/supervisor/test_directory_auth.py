@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.directory_auth import (
+from supervisor.web.directory_auth import (
     DirectoryError,
     DirectoryLogin,
     LoginDirectory,

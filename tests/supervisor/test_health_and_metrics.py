@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledger.note import COSIGNATURE_V1, Signer
-from supervisor.app import create_app
 from supervisor.config import Settings
-from supervisor.metrics import Metric, quantile, render_metrics
-from supervisor.outages import outage_of
-from supervisor.portal.sessions import LoginThrottle
+from supervisor.database.outages import outage_of
+from supervisor.web.app import create_app
+from supervisor.web.metrics import Metric, quantile, render_metrics
+from supervisor.web.portal.sessions import LoginThrottle
 
 from .conftest import Portal, make_portal
 

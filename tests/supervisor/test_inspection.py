@@ -17,22 +17,22 @@ from sqlalchemy import func, select
 from inspectors.rulebook import RULES_BY_ID
 from ledger import schema as ledger_schema
 from ledger.integrity import verify_stored_log
-from supervisor import tables
 from supervisor.cli import cli
 from supervisor.config import Settings
-from supervisor.inspection import FINDING_ENTRY, InspectionConflictError, Inspector
-from supervisor.keys import load_log_signer
-from supervisor.projections import rebuild_projections
-from supervisor.province import Label, generate_province
-from supervisor.province_files import (
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.key_files import load_log_signer
+from supervisor.database import tables
+from supervisor.demo.province import Label, generate_province
+from supervisor.demo.province_files import (
     LoadReport,
     ReplayClock,
     load_province,
     read_labels,
     write_province,
 )
-from supervisor.services import Services, build_services
-from supervisor.setup import initialise
+from supervisor.inspection.inspector import FINDING_ENTRY, InspectionConflictError, Inspector
+from supervisor.runtime.projections import rebuild_projections
+from supervisor.runtime.services import Services, build_services
 
 pytestmark = pytest.mark.database
 
@@ -188,7 +188,7 @@ def test_a_crash_in_the_commit_loses_and_doubles_nothing(
         raise OSError("disk gone")
 
     with monkeypatch.context() as patch:
-        patch.setattr("supervisor.inspection._store_pending", crash)
+        patch.setattr("supervisor.inspection.inspector._store_pending", crash)
         with pytest.raises(OSError, match="disk gone"):
             services.inspector.follow_once()
     assert services.store.head().size == size  # nothing of the pass was kept
@@ -241,8 +241,8 @@ def test_followers_take_turns_so_each_record_is_inspected_once(
 ) -> None:
     """While `careledger inspector` holds the inspection lease, the scheduler's sweep and a
     second inspector step aside; when it stops (or dies and its lease expires) one takes over."""
-    from supervisor.follower import follow_in_turn, follower_lease
-    from supervisor.scheduler import job_functions
+    from supervisor.inspection.follower import follow_in_turn, follower_lease
+    from supervisor.runtime.scheduler import job_functions
 
     _, settings, report = _small_province(tmp_path, database_url, institutions=1)
     later = report.ended_at + timedelta(days=4)
@@ -286,7 +286,7 @@ def test_an_idle_follower_appends_nothing_and_catches_up(tmp_path: Path, databas
 
 
 def test_a_second_inspector_waits_as_a_standby(tmp_path: Path, database_url: str) -> None:
-    from supervisor.follower import follower_lease
+    from supervisor.inspection.follower import follower_lease
 
     _, settings, report = _small_province(tmp_path, database_url, institutions=1)
     env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
@@ -411,9 +411,9 @@ def test_records_committed_while_a_pass_reads_are_not_skipped(
 ) -> None:
     from sqlalchemy import event
 
-    from supervisor.client import load_platform_key, sign_envelope
-    from supervisor.keys import read_secret
-    from supervisor.synthetic import synthetic_records
+    from supervisor.client.submit import load_platform_key, sign_envelope
+    from supervisor.custody.key_files import read_secret
+    from supervisor.demo.synthetic import synthetic_records
 
     _, settings, report = _small_province(tmp_path, database_url, institutions=1)
     now = report.ended_at

@@ -13,10 +13,10 @@ import nacl.exceptions
 import pytest
 from click.testing import CliRunner
 
-from supervisor import key_rotation
 from supervisor.cli import cli
-from supervisor.keys import KeyFileError, read_secret
-from supervisor.payload_keys import (
+from supervisor.custody import master_rewrap as key_rotation
+from supervisor.custody.key_files import KeyFileError, read_secret
+from supervisor.custody.payload_keys import (
     MASTER_KEY,
     NEXT_MASTER_KEY,
     PayloadKeys,

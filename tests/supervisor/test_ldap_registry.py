@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from inspectors.reference_files import ReferenceFileError, parse_reference_rows
 from supervisor.cli import cli
-from supervisor.ldap_registry import (
+from supervisor.inspection.registry_sync import (
     DirectoryConfig,
     RegistrySyncError,
     attribute_map,

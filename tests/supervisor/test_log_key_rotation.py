@@ -14,9 +14,9 @@ from ledger.note import Signer, Verifier
 from ledger.store import LedgerStore
 from supervisor.cli import cli
 from supervisor.config import load_settings
-from supervisor.database import open_engine
-from supervisor.keys import load_log_signer, write_secret
-from supervisor.log_key_rotation import NEXT_LOG_KEY
+from supervisor.custody.key_files import load_log_signer, write_secret
+from supervisor.custody.log_rotation import NEXT_LOG_KEY
+from supervisor.database.engine import open_engine
 
 pytestmark = pytest.mark.database
 

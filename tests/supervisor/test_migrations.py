@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, text
 
 from ledger import schema
-from supervisor import tables
+from supervisor.database import tables
 
 pytestmark = pytest.mark.database
 

@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
-from supervisor.app import create_app
 from supervisor.cli import cli
 from supervisor.config import Settings
-from supervisor.pg_roles import APPEND_ONLY, GROW_ONLY, RoleError, app_privileges
+from supervisor.database.roles import APPEND_ONLY, GROW_ONLY, RoleError, app_privileges
+from supervisor.web.app import create_app
 from tests.conftest import POSTGRES_URL, postgres_schema_url
 
 from .conftest import Portal, make_portal
@@ -39,7 +39,7 @@ def test_the_app_role_may_only_append_to_the_ledger() -> None:
 
 @pytest.mark.parametrize("name", ["Careledger", "app; DROP TABLE x", "app role", ""])
 def test_role_names_must_be_plain_identifiers(name: str) -> None:
-    from supervisor.pg_roles import grant_statements
+    from supervisor.database.roles import grant_statements
 
     with pytest.raises(RoleError):
         grant_statements(["records"], schema="public", app_role=name, readonly_role="ro")

@@ -11,11 +11,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from supervisor import tables
-from supervisor.app import create_app
-from supervisor.payload_keys import SALT_SIZE
-from supervisor.services import Services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.payload_keys import SALT_SIZE
+from supervisor.database import tables
+from supervisor.runtime.services import Services
+from supervisor.web.app import create_app
 from tests.slapd import Directory
 
 from .agency_directory import directory

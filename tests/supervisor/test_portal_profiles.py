@@ -7,9 +7,9 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from supervisor import tables
-from supervisor.portal.profiles import institution_profile, practitioner_profile
-from supervisor.services import Services
+from supervisor.database import tables
+from supervisor.runtime.services import Services
+from supervisor.web.portal.profiles import institution_profile, practitioner_profile
 
 from .agency_directory import directory
 from .test_portal_records import province_portal

@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 from ledger import schema as ledger_schema
 from ledger.integrity import verify_stored_log
 from ledger.leaf import decode_leaf
-from supervisor import tables
-from supervisor.app import create_app
-from supervisor.projections import rebuild_projections
-from supervisor.province import generate_province
-from supervisor.province_files import load_province, write_province
-from supervisor.services import Services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.database import tables
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import load_province, write_province
+from supervisor.runtime.projections import rebuild_projections
+from supervisor.runtime.services import Services
+from supervisor.web.app import create_app
 from tests.slapd import Directory
 from tests.tampering import take_down_ledger_guards
 

@@ -9,7 +9,7 @@ import re
 
 from flask.testing import FlaskClient
 
-from supervisor.services import Services
+from supervisor.runtime.services import Services
 
 from .agency_directory import directory
 from .test_portal_records import province_portal

@@ -13,8 +13,8 @@ from pypdf import PdfReader
 from sqlalchemy import insert, select, update
 
 from ledger import schema as ledger_schema
-from supervisor import tables
-from supervisor.services import Services
+from supervisor.database import tables
+from supervisor.runtime.services import Services
 from tests.tampering import take_down_ledger_guards
 
 from .agency_directory import directory

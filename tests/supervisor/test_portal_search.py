@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ledger.leaf import decode_leaf
-from supervisor import tables
-from supervisor.payload_keys import SALT_SIZE
-from supervisor.portal import search as search_module
-from supervisor.services import Services
+from supervisor.custody.payload_keys import SALT_SIZE
+from supervisor.database import tables
+from supervisor.runtime.services import Services
+from supervisor.web.portal import search as search_module
 
 from .agency_directory import directory
 from .test_portal_records import _consultation_index, _state_purpose, province_portal

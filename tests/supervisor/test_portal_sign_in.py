@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from supervisor.app import create_app
 from supervisor.config import Settings
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.web.app import create_app
 from tests.slapd import Directory
 
 from .agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
@@ -178,7 +178,7 @@ def test_the_compiled_chinese_catalogue_matches_its_source() -> None:
     from babel.messages.mofile import read_mo
     from babel.messages.pofile import read_po
 
-    folder = Path(__file__).resolve().parents[2] / "supervisor/portal/translations"
+    folder = Path(__file__).resolve().parents[2] / "supervisor/web/portal/translations"
     messages = folder / "zh_Hans_CN" / "LC_MESSAGES"
     with (messages / "messages.po").open("rb") as source:
         catalog = read_po(source)
@@ -190,7 +190,7 @@ def test_the_compiled_chinese_catalogue_matches_its_source() -> None:
         return {m.id: m.string for m in messages if m.id and not m.fuzzy}
 
     assert translations(compiled) == translations(catalog), (
-        "run: pybabel compile -d supervisor/portal/translations"
+        "run: pybabel compile -d supervisor/web/portal/translations"
     )
 
 
@@ -200,7 +200,7 @@ def test_the_findings_queue_filters_and_pages(portal: tuple[FlaskClient, Clock])
     client, clock = portal
     app_services = client.application.extensions["careledger"]
     with app_services.engine.begin() as connection:
-        from supervisor import tables
+        from supervisor.database import tables
 
         connection.execute(
             tables.findings.insert(),

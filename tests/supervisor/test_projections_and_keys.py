@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from ledger import schema as ledger_schema
 from ledger.leaf import decode_leaf
-from supervisor import tables
 from supervisor.cli import cli
-from supervisor.keys import KeyFileError
-from supervisor.payload_keys import PayloadKeys, SealedPayloadError, create_payload_keys
-from supervisor.receipts import verify_receipt
+from supervisor.custody.key_files import KeyFileError
+from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError, create_payload_keys
+from supervisor.database import tables
+from supervisor.intake.receipts import verify_receipt
 
 from .conftest import FROZEN_NOW, Portal
 
@@ -139,7 +139,7 @@ def test_a_key_file_appears_only_whole(tmp_path: Path, monkeypatch: pytest.Monke
 
     While the bytes are being synced, the key's own name must not exist yet.
     """
-    import supervisor.keys
+    import supervisor.custody.key_files
 
     path = tmp_path / "keys" / "k.key"
     seen: list[bool] = []
@@ -149,8 +149,8 @@ def test_a_key_file_appears_only_whole(tmp_path: Path, monkeypatch: pytest.Monke
         seen.append(path.exists())
         real_fsync(descriptor)
 
-    monkeypatch.setattr(supervisor.keys.os, "fsync", watching_fsync)
-    supervisor.keys.write_secret(path, "secret\n")
+    monkeypatch.setattr(supervisor.custody.key_files.os, "fsync", watching_fsync)
+    supervisor.custody.key_files.write_secret(path, "secret\n")
     assert seen and seen[0] is False
     assert path.read_text() == "secret\n"
     assert [p.name for p in path.parent.iterdir()] == ["k.key"]  # no temporary left

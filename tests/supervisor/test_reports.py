@@ -24,16 +24,16 @@ from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.integrity import verify_stored_log
 from reports.methodology import load_methodology
-from supervisor import tables
 from supervisor.cli import cli
 from supervisor.config import Settings
-from supervisor.payload_keys import SALT_SIZE
-from supervisor.projections import rebuild_projections
-from supervisor.province import generate_province
-from supervisor.province_files import ReplayClock, load_province, write_province
-from supervisor.report_service import Generated, ReportError
-from supervisor.services import Services, build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.custody.payload_keys import SALT_SIZE
+from supervisor.database import tables
+from supervisor.demo.province import generate_province
+from supervisor.demo.province_files import ReplayClock, load_province, write_province
+from supervisor.reporting.service import Generated, ReportError
+from supervisor.runtime.projections import rebuild_projections
+from supervisor.runtime.services import Services, build_services
 from tests.conftest import postgres_schema_url
 from tests.tampering import take_down_ledger_guards
 

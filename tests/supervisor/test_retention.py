@@ -10,17 +10,18 @@ from sqlalchemy import func, select
 
 from ledger.integrity import verify_stored_log
 from ledger.proof import verify_consistency, verify_inclusion
-from supervisor import payload_keys, tables
 from supervisor.cli import cli
 from supervisor.config import ConfigError, Settings
-from supervisor.payload_keys import PayloadKeys, SealedPayloadError, period_of
-from supervisor.projections import rebuild_projections
-from supervisor.retention import (
+from supervisor.custody import payload_keys
+from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError, period_of
+from supervisor.custody.retention import (
     RetentionError,
     expired_keys,
     key_expiry,
     parse_policy,
 )
+from supervisor.database import tables
+from supervisor.runtime.projections import rebuild_projections
 
 from .conftest import Portal
 

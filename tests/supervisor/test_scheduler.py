@@ -19,14 +19,15 @@ import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import select
 
-from supervisor import tables
 from supervisor.config import Settings
-from supervisor.leases import Lease
-from supervisor.projections import rebuild_projections
-from supervisor.scheduler import JobStoreScheduler, Scheduler, SchedulerBusyError
-from supervisor.schedules import PROVINCE_ZONE, ScheduleError
-from supervisor.services import Services, build_services
-from supervisor.setup import initialise
+from supervisor.custody.data_folder import initialise
+from supervisor.database import tables
+from supervisor.ground.china_time import PROVINCE_ZONE
+from supervisor.inspection.leases import Lease
+from supervisor.runtime.projections import rebuild_projections
+from supervisor.runtime.scheduler import JobStoreScheduler, Scheduler, SchedulerBusyError
+from supervisor.runtime.schedules import ScheduleError
+from supervisor.runtime.services import Services, build_services
 
 pytestmark = pytest.mark.database
 
@@ -404,7 +405,7 @@ def test_a_stop_does_not_wait_for_a_retry_and_the_next_scheduler_retries(
 def test_a_rerun_and_the_jobs_own_run_never_overlap(services: Services) -> None:
     """The rerun of an interrupted run and the job's scheduled run are two APScheduler
     jobs; they must not run at once (two publications of one period raced)."""
-    from supervisor.scheduler import JobRunner
+    from supervisor.runtime.scheduler import JobRunner
 
     inside = []
     overlapped = threading.Event()
@@ -428,7 +429,7 @@ def test_a_rerun_and_the_jobs_own_run_never_overlap(services: Services) -> None:
 
 
 def test_stopping_ends_a_long_inspection_sweep_between_passes(services: Services) -> None:
-    from supervisor.scheduler import job_functions
+    from supervisor.runtime.scheduler import job_functions
 
     stopping = threading.Event()
     stopping.set()

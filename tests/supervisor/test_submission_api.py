@@ -22,11 +22,12 @@ from sqlalchemy import select
 
 from ledger import schema as ledger_schema
 from ledger.leaf import decode_leaf
-from supervisor import tables
-from supervisor.client import PlatformKeyFile
-from supervisor.platforms import PlatformRegistry
-from supervisor.receipts import ReceiptError, record_commitment, verify_receipt
-from supervisor.request_signing import authorization_header
+from supervisor.client.submit import PlatformKeyFile
+from supervisor.database import tables
+from supervisor.ground.records import record_commitment
+from supervisor.intake.platforms import PlatformRegistry
+from supervisor.intake.receipts import ReceiptError, verify_receipt
+from supervisor.intake.request_signing import authorization_header
 
 from .conftest import Portal
 
@@ -133,7 +134,7 @@ def test_a_retry_racing_the_first_commit_gets_the_receipt_not_a_conflict(
     stored?" and "are its records stored?": the answer is the receipt (200), never 409."""
     from sqlalchemy import event
 
-    from supervisor.services import build_services
+    from supervisor.runtime.services import build_services
 
     envelope = portal.envelope(portal.records(5), batch_id="race-1")
     other = build_services(portal.settings, lambda: portal.clock.now)  # another worker

@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ledger.leaf import decode_leaf
-from supervisor import tables
-from supervisor.projections import rebuild_projections
-from supervisor.services import Services
-from supervisor.triage import ACTIONS, STATES, TriageError, next_state
+from supervisor.database import tables
+from supervisor.inspection.triage import ACTIONS, STATES, TriageError, next_state
+from supervisor.runtime.projections import rebuild_projections
+from supervisor.runtime.services import Services
 
 from .agency_directory import directory
 from .test_portal_records import province_portal

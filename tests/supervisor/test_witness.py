@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import COSIGNATURE_V1, Signer, open_note
 from ledger.store import EntryDraft, LedgerStore
-from supervisor.witness import Witness, create_witness_app
+from supervisor.transparency.witness import Witness, create_witness_app
 
 pytestmark = pytest.mark.database
 NOW = datetime(2026, 11, 23, 8, tzinfo=UTC)

@@ -1,0 +1,80 @@
+"""The record entries every capability reads: their entry type, their search row,
+how a sealed record opens, and the commitment a leaf makes to it.
+
+``record_row`` is the only way a ``records`` projection row is made, whether
+live (in the append's transaction) or on replay, so a rebuild gives exactly
+the rows live ingestion gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+
+from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys
+from supervisor.database import tables
+
+__all__ = [
+    "RECORD_ENTRY_PREFIX",
+    "batch_digest",
+    "record_commitment",
+    "record_row",
+    "unseal_record",
+    "utc_time",
+]
+
+RECORD_ENTRY_PREFIX = "record."
+
+
+def utc_time(text: str) -> datetime:
+    """An RFC 3339 time as UTC: SQLite keeps no offset, so every stored time is UTC."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def record_row(
+    keys: PayloadKeys,
+    index: int,
+    record: Mapping[str, Any],
+    statement: Mapping[str, Any],
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The ``records`` projection row of one record entry."""
+    record_type = record["type"]
+    practitioner = record.get("practitioner_license_no") or record.get("prescriber_license_no")
+    if record_type == "practitioner":
+        practitioner = record["license_no"]
+    patient = record.get("patient")
+    person_id = record.get("id_number") if record_type == "practitioner" else None
+    return {
+        "entry_index": index,
+        "institution_code": record["institution_code"],
+        "record_id": record["record_id"],
+        "record_type": record_type,
+        "occurred_at": utc_time(record["occurred_at"]),
+        "received_at": tables.stored_time(received_at),
+        "platform_id": statement["platform_id"],
+        "batch_id": statement["batch_id"],
+        "practitioner_license_no": practitioner,
+        "patient_pseudonym": keys.pseudonym("patient", patient["id_number"]) if patient else None,
+        "person_pseudonym": keys.pseudonym("practitioner", person_id) if person_id else None,
+        "amends": record.get("amends"),
+        "consultation_record_id": record.get("consultation_record_id"),
+    }
+
+
+def unseal_record(keys: PayloadKeys, payload: bytes) -> tuple[bytes, bytes]:
+    """(salt, canonical record bytes) of a sealed record payload."""
+    plaintext = keys.open(payload)
+    return plaintext[:SALT_SIZE], plaintext[SALT_SIZE:]
+
+
+def batch_digest(signed_bytes: bytes) -> bytes:
+    """What idempotent retries compare: SHA-256 of the batch's signed canonical bytes."""
+    return sha256(signed_bytes).digest()
+
+
+def record_commitment(salt: bytes, record_bytes: bytes) -> str:
+    """The leaf's commitment to a record: hex SHA-256(salt || canonical record)."""
+    return sha256(salt + record_bytes).hexdigest()

@@ -1,0 +1,475 @@
+"""The inspector: runs the rules over records as they reach the ledger, and on demand.
+
+The follower reads record entries from a durable cursor, chunk by chunk. A
+record is inspected once it is final: its consultation (for a prescription
+or charge) and its institution's filing have arrived, or its grace deadline
+(received + policy grace) has passed, after which what is missing is
+reported. Until then it waits in ``inspection_pending``. Findings, an
+``inspection.run`` entry (range, counts, reference versions, policy hash),
+the cursor move and the pending changes commit in one append transaction:
+a crash never skips or doubles a record, and two followers cannot both
+move the cursor (compare-and-swap).
+
+What a record is compared with depends only on the ledger: the related
+records received by its deadline and the reference versions named in the
+finding. Inspecting again gives the same finding ids, and nothing is
+appended twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from inspectors.findings import Finding, Subject
+from inspectors.policy import Policy
+from inspectors.reference import ReferenceSnapshot
+from inspectors.rulebook import inspect_subject
+from inspectors.values import (
+    Charge,
+    Consultation,
+    InstitutionFiling,
+    LedgerRecord,
+    Prescription,
+)
+from ledger import schema as ledger_schema
+from ledger.database import (
+    insert_dicts,
+    read_transaction,
+    snapshot_transaction,
+    write_transaction,
+)
+from ledger.store import AppendResult, EntryDraft, LedgerStore
+from supervisor.custody.payload_keys import PayloadKeys
+from supervisor.database import tables
+from supervisor.ground.sealed_entries import open_sealed, sealed_entry
+from supervisor.inspection.reference_data import ReferenceData
+from supervisor.inspection.related_records import (
+    RECORD_QUERY,
+    RecordReader,
+    RelatedRecords,
+    keyed_rows,
+    read_record_rows,
+    slices,
+)
+
+__all__ = [
+    "FINDING_ENTRY",
+    "RUN_ENTRY",
+    "InspectionConflictError",
+    "Inspector",
+    "PassReport",
+    "finding_row",
+]
+
+FINDING_ENTRY = "finding"
+RUN_ENTRY = "inspection.run"
+FOLLOWER = "follower"
+
+
+class InspectionConflictError(Exception):
+    """Another inspector moved the cursor first; this pass committed nothing."""
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """What one inspection pass did."""
+
+    mode: str
+    from_index: int
+    to_index: int
+    records: int
+    findings: int
+    pending: int
+    resolved: int
+    unreadable: int
+    entry_index: int | None  # the inspection.run entry; None when there was nothing to do
+
+
+def finding_row(index: int, statement: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    """The ``findings`` projection row of a finding entry (live and on replay)."""
+    return {
+        "finding_id": statement["finding_id"],
+        "entry_index": index,
+        "rule_id": statement["rule"],
+        "severity": statement["severity"],
+        "institution_code": statement["institution_code"],
+        "record_index": statement["record_index"],
+        "record_id": statement["record_id"],
+        "related_indices": ",".join(str(i) for i in statement["related_indices"]),
+        "found_at": tables.stored_time(received_at),
+    }
+
+
+class Inspector:
+    """Inspects record entries of one ledger; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        keys: PayloadKeys,
+        reference: ReferenceData,
+        clock: Callable[[], datetime],
+        *,
+        chunk: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.reference = reference
+        self.clock = clock
+        self.chunk = chunk
+        self.reader = RecordReader(keys)
+
+    # -- deciding what is final --------------------------------------------
+
+    def _subject(
+        self, item: LedgerRecord, world: RelatedRecords, policy: Policy, now: datetime
+    ) -> Subject | None:
+        """The subject of ``item`` if it is final now, else None (it must wait)."""
+        record = item.record
+        deadline = item.received_at + policy.grace
+        past_deadline = now >= deadline
+        if isinstance(record, InstitutionFiling):
+            institution: LedgerRecord | None = item
+        else:
+            institution = _filing_for(
+                world.filings.get(record.institution_code, ()), item, deadline
+            )
+        consultation = None
+        earlier: tuple[LedgerRecord, ...] = ()
+        waiting = institution is None
+        if isinstance(record, Prescription | Charge):
+            key = (record.institution_code, record.consultation_record_id)
+            consultation = world.consultations.get(key)
+            if consultation is not None and consultation.received_at > deadline:
+                consultation = None  # arrived after the grace period: it stays missing
+            waiting = waiting or consultation is None
+            if isinstance(record, Charge):
+                earlier = tuple(
+                    sorted(
+                        (c for i, c in world.charges.get(key, {}).items() if i < item.index),
+                        key=lambda c: c.index,
+                    )
+                )
+        if waiting and not past_deadline:
+            return None
+        filing = None if institution is None else institution.record
+        assert filing is None or isinstance(filing, InstitutionFiling)
+        return Subject(item, filing, consultation, earlier)
+
+    # -- passes ------------------------------------------------------------
+
+    def follow_once(self) -> PassReport:
+        """Inspect up to ``chunk`` new records and the pending ones now due, in one commit."""
+        now = self.clock()
+        self.reference.ensure_policy(now=now)
+        reference, policy = self.reference.snapshot()
+        with read_transaction(self.store.engine) as connection:
+            cursor = connection.execute(
+                select(tables.inspection_cursor.c.next_index).where(
+                    tables.inspection_cursor.c.name == FOLLOWER
+                )
+            ).scalar()
+            start = 0 if cursor is None else int(cursor)
+            # The head from this same connection: on SQLite a fresh one could see entries
+            # this snapshot does not, and the cursor would skip them.
+            head = int(connection.execute(select(ledger_schema.head.c.size)).scalar_one())
+            rows = read_record_rows(connection, start, head, self.chunk)
+            end = head if len(rows) < self.chunk else rows[-1].entry_index + 1
+            fresh, unreadable = self.reader.open(rows)
+            due = self._due_pending(connection, fresh, now)
+            candidates = [*due, *fresh]
+            world = self.reader.related(connection, candidates, complete_from=start)
+        due_indices = {item.index for item in due}
+        findings, waiting = self._evaluate(candidates, world, reference, policy, now)
+        new_pending = [w for w in waiting if w[0].index not in due_indices]
+        resolved = [i for i in due_indices if i not in {w[0].index for w in waiting}]
+        if not rows and not resolved:
+            # Nothing to inspect (the entries since the cursor are not records: the last
+            # run entry, findings, access events): move the cursor, append nothing. An
+            # idle follower otherwise appended a run entry covering its own last one,
+            # every pass, for ever.
+            if start != end:
+                with write_transaction(self.store.engine) as connection:
+                    self._move_cursor(connection, cursor, end)
+            return PassReport("follow", start, end, 0, 0, 0, 0, 0, None)
+
+        def cursor_and_pending(connection: Connection, result: AppendResult) -> None:
+            self._move_cursor(connection, cursor, end)
+            _store_pending(connection, new_pending, policy)
+            if resolved:
+                connection.execute(
+                    delete(tables.inspection_pending).where(
+                        tables.inspection_pending.c.entry_index.in_(resolved)
+                    )
+                )
+
+        counts = {"records": len(fresh), "pending": len(new_pending), "resolved": len(resolved)}
+        entry, appended = self._commit(
+            findings,
+            {"mode": "follow", "from_index": start, "to_index": end, **counts},
+            reference,
+            policy,
+            now,
+            also=cursor_and_pending,
+        )
+        return PassReport(
+            "follow",
+            start,
+            end,
+            len(fresh),
+            appended,
+            len(new_pending),
+            len(resolved),
+            unreadable,
+            entry,
+        )
+
+    def follow(self, *, stop: Callable[[], bool] | None = None) -> list[PassReport]:
+        """Run passes until the cursor reaches the head (or ``stop`` says so)."""
+        reports = []
+        while stop is None or not stop():
+            report = self.follow_once()
+            reports.append(report)
+            if report.records < self.chunk:
+                break
+        return reports
+
+    def inspect_received(self, since: datetime, until: datetime) -> PassReport:
+        """Inspect again every final record received in [since, until) (on demand).
+
+        Appends only findings not recorded yet (same ids: same finding), and
+        an ``inspection.run`` entry naming the range, versions and policy.
+        """
+        now = self.clock()
+        self.reference.ensure_policy(now=now)
+        reference, policy = self.reference.snapshot()
+        findings: list[Finding] = []
+        records = unreadable = waiting_count = 0
+        first = last = None
+        with snapshot_transaction(self.store.engine) as connection:
+            query = (
+                RECORD_QUERY.where(
+                    tables.records.c.received_at >= since, tables.records.c.received_at < until
+                )
+                .order_by(tables.records.c.entry_index)
+                .execution_options(yield_per=self.chunk)
+            )
+            for batch in connection.execute(query).partitions(self.chunk):
+                found, waiting, skipped = self._inspect_rows(
+                    connection, batch, reference, policy, now
+                )
+                findings += found
+                waiting_count += waiting
+                unreadable += skipped
+                records += len(batch)
+                first = batch[0].entry_index if first is None else first
+                last = batch[-1].entry_index
+        start = 0 if first is None else first
+        end = 0 if last is None else last + 1
+        summary = {
+            "mode": "on_demand",
+            "since": since.astimezone(UTC).isoformat(),
+            "until": until.astimezone(UTC).isoformat(),
+            "from_index": start,
+            "to_index": end,
+            "records": records,
+            "pending": waiting_count,
+            "resolved": 0,
+        }
+        entry, appended = self._commit(findings, summary, reference, policy, now, also=None)
+        return PassReport(
+            "on_demand", start, end, records, appended, waiting_count, 0, unreadable, entry
+        )
+
+    def _inspect_rows(
+        self,
+        connection: Connection,
+        rows: Sequence[Any],
+        reference: ReferenceSnapshot,
+        policy: Policy,
+        now: datetime,
+    ) -> tuple[list[Finding], int, int]:
+        opened, unreadable = self.reader.open(rows)
+        world = self.reader.related(connection, opened)
+        findings, waiting = self._evaluate(opened, world, reference, policy, now)
+        return findings, len(waiting), unreadable
+
+    def _due_pending(
+        self, connection: Connection, fresh: Sequence[LedgerRecord], now: datetime
+    ) -> list[LedgerRecord]:
+        """Pending records whose deadline passed or whose missing record just arrived."""
+        pending = tables.inspection_pending.c
+        if connection.execute(select(pending.entry_index).limit(1)).first() is None:
+            return []  # the usual case: nothing waits, so nothing can be due
+        filed = {
+            i.record.institution_code for i in fresh if isinstance(i.record, InstitutionFiling)
+        }
+        arrived = sorted(
+            (i.record.institution_code, i.record.record_id)
+            for i in fresh
+            if isinstance(i.record, Consultation)
+        )
+        conditions = [pending.deadline <= now]
+        if filed:
+            conditions.append(pending.institution_code.in_(filed))
+        due_indices: set[int] = set()
+        with_conditions = select(pending.entry_index).where(or_(*conditions))
+        due_indices.update(connection.execute(with_conditions).scalars())
+        rows = keyed_rows(connection, pending.waiting_for, arrived, [pending.entry_index])
+        due_indices.update(row.entry_index for row in rows)
+        if not due_indices:
+            return []
+        ordered = sorted(due_indices)
+        loaded: list[LedgerRecord] = []
+        for part in slices(ordered):
+            loaded += self.reader.load(
+                connection, RECORD_QUERY.where(tables.records.c.entry_index.in_(part))
+            )
+        return loaded
+
+    def _evaluate(
+        self,
+        candidates: Sequence[LedgerRecord],
+        world: RelatedRecords,
+        reference: ReferenceSnapshot,
+        policy: Policy,
+        now: datetime,
+    ) -> tuple[list[Finding], list[tuple[LedgerRecord, str | None]]]:
+        findings: list[Finding] = []
+        waiting: list[tuple[LedgerRecord, str | None]] = []
+        for item in candidates:
+            subject = self._subject(item, world, policy, now)
+            if subject is None:
+                record = item.record
+                link = (
+                    record.consultation_record_id
+                    if isinstance(record, Prescription | Charge)
+                    else None
+                )
+                waiting.append((item, link))
+            else:
+                findings += inspect_subject(subject, reference, policy)
+        return findings, waiting
+
+    # -- committing --------------------------------------------------------
+
+    def _move_cursor(self, connection: Connection, old: int | None, new: int) -> None:
+        cursor = tables.inspection_cursor
+        if old is None:
+            try:
+                connection.execute(insert(cursor).values(name=FOLLOWER, next_index=new))
+            except IntegrityError as e:
+                raise InspectionConflictError("another inspector started first") from e
+            return
+        moved = connection.execute(
+            update(cursor)
+            .where(cursor.c.name == FOLLOWER, cursor.c.next_index == old)
+            .values(next_index=new)
+        )
+        if moved.rowcount != 1:
+            raise InspectionConflictError("another inspector moved the cursor first")
+
+    def _commit(
+        self,
+        findings: Sequence[Finding],
+        summary: dict[str, Any],
+        reference: ReferenceSnapshot,
+        policy: Policy,
+        now: datetime,
+        *,
+        also: Callable[[Connection, AppendResult], None] | None,
+    ) -> tuple[int, int]:
+        """Append the new findings and the run entry; returns (run entry index, findings)."""
+        with read_transaction(self.store.engine) as connection:
+            known: set[str] = set()
+            ids = sorted({f.finding_id for f in findings})
+            for part in slices(ids):
+                known.update(
+                    connection.execute(
+                        select(tables.findings.c.finding_id).where(
+                            tables.findings.c.finding_id.in_(part)
+                        )
+                    ).scalars()
+                )
+        new: dict[str, Finding] = {}
+        for finding in findings:
+            if finding.finding_id not in known:
+                new.setdefault(finding.finding_id, finding)
+        drafts = [self._finding_draft(f, now) for f in new.values()]
+        run = {
+            **summary,
+            "findings": len(drafts),
+            "policy_sha256": policy.sha256,
+            "reference_versions": reference.versions(),
+        }
+        drafts.append(EntryDraft(RUN_ENTRY, run))
+
+        def project(connection: Connection, result: AppendResult) -> None:
+            rows = [
+                finding_row(result.first_index + offset, dict(draft.statement), now)
+                for offset, draft in enumerate(drafts[:-1])
+            ]
+            insert_dicts(connection, tables.findings, rows)
+            if also is not None:
+                also(connection, result)
+
+        result = self.store.append(drafts, now=now, within=project)
+        return result.first_index + len(drafts) - 1, len(drafts) - 1
+
+    def _finding_draft(self, finding: Finding, now: datetime) -> EntryDraft:
+        public: dict[str, Any] = {
+            "finding_id": finding.finding_id,
+            "rule": finding.rule_id,
+            "severity": finding.severity.value,
+            "record_index": finding.record_index,
+            "related_indices": list(finding.related_indices),
+            "institution_code": finding.institution_code,
+            "record_id": finding.record_id,
+            "reference_versions": dict(finding.reference_versions),
+            "policy_sha256": finding.policy_sha256,
+        }
+        return sealed_entry(
+            self.keys, FINDING_ENTRY, FINDING_ENTRY, now, public=public, details=finding.document()
+        )
+
+    def open_finding(self, payload: bytes) -> dict[str, Any]:
+        """The sealed document of a finding entry."""
+        return open_sealed(self.keys, payload)
+
+
+def _filing_for(
+    filings: Sequence[LedgerRecord], item: LedgerRecord, deadline: datetime
+) -> LedgerRecord | None:
+    """The filing a record is judged by: the latest one before it in the ledger, else the
+    first one received by its deadline."""
+    before = [f for f in filings if f.index < item.index]
+    if before:
+        return before[-1]
+    for filing in filings:
+        if filing.received_at <= deadline:
+            return filing
+    return None
+
+
+def _store_pending(
+    connection: Connection, waiting: Sequence[tuple[LedgerRecord, str | None]], policy: Policy
+) -> None:
+    insert_dicts(
+        connection,
+        tables.inspection_pending,
+        [
+            {
+                "entry_index": item.index,
+                "deadline": item.received_at + policy.grace,
+                "institution_code": item.record.institution_code,
+                "waiting_for": link,
+            }
+            for item, link in waiting
+        ],
+    )

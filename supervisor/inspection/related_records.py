@@ -1,0 +1,274 @@
+"""Reading record entries for inspection: the chunk, and the records they relate to.
+
+Records come from the ``records`` projection joined with the ledger's
+entries, their sealed payloads opened and parsed into typed values. Related
+records (filings, consultations, charges of a consultation) are found
+through the projection's indexes, a query per institution or one array join
+on PostgreSQL, never by scanning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, select, text
+from sqlalchemy.sql import Select
+
+from inspectors.values import (
+    Charge,
+    Consultation,
+    InstitutionFiling,
+    LedgerRecord,
+    Prescription,
+    parse_record,
+)
+from ledger import schema as ledger_schema
+from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
+from supervisor.database import tables
+
+__all__ = [
+    "RECORD_QUERY",
+    "RecordReader",
+    "RecordRow",
+    "RelatedRecords",
+    "keyed_rows",
+    "linked",
+    "read_record_rows",
+    "slices",
+]
+
+_NO_LIMIT = 2**62  # above any entry index
+_records = tables.records
+_entries = ledger_schema.entries
+RECORD_QUERY = select(_records.c.entry_index, _records.c.received_at, _entries.c.payload).join(
+    _entries, _entries.c.idx == _records.c.entry_index
+)
+
+
+@dataclass
+class RelatedRecords:
+    """The records a pass can compare with, by what they are looked up by."""
+
+    filings: dict[str, list[LedgerRecord]] = field(default_factory=dict)
+    consultations: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
+    charges: dict[tuple[str, str], dict[int, LedgerRecord]] = field(default_factory=dict)
+
+    def add(self, item: LedgerRecord) -> None:
+        record = item.record
+        if isinstance(record, InstitutionFiling):
+            bucket = self.filings.setdefault(record.institution_code, [])
+            if all(other.index != item.index for other in bucket):
+                bucket.append(item)
+                bucket.sort(key=lambda f: f.index)
+        elif isinstance(record, Charge):
+            key = (record.institution_code, record.consultation_record_id)
+            self.charges.setdefault(key, {})[item.index] = item
+        elif isinstance(record, Consultation):
+            self.consultations[(record.institution_code, record.record_id)] = item
+
+
+class RecordReader:
+    """Opens sealed record payloads and finds related records."""
+
+    def __init__(self, keys: PayloadKeys) -> None:
+        self.keys = keys
+
+    def open(self, rows: Iterable[Any]) -> tuple[list[LedgerRecord], int]:
+        """Typed records of (entry_index, received_at, payload) rows; shredded ones counted."""
+        opened, unreadable = [], 0
+        keys_open = self.keys.open
+        for row in rows:
+            try:
+                plaintext = keys_open(row.payload)
+            except SealedPayloadError:
+                unreadable += 1
+                continue
+            record = parse_record(orjson.loads(plaintext[SALT_SIZE:]))
+            opened.append(LedgerRecord(row.entry_index, tables.read_time(row.received_at), record))
+        return opened, unreadable
+
+    def load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:
+        return self.open(connection.execute(query))[0]
+
+    def related(
+        self,
+        connection: Connection,
+        candidates: Sequence[LedgerRecord],
+        complete_from: int | None = None,
+    ) -> RelatedRecords:
+        """Everything the candidates may be compared with: filings of their institutions,
+        the consultations they refer to, the charges of those consultations.
+
+        ``complete_from``: every record from that index to the highest candidate is itself
+        a candidate (a follower's chunk), so only earlier ones are looked up.
+        """
+        world = RelatedRecords()
+        codes: set[str] = set()
+        consultation_keys: set[tuple[str, str]] = set()
+        charge_keys: set[tuple[str, str]] = set()
+        for item in candidates:
+            record = item.record
+            world.add(item)
+            codes.add(record.institution_code)
+            if isinstance(record, Prescription | Charge):
+                key = (record.institution_code, record.consultation_record_id)
+                consultation_keys.add(key)
+                if isinstance(record, Charge):
+                    charge_keys.add(key)
+        if codes:
+            filings = RECORD_QUERY.where(
+                _records.c.record_type == "institution", _records.c.institution_code.in_(codes)
+            )
+            for filing in self.load(connection, filings):
+                world.add(filing)
+        missing = [k for k in consultation_keys if k not in world.consultations]
+        found = [
+            index
+            for index, record_type in linked(connection, _records.c.record_id, missing)
+            if record_type == "consultation"
+        ]
+        if charge_keys:
+            # A chunk's own charges are most of them: look up and decrypt only the others.
+            below = complete_from
+            if below is None:
+                below = max(item.index for item in candidates)
+            known = {i for charges in world.charges.values() for i in charges}
+            found += [
+                index
+                for index, record_type in linked(
+                    connection, _records.c.consultation_record_id, charge_keys, below=below
+                )
+                if record_type == "charge" and index not in known
+            ]
+        for part in slices(sorted(set(found))):
+            for related in self.load(
+                connection, RECORD_QUERY.where(_records.c.entry_index.in_(part))
+            ):
+                world.add(related)
+        return world
+
+
+class RecordRow(NamedTuple):
+    """A record entry as read for inspection: index, arrival, sealed payload."""
+
+    entry_index: int
+    received_at: datetime
+    payload: bytes
+
+
+#: The limit applies to the records alone, then the join: with stale statistics after a
+#: bulk load, PostgreSQL otherwise joined and sorted every record up to the head (on disk)
+#: to keep the first ten thousand.
+_NEXT_RECORDS = (
+    "SELECT r.entry_index, r.received_at, e.payload FROM ("
+    "SELECT entry_index, received_at FROM records "
+    "WHERE entry_index >= {0} AND entry_index < {0} ORDER BY entry_index LIMIT {0}"
+    ") AS r JOIN ledger_entries AS e ON e.idx = r.entry_index ORDER BY r.entry_index"
+)
+
+
+def read_record_rows(connection: Connection, start: int, head: int, limit: int) -> list[RecordRow]:
+    """The next record entries from ``start`` (below ``head``), in index order.
+
+    The follower's hot read, on the DB-API cursor of the same transaction: SQLAlchemy's
+    row processing cost as much as the read itself, and on PostgreSQL the binary
+    protocol sends payloads as bytes rather than hex text.
+    """
+    raw: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        cursor = raw.cursor(binary=True)
+        try:
+            cursor.execute(_NEXT_RECORDS.format("%s"), (start, head, limit))
+            return [RecordRow(*row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+    cursor = raw.cursor()
+    try:
+        cursor.execute(_NEXT_RECORDS.format("?"), (start, head, limit))
+        # SQLite keeps times as UTC text without an offset.
+        return [
+            RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), payload)
+            for index, received, payload in cursor.fetchall()
+        ]
+    finally:
+        cursor.close()
+
+
+def linked(
+    connection: Connection,
+    column: Any,
+    keys: Iterable[tuple[str, str]],
+    *,
+    below: int | None = None,
+) -> list[tuple[int, str]]:
+    """(entry_index, record_type) of the records of an institution whose ``column`` is one
+    of the keys' ids (and whose index is below ``below``), found through the composite
+    index on (institution_code, column)."""
+    rows = keyed_rows(
+        connection, column, keys, [_records.c.entry_index, _records.c.record_type], below=below
+    )
+    return [(row.entry_index, row.record_type) for row in rows]
+
+
+def keyed_rows(
+    connection: Connection,
+    column: Any,
+    keys: Iterable[tuple[str, str]],
+    selected: Sequence[Any],
+    *,
+    below: int | None = None,
+) -> list[Any]:
+    """The ``selected`` columns of the rows of ``column``'s table (which has
+    ``institution_code`` and ``entry_index``) whose (institution_code, column) is one of
+    ``keys``, and whose index is below ``below``.
+
+    PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
+    institution with ``IN`` on the second column, because SQLite uses no index for a
+    row-value ``IN`` and would scan the whole table.
+    """
+    by_institution: dict[str, list[str]] = {}
+    for institution, value in keys:
+        by_institution.setdefault(institution, []).append(value)
+    if not by_institution:
+        return []
+    table = column.table
+    limit = _NO_LIMIT if below is None else below
+    if connection.dialect.name == "postgresql":
+        pairs = sorted({(i, v) for i, values in by_institution.items() for v in values})
+        wanted = ", ".join(f"t.{c.name}" for c in selected)
+        return list(
+            connection.execute(
+                text(
+                    f"SELECT {wanted} FROM {table.name} AS t "
+                    f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
+                    f"AS k(institution_code, linked) "
+                    f"ON t.institution_code = k.institution_code AND t.{column.name} = k.linked "
+                    f"WHERE t.entry_index < :below"
+                ),
+                {
+                    "institutions": [i for i, _ in pairs],
+                    "ids": [v for _, v in pairs],
+                    "below": limit,
+                },
+            )
+        )
+    found: list[Any] = []
+    for institution, values in sorted(by_institution.items()):
+        for part in slices(sorted(set(values))):
+            query = select(*selected).where(
+                table.c.institution_code == institution,
+                column.in_(part),
+                table.c.entry_index < limit,
+            )
+            found += connection.execute(query).all()
+    return found
+
+
+def slices(values: Sequence[Any], size: int = 2000) -> Iterable[Sequence[Any]]:
+    """Bounded IN lists: SQLite and PostgreSQL both limit bound parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,330 @@
+"""The OpenAPI 3.1 description of the platform API, built from the same schemas it enforces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supervisor.intake.envelope import BATCH_ID_PATTERN, SIGNATURE_PATTERN
+from supervisor.intake.platforms import KEY_ID_PATTERN, PLATFORM_ID_PATTERN
+from supervisor.intake.record_schema import (
+    DATE_TIME_PATTERN,
+    SCHEMA_ID,
+    record_definitions,
+    record_union,
+)
+
+__all__ = ["openapi_document"]
+
+_B64 = {"type": "string", "contentEncoding": "base64"}
+
+_ENVELOPE = {
+    "type": "object",
+    "required": ["platform_id", "key_id", "batch_id", "created_at", "records", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "platform_id": {"type": "string", "pattern": PLATFORM_ID_PATTERN},
+        "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
+        "batch_id": {"type": "string", "pattern": BATCH_ID_PATTERN},
+        "created_at": {"type": "string", "pattern": DATE_TIME_PATTERN},
+        "records": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/components/schemas/Record"},
+            "description": "At most 1,000 records by default (configurable): more is a 413.",
+        },
+        "signature": {
+            "type": "string",
+            "pattern": SIGNATURE_PATTERN,
+            "description": "Ed25519 over the RFC 8785 canonical JSON of the envelope "
+            "without this field.",
+        },
+    },
+}
+
+_RECEIPT = {
+    "type": "object",
+    "required": [
+        "receipt_version",
+        "platform_id",
+        "batch_id",
+        "tree_size",
+        "checkpoint",
+        "records",
+    ],
+    "properties": {
+        "receipt_version": {"const": "careledger.receipt/v1"},
+        "platform_id": {"type": "string"},
+        "batch_id": {"type": "string"},
+        "tree_size": {"type": "integer", "minimum": 1},
+        "checkpoint": {
+            "type": "string",
+            "description": "C2SP signed checkpoint note that includes every record of the batch.",
+        },
+        "records": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["record_id", "index", "leaf", "leaf_hash", "salt", "inclusion_proof"],
+                "properties": {
+                    "record_id": {"type": "string"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "leaf": _B64,
+                    "leaf_hash": _B64,
+                    "salt": _B64,
+                    "inclusion_proof": {"type": "array", "items": _B64},
+                },
+            },
+        },
+    },
+}
+
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "detail"],
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, minimum: int, *, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 2**63 - 1},
+    }
+
+
+def _text_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+_HASHES = {"type": "array", "items": _B64}
+
+
+def _log_paths() -> dict[str, Any]:
+    """The public log API (no authentication). Tiles follow C2SP tlog-tiles paths."""
+    bad = _problem("Malformed or out-of-range parameter")
+    return {
+        "/log/checkpoint": {
+            "get": {
+                "operationId": "getCheckpoint",
+                "summary": "The latest C2SP signed checkpoint",
+                "responses": {
+                    "200": _text_response("A signed note"),
+                    "404": _problem("The log is empty"),
+                },
+            }
+        },
+        "/log/vkey": {
+            "get": {
+                "operationId": "getVerifierKey",
+                "summary": "The log's verifier key",
+                "responses": {"200": _text_response("A C2SP verifier key")},
+            }
+        },
+        "/log/proof/inclusion": {
+            "get": {
+                "operationId": "getInclusionProof",
+                "summary": "Audit path of a leaf (by index or by base64 leaf_hash)",
+                "parameters": [
+                    _query("size", 1),
+                    _query("index", 0, required=False),
+                    {"name": "leaf_hash", "in": "query", "required": False, "schema": _B64},
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "The proof",
+                        {
+                            "type": "object",
+                            "required": ["index", "size", "leaf_hash", "hashes"],
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "size": {"type": "integer"},
+                                "leaf_hash": _B64,
+                                "hashes": _HASHES,
+                            },
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+        "/log/proof/consistency": {
+            "get": {
+                "operationId": "getConsistencyProof",
+                "summary": "Proof that the tree of size `size` extends the tree of size `old`",
+                "parameters": [_query("old", 1), _query("size", 1)],
+                "responses": {
+                    "200": _json_response(
+                        "The proof",
+                        {
+                            "type": "object",
+                            "required": ["old", "size", "hashes"],
+                            "properties": {
+                                "old": {"type": "integer"},
+                                "size": {"type": "integer"},
+                                "hashes": _HASHES,
+                            },
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+        "/log/entries/{index}": {
+            "get": {
+                "operationId": "getEntry",
+                "summary": "A leaf (the public entry header) and its hash; never a payload",
+                "parameters": [
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                    }
+                ],
+                "responses": {
+                    "200": _json_response("The entry", {"type": "object"}),
+                    "400": bad,
+                    "404": _problem("Not an entry path"),
+                },
+            }
+        },
+        "/log/checkpoints": {
+            "get": {
+                "operationId": "getCheckpointHistory",
+                "summary": "Signed checkpoints above size `after`, smallest first",
+                "parameters": [
+                    _query("after", 0, required=False),
+                    _query("limit", 1, required=False),
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "A page of checkpoints",
+                        {
+                            "type": "object",
+                            "required": ["checkpoints"],
+                            "properties": {"checkpoints": {"type": "array"}},
+                        },
+                    ),
+                    "400": bad,
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    receipt = {"$ref": "#/components/schemas/Receipt"}
+    schemas: dict[str, Any] = {
+        "BatchEnvelope": _ENVELOPE,
+        "Receipt": _RECEIPT,
+        "Problem": _PROBLEM,
+        "Record": record_union("#/components/schemas/"),
+        **record_definitions(),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "careledger API: platform submissions and the public log",
+            "version": "1",
+            "description": "Mandatory transmission of internet-healthcare records to the "
+            "regulator: signed batches in, final verifiable receipts out.",
+        },
+        "paths": {
+            "/api/v1/batches": {
+                "post": {
+                    "operationId": "submitBatch",
+                    "summary": "Submit a signed batch of records",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/BatchEnvelope"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json_response("Accepted: the durable, final receipt", receipt),
+                        "200": _json_response("A retry of an accepted batch: its receipt", receipt),
+                        "400": _problem("The body is not valid JSON"),
+                        "403": _problem("Unknown or revoked key, bad signature, wrong institution"),
+                        "409": _problem("batch_id reused with other content, or record resent"),
+                        "413": _problem("Too many records or too large a body"),
+                        "415": _problem("Not application/json"),
+                        "422": _problem("Invalid envelope or records; errors point at them"),
+                    },
+                }
+            },
+            "/api/v1/batches/{batch_id}": {
+                "get": {
+                    "operationId": "getReceipt",
+                    "summary": "Fetch a batch's receipt again (signed request)",
+                    "parameters": [
+                        {
+                            "name": "batch_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "Authorization",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": 'CareLedger-Ed25519 platform_id="..", key_id="..", '
+                            'created="<unix seconds>", signature="<base64>"',
+                        },
+                    ],
+                    "responses": {
+                        "200": _json_response("The receipt", receipt),
+                        "401": _problem("Missing, malformed or invalid request signature"),
+                        "403": _problem("Unknown or revoked key"),
+                        "404": _problem("No such batch for this platform"),
+                    },
+                }
+            },
+            "/api/v1/schema": {
+                "get": {
+                    "operationId": "getRecordSchema",
+                    "summary": f"The record JSON Schema ({SCHEMA_ID})",
+                    "responses": {"200": _json_response("JSON Schema 2020-12", {"type": "object"})},
+                }
+            },
+            **_log_paths(),
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {"200": _json_response("OpenAPI 3.1", {"type": "object"})},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

@@ -1,0 +1,208 @@
+"""Reports and schedules in the portal: list, download, verify, generate; jobs and their runs.
+
+Reports carry no patient identities, so every role sees them; auditors verify
+but do not generate. Only supervisors change schedules (each change is a
+ledger entry, see ``supervisor.runtime.schedules``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, g, render_template, request, send_file
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from supervisor.database import tables
+from supervisor.reporting.service import GENERATE_ROLES, KINDS, ReportError
+from supervisor.reporting.sources import LedgerBasisError
+from supervisor.runtime.schedules import JOBS, ScheduleError
+from supervisor.web.current import services
+from supervisor.web.portal import portal
+from supervisor.web.portal.sessions import PortalSession
+from supervisor.web.portal.views import check_csrf, signed_in
+
+_FILE_TYPES = {
+    "pdf-zh": "application/pdf",
+    "pdf-en": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
+
+
+def _reports_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
+    kind = request.values.get("kind", "")
+    period = request.values.get("period", "").strip()
+    reports = services().reports.list(kind=kind if kind in KINDS else None, period=period or None)
+    current: PortalSession = g.portal_session
+    page = render_template(
+        "portal/reports.html",
+        reports=reports,
+        kinds=KINDS,
+        kind=kind,
+        period=period,
+        message=message,
+        error=error,
+        can_generate=bool(current.roles & GENERATE_ROLES),
+    )
+    return page, status
+
+
+@portal.get("/reports")
+@signed_in
+def reports() -> Any:
+    return _reports_page()
+
+
+@portal.post("/reports/generate")
+@signed_in
+def report_generate() -> Any:
+    current: PortalSession = g.portal_session
+    check_csrf(current.csrf_token)
+    if not current.roles & GENERATE_ROLES:
+        abort(403, description=_("Auditors verify reports; they do not generate them."))
+    kind = request.form.get("kind", "")
+    period = request.form.get("period", "").strip()
+    try:
+        generated = services().reports.generate(
+            kind, period, requested_by=current.username, roles=tuple(sorted(current.roles))
+        )
+    except ReportError as refused:
+        return _reports_page(error=str(refused), status=422)
+    report = generated.report
+    if generated.newly_published:
+        message = _("Published %(id)s at ledger entry %(index)s.",
+                    id=report.report_id, index=report.entry_index)  # fmt: skip
+    else:
+        message = _("%(id)s was already published at ledger entry %(index)s.",
+                    id=report.report_id, index=report.entry_index)  # fmt: skip
+    return _reports_page(message=message)
+
+
+def _published(report_id: str) -> Any:
+    report = services().reports.get(report_id)
+    if report is None:
+        abort(404, description=_("No such report."))
+    return report
+
+
+@portal.get("/reports/<report_id>/<file_kind>")
+@signed_in
+def report_file(report_id: str, file_kind: str) -> Any:
+    if file_kind not in _FILE_TYPES:
+        abort(404, description=_("No such report file."))
+    report = _published(report_id)
+    path = services().reports.file_path(report.report_id, file_kind)
+    if not path.is_file():
+        abort(404, description=_("The file is not on this server; regenerate the report."))
+    return send_file(
+        path, mimetype=_FILE_TYPES[file_kind], as_attachment=True, download_name=path.name
+    )
+
+
+@portal.post("/reports/<report_id>/verify")
+@signed_in
+def report_verify(report_id: str) -> Any:
+    current: PortalSession = g.portal_session
+    check_csrf(current.csrf_token)
+    report = _published(report_id)
+    path = services().reports.file_path(report.report_id, "pdf-zh")
+    if not path.is_file():
+        abort(404, description=_("The file is not on this server; regenerate the report."))
+    try:
+        result = services().reports.verify(path.read_bytes())
+    except LedgerBasisError as broken:
+        abort(409, description=str(broken))
+    check_names = {
+        "published": _("Published in the ledger"),
+        "included": _("Publication entry proven in the log"),
+        "checkpoint": _("Report's checkpoint signed and consistent"),
+        "recomputed": _("Data recomputed from the ledger"),
+    }
+    return render_template(
+        "portal/report_verification.html", report=report, result=result, check_names=check_names
+    )
+
+
+# -- schedules -----------------------------------------------------------------
+
+
+def _next_runs() -> dict[str, datetime]:
+    """Next run times as the scheduler stored them (read, never through a second scheduler,
+    which would run due jobs itself)."""
+    jobs = tables.apscheduler_jobs
+    with services().engine.connect() as connection:
+        rows = connection.execute(select(jobs.c.id, jobs.c.next_run_time)).all()
+    return {
+        str(job_id): datetime.fromtimestamp(float(at), UTC) for job_id, at in rows if at is not None
+    }
+
+
+def _latest_runs(limit: int = 60) -> list[Any]:
+    with services().engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(tables.job_runs).order_by(tables.job_runs.c.id.desc()).limit(limit)
+            )
+        )
+
+
+def _schedules_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
+    current: PortalSession = g.portal_session
+    schedules = services().schedules.current()
+    runs = _latest_runs()
+    latest: dict[str, Any] = {}
+    for run in runs:  # newest first: the first seen per job is its latest attempt
+        latest.setdefault(run.job_id, run)
+    holder = None
+    with services().engine.connect() as connection:
+        row = connection.execute(select(tables.scheduler_lease)).first()
+        if row is not None:
+            holder = (row.holder, tables.read_time(row.expires_at))
+    page = render_template(
+        "portal/schedules.html",
+        schedules=schedules,
+        next_runs=_next_runs(),
+        runs=runs,
+        latest=latest,
+        holder=holder,
+        now=datetime.now(UTC),
+        message=message,
+        error=error,
+        can_edit="supervisor" in current.roles,
+        read_time=tables.read_time,
+    )
+    return page, status
+
+
+@portal.get("/schedules")
+@signed_in
+def schedules() -> Any:
+    return _schedules_page()
+
+
+@portal.post("/schedules/<job_id>")
+@signed_in
+def schedule_change(job_id: str) -> Any:
+    current: PortalSession = g.portal_session
+    check_csrf(current.csrf_token)
+    if "supervisor" not in current.roles:
+        abort(403, description=_("Only supervisors change schedules."))
+    if job_id not in JOBS:
+        abort(404, description=_("No such job."))
+    service = services().schedules
+    try:
+        index = service.change(
+            job_id,
+            request.form.get("cron", ""),
+            username=current.username,
+            roles=current.roles,
+            reason=request.form.get("reason", ""),
+        )
+    except ScheduleError as refused:
+        return _schedules_page(error=str(refused), status=422)
+    return _schedules_page(
+        message=_("Schedule changed; recorded at ledger entry %(index)s. The running scheduler "
+                  "applies it within seconds.", index=index)
+    )  # fmt: skip

@@ -1,0 +1,189 @@
+"""Record search over the projections: by institution, practitioner licence, patient (through
+the keyed pseudonym of the ID number, never the number itself), record type, rule and dates."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Select, func, select
+
+from ledger.database import read_transaction
+from supervisor.database import tables
+
+__all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
+
+PAGE_SIZE = 50
+#: Matches are counted up to here, not beyond: counting every prescription of a province
+#: reads millions of index entries on each search, and that cost grows with the ledger.
+#: A result this large is narrowed (dates, institution) or exported, not paged through.
+COUNT_LIMIT = 10_000
+EXPORT_LIMIT = 100_000
+_r = tables.records.c
+_TYPES = ("consultation", "prescription", "charge", "practitioner", "institution")
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    institution: str = ""
+    practitioner: str = ""
+    patient_id: str = ""  # typed by the regulator; turned into a pseudonym, never stored
+    record_type: str = ""
+    rule: str = ""
+    occurred_from: date | None = None
+    occurred_to: date | None = None
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> tuple[RecordQuery, list[str]]:
+        """The query and the problems with what was typed (shown, not fatal)."""
+        problems: list[str] = []
+
+        def text(name: str, limit: int = 64) -> str:
+            value = args.get(name, "")
+            return value.strip()[:limit] if isinstance(value, str) else ""
+
+        def day(name: str) -> date | None:
+            value = text(name, 10)
+            if not value:
+                return None
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                problems.append(name)
+                return None
+
+        record_type = text("type")
+        if record_type and record_type not in _TYPES:
+            problems.append("type")
+            record_type = ""
+        try:
+            page = max(1, min(100_000, int(text("page") or "1")))
+        except ValueError:
+            page = 1
+        query = cls(
+            text("institution"),
+            text("practitioner"),
+            text("patient_id"),
+            record_type,
+            text("rule", 40),
+            day("from"),
+            day("to"),
+            page,
+        )
+        return query, problems
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.institution,
+                self.practitioner,
+                self.patient_id,
+                self.record_type,
+                self.rule,
+                self.occurred_from,
+                self.occurred_to,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rows: list[dict[str, Any]]
+    total: int  # exact, or the count limit when ``more``
+    page: int
+    pages: int
+    more: bool = False  # more matches than were counted
+
+
+def _midnight(day: date) -> datetime:
+    # Dates are China Standard Time days, the regulator's calendar.
+    return datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=8)
+
+
+def _select(query: RecordQuery, patient_pseudonym: str | None) -> Select[Any]:
+    statement = select(tables.records)
+    if query.institution:
+        statement = statement.where(_r.institution_code == query.institution)
+    if query.practitioner:
+        statement = statement.where(_r.practitioner_license_no == query.practitioner)
+    if patient_pseudonym is not None:
+        statement = statement.where(_r.patient_pseudonym == patient_pseudonym)
+    if query.record_type:
+        statement = statement.where(_r.record_type == query.record_type)
+    if query.rule:
+        flagged = select(tables.findings.c.record_index).where(
+            tables.findings.c.rule_id == query.rule
+        )
+        statement = statement.where(_r.entry_index.in_(flagged))
+    if query.occurred_from is not None:
+        statement = statement.where(_r.occurred_at >= _midnight(query.occurred_from))
+    if query.occurred_to is not None:
+        statement = statement.where(_r.occurred_at < _midnight(query.occurred_to + timedelta(1)))
+    return statement
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "entry_index": r.entry_index,
+        "record_id": r.record_id,
+        "record_type": r.record_type,
+        "institution_code": r.institution_code,
+        "practitioner_license_no": r.practitioner_license_no or "",
+        "occurred_at": tables.read_time(r.occurred_at),
+        "received_at": tables.read_time(r.received_at),
+    }
+
+
+def search_records(
+    engine: Engine,
+    query: RecordQuery,
+    patient_pseudonym: str | None,
+    *,
+    count_limit: int | None = None,
+) -> SearchResult:
+    """One page of matches, newest first, and how many there are (up to ``count_limit``,
+    by default ``COUNT_LIMIT``)."""
+    if count_limit is None:
+        count_limit = COUNT_LIMIT
+    statement = _select(query, patient_pseudonym)
+    with read_transaction(engine) as connection:
+        counted = connection.execute(
+            select(func.count()).select_from(statement.limit(count_limit + 1).subquery())
+        ).scalar_one()
+        more = counted > count_limit
+        total = min(counted, count_limit)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(query.page, pages)
+        rows = connection.execute(
+            statement.order_by(_r.entry_index.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        ).all()
+    return SearchResult([_row(r) for r in rows], total, page, pages, more)
+
+
+def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) -> Iterator[str]:
+    """The whole result as CSV text (UTF-8 BOM first, for spreadsheets), at most 100,000 rows."""
+    columns = ("entry_index", "record_id", "record_type", "institution_code",
+               "practitioner_license_no", "occurred_at", "received_at")  # fmt: skip
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    yield "\ufeff" + buffer.getvalue()
+    statement = _select(query, patient_pseudonym).order_by(_r.entry_index).limit(EXPORT_LIMIT)
+    with read_transaction(engine) as connection:
+        rows = connection.execute(statement).all()
+    for r in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        row = _row(r)
+        writer.writerow(
+            [row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in columns]
+        )
+        yield buffer.getvalue()
