@@ -80,6 +80,10 @@ class Settings:
     portal_idle_minutes: int = 30
     #: Failed sign-ins per user name or address within 15 minutes before sign-in pauses.
     portal_max_login_failures: int = 5
+    #: How many reverse proxies in front of the portal set ``X-Forwarded-For``/``-Proto``
+    #: (1 behind the documented nginx). 0 trusts no such header: the socket's address is
+    #: the client's. Throttling and the access trail use the address this yields.
+    trusted_proxy_hops: int = 0
     #: Session cookies only over HTTPS (switch off only for plain-HTTP loopback use).
     portal_secure_cookies: bool = True
 
@@ -113,6 +117,8 @@ class Settings:
         for entry in self.witnesses:
             if len(entry.split()) != 2:
                 raise ConfigError(f"a witness is '<url> <vkey>', not {entry!r}")
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise ConfigError("trusted_proxy_hops must be between 0 and 5")
         for name in ("portal_idle_minutes", "portal_max_login_failures"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
@@ -153,6 +159,7 @@ _INTEGER_SETTINGS = frozenset(
         "witness_quorum",
         "portal_idle_minutes",
         "portal_max_login_failures",
+        "trusted_proxy_hops",
         "scheduler_lease_seconds",
         "scheduler_attempts",
         "scheduler_retry_seconds",

@@ -66,13 +66,13 @@ class DemoDirectory:
         self._stored = json.loads((folder / _FILE).read_text(encoding="utf-8"))
 
     def authenticate(self, username: str, password: str) -> Identity:
-        name = username.strip()
+        name = username.strip().casefold()  # like LDAP's uid, case does not make a person
         entry = self._stored.get(name)
         if entry is None or not password:
             raise LoginRefusedError(f"no demo account {name!r}")
         expected = base64.b64decode(entry["scrypt"])
         if not hmac.compare_digest(_hash(password, base64.b64decode(entry["salt"])), expected):
-            raise LoginRefusedError(f"wrong password for demo account {name!r}")
+            raise LoginRefusedError(f"wrong password for demo account {name!r}", name)
         display_name, roles = DEMO_ACCOUNTS[name]
         return Identity(name, f"uid={name},ou=demo", display_name, roles)
 

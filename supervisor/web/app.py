@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from supervisor.config import Settings, load_settings
 from supervisor.database.outages import Outage, outage_of
@@ -41,6 +42,11 @@ def create_app(
         settings = load_settings(environ=os.environ)
     app = Flask("supervisor")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxy_hops:
+        # The client's address and scheme as the trusted proxies saw them; a header a
+        # client sets itself is one hop further out and is ignored.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     found = build_services(settings, clock)
     app.extensions[SERVICES_EXTENSION] = found

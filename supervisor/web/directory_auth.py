@@ -37,11 +37,16 @@ _MAX_USERNAME = 64
 
 
 class LoginRefusedError(Exception):
-    """The sign-in is refused. ``reason`` is for the log, never for the person signing in."""
+    """The sign-in is refused. ``reason`` is for the log, never for the person signing in.
 
-    def __init__(self, reason: str) -> None:
+    ``identity`` is the directory's own name for the person, when the directory found
+    one (a wrong password), so that ``ALICE`` and ``alice`` count as one person.
+    """
+
+    def __init__(self, reason: str, identity: str | None = None) -> None:
         super().__init__("the user name or password is not correct, or the account may not sign in")
         self.reason = reason
+        self.identity = identity
 
 
 class DirectoryError(Exception):
@@ -50,6 +55,7 @@ class DirectoryError(Exception):
 
 @dataclass(frozen=True)
 class Identity:
+    #: The directory's ``uid`` (or the DN), never what was typed: one person, one name.
     username: str
     dn: str
     display_name: str
@@ -70,6 +76,11 @@ class DirectoryLogin:
     role_groups: Mapping[str, str] = field(default_factory=dict)
     start_tls: bool = False
     timeout: int = 10  # seconds (ldap3 packs it into a socket option: whole seconds)
+
+
+def _first(value: object) -> str:
+    """The first value of an LDAP attribute (ldap3 gives lists for multi-valued ones)."""
+    return str(value[0] if isinstance(value, list) and value else value)
 
 
 def user_filter(template: str, username: str) -> str:
@@ -120,14 +131,18 @@ class LoginDirectory:
         # An empty password is an unauthenticated bind, which LDAP answers with success.
         if not password:
             raise LoginRefusedError("empty password")
-        dn, display_name = self._find(name)
-        self._bind_as(dn, password)
+        dn, display_name, uid = self._find(name)
+        try:
+            self._bind_as(dn, password)
+        except LoginRefusedError as refused:
+            raise LoginRefusedError(refused.reason, uid) from refused
         roles = self._roles(dn)
         if not roles:
-            raise LoginRefusedError(f"{dn} is in none of the careledger role groups")
-        return Identity(name, dn, display_name, roles)
+            raise LoginRefusedError(f"{dn} is in none of the careledger role groups", uid)
+        return Identity(uid, dn, display_name, roles)
 
-    def _find(self, username: str) -> tuple[str, str]:
+    def _find(self, username: str) -> tuple[str, str, str]:
+        """(DN, display name, canonical user name) of the one entry the filter finds."""
         config = self.config
         search = self._connection(config.service_dn or None, config.service_password or None)
         try:
@@ -139,7 +154,7 @@ class LoginDirectory:
                 config.users_base,
                 user_filter(config.user_filter, username),
                 search_scope=ldap3.SUBTREE,
-                attributes=["cn", "displayName"],
+                attributes=["cn", "displayName", "uid"],
                 size_limit=2,
             )
             entries = [e for e in search.response or [] if e.get("type") == "searchResEntry"]
@@ -151,7 +166,8 @@ class LoginDirectory:
             raise LoginRefusedError(f"{len(entries)} directory entries for {username!r}")
         attributes = entries[0].get("attributes", {})
         shown = attributes.get("displayName") or attributes.get("cn") or [username]
-        return entries[0]["dn"], str(shown[0] if isinstance(shown, list) else shown)
+        dn = str(entries[0]["dn"])
+        return dn, _first(shown), _first(attributes.get("uid") or [dn])
 
     def _bind_as(self, dn: str, password: str) -> None:
         person = self._connection(dn, password)

@@ -52,7 +52,9 @@ def test_metrics_tell_what_happened(portal: Portal) -> None:
     portal.clock.now += timedelta(seconds=42)
     throttle = LoginThrottle(portal.services.engine, portal.clock, max_failures=5)
     for _ in range(3):
-        throttle.failed("wangjing", "127.0.0.1")
+        attempt = throttle.begin("wangjing", "127.0.0.1")
+        assert not isinstance(attempt, timedelta)
+        throttle.refused(attempt, None)
 
     samples = _scrape(portal)
     size = portal.log_size()

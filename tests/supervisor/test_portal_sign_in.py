@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -10,10 +13,15 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import Engine, select
 
 from supervisor.config import Settings
 from supervisor.custody.data_folder import initialise
+from supervisor.database import tables
 from supervisor.web.app import create_app
+from supervisor.web.current import services
+from supervisor.web.directory_auth import Identity, LoginRefusedError
+from supervisor.web.portal.sessions import LoginThrottle, SignInAttempt
 from tests.slapd import Directory
 
 from .agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
@@ -232,3 +240,114 @@ def test_the_findings_queue_filters_and_pages(portal: tuple[FlaskClient, Clock])
     assert "第 2 页，共 2 页" in beyond  # 80 findings: the last page, not an empty one
     junk = client.get("/portal/findings?page=abc&rule=%3Cscript%3E").get_data(as_text=True)
     assert "<script>" not in junk and "共 0 条监管发现" in junk
+
+
+# -- Behind a proxy: the throttle counts real addresses and real people ----------------
+
+
+@pytest.fixture
+def proxied(tmp_path: Path, database_url: str, directory: Directory) -> FlaskClient:
+    """The portal as deployed behind one nginx: trusted_proxy_hops = 1."""
+    settings = replace(_settings(tmp_path, database_url, directory), trusted_proxy_hops=1)
+    initialise(settings)
+    return create_app(settings, clock=Clock()).test_client()
+
+
+def _from(client: FlaskClient, address: str, username: str, password: str) -> int:
+    """A sign-in whose real client address the proxy (127.0.0.1) forwards."""
+    headers = {"X-Forwarded-For": address}
+    page = client.get("/portal/login", headers=headers).data
+    answer = client.post(
+        "/portal/login",
+        data={"username": username, "password": password, "csrf_token": _csrf(page)},
+        headers=headers,
+    )
+    return answer.status_code
+
+
+def test_five_failures_from_one_address_never_stop_a_sign_in_from_another(
+    proxied: FlaskClient,
+) -> None:
+    # Every request reaches the app from the proxy's 127.0.0.1, as behind nginx.
+    for guess in range(5):
+        assert _from(proxied, "127.0.0.2", f"ghost{guess}", "guess") == 401
+    assert _from(proxied, "127.0.0.2", "liqiang", "qiang-password-2") == 429
+    assert _from(proxied, "127.0.0.3", "liqiang", "qiang-password-2") == 302
+
+
+def test_without_trusted_hops_a_forwarded_header_is_the_clients_own_claim(
+    portal: tuple[FlaskClient, Clock],
+) -> None:
+    client, _ = portal
+    # trusted_proxy_hops = 0: a guesser cannot escape the throttle by inventing addresses.
+    for guess in range(5):
+        assert _from(client, f"127.0.0.{10 + guess}", f"ghost{guess}", "guess") == 401
+    assert _from(client, "127.0.0.99", "liqiang", "qiang-password-2") == 429
+
+
+def test_the_session_holds_the_directorys_name_not_what_was_typed(
+    portal: tuple[FlaskClient, Clock],
+) -> None:
+    client, _ = portal
+    assert _sign_in(client, "LiQiang", "qiang-password-2")[0] == 302
+    with client.application.app_context():
+        engine = services().engine
+    with engine.connect() as connection:
+        names = connection.execute(select(tables.portal_sessions.c.username)).scalars().all()
+    assert names == ["liqiang"]
+
+
+def test_case_variants_of_a_name_are_one_person_in_the_throttle(engine: Engine) -> None:
+    clock = Clock()
+    throttle = LoginThrottle(engine, clock, max_failures=3, identity_factor=1)
+    for address, typed in (("127.0.0.2", "ALICE"), ("127.0.0.3", "alice"), ("127.0.0.4", "Alice ")):
+        attempt = throttle.begin(typed, address)
+        assert isinstance(attempt, SignInAttempt)
+        throttle.refused(attempt, None)
+    assert isinstance(throttle.begin("aLiCe", "127.0.0.5"), timedelta)
+    # The directory's own name counts too: a refusal it names is counted under it.
+    attempt = throttle.begin("li.qiang", "127.0.0.6")
+    assert isinstance(attempt, SignInAttempt)
+    throttle.refused(attempt, "LIQIANG")
+    for address in ("127.0.0.7", "127.0.0.8"):
+        again = throttle.begin("liqiang", address)
+        assert isinstance(again, SignInAttempt)
+        throttle.refused(again, "liqiang")
+    assert isinstance(throttle.begin("LiQiang", "127.0.0.9"), timedelta)
+
+
+class _SlowRefusal:
+    """A directory that takes a while to say no: parallel guesses overlap in it."""
+
+    is_demo = False
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self._lock = threading.Lock()
+
+    def authenticate(self, username: str, password: str) -> Identity:
+        with self._lock:
+            self.asked += 1
+        time.sleep(0.3)
+        raise LoginRefusedError("slow no", username)
+
+
+def test_parallel_guesses_cannot_all_pass_the_check_before_one_is_recorded(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var", database_url=database_url, portal_secure_cookies=False
+    )
+    initialise(settings)
+    directory = _SlowRefusal()
+    app = create_app(settings, clock=Clock(), sign_in=directory)
+
+    def guess(n: int) -> int:
+        client = app.test_client()
+        status, _ = _sign_in(client, f"ghost{n}", "guess")
+        return status
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(guess, range(10)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 5
+    assert directory.asked == 5

@@ -2,8 +2,8 @@
 
 The session cookie carries only a random session id. Signing out or an idle
 timeout ends the session in the database, so a copied cookie is worthless
-afterwards. Sign-in pauses for a user name or an address after too many
-failures in a window, before the directory is even asked.
+afterwards. Sign-in pauses for an address, or for a person, after too many
+failures in a window, before the directory is even asked (``LoginThrottle``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 
-from ledger.database import read_transaction, write_transaction
+from ledger.database import write_transaction
 from supervisor.database import tables
 from supervisor.web.directory_auth import Identity
 
-__all__ = ["LoginThrottle", "PortalSession", "PortalSessions"]
+__all__ = [
+    "LoginThrottle",
+    "PortalSession",
+    "PortalSessions",
+    "SignInAttempt",
+    "identity_key",
+]
 
 _sessions = tables.portal_sessions
 _failures = tables.login_failures
+#: Serialises sign-in checks on PostgreSQL (any constant: it names this one lock).
+_LOCK_KEY = 0x6361726C65646772
 
 
 def _utc(moment: datetime) -> datetime:
@@ -124,8 +132,37 @@ class PortalSessions:
             )
 
 
+def identity_key(username: str) -> str:
+    """What the throttle counts failures of: the name as the directory matches it.
+
+    LDAP matches ``uid`` without regard to case, so ``ALICE`` and ``alice`` are one key.
+    """
+    return username.strip().casefold()[:64]
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in under way: counted as a failure until it succeeds (see ``LoginThrottle``)."""
+
+    row_id: int
+    identity: str
+    address: str
+
+
 class LoginThrottle:
-    """At most ``max_failures`` failed sign-ins per user name or address in ``window``."""
+    """Failed sign-ins are limited per client address and per person, never globally.
+
+    * An address may fail ``max_failures`` times in ``window``; then it waits. Every
+      other address is unaffected, so one guesser never locks the others out.
+    * A person (the directory's name for them) may fail ``identity_factor`` times as
+      often, from all addresses together: that stops guessing one password from many
+      addresses, while a few failures from one address never stop the right password
+      from another.
+
+    ``begin`` checks and records in one serialised transaction, and an attempt counts
+    as a failure from the moment it begins until ``succeeded`` removes it, so parallel
+    guesses cannot all pass the check before any of them is recorded.
+    """
 
     def __init__(
         self,
@@ -133,32 +170,60 @@ class LoginThrottle:
         clock: Callable[[], datetime],
         max_failures: int,
         window: timedelta = timedelta(minutes=15),
+        identity_factor: int = 4,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.max_failures = max_failures
         self.window = window
+        self.identity_limit = max_failures * identity_factor
 
-    def wait(self, username: str, address: str) -> timedelta | None:
-        """How long sign-in is paused for this name or address (None: not paused)."""
-        since = tables.stored_time(self.clock()) - self.window
-        with read_transaction(self.engine) as connection:
-            count, oldest = connection.execute(
-                select(func.count(), func.min(_failures.c.failed_at)).where(
-                    _failures.c.failed_at > since,
-                    or_(_failures.c.username == username, _failures.c.address == address),
+    def begin(self, username: str, address: str) -> SignInAttempt | timedelta:
+        """A new attempt, or how long this address or person must wait before trying."""
+        identity, address = identity_key(username), address[:64]
+        now = self.clock()
+        since = tables.stored_time(now) - self.window
+        recent = _failures.c.failed_at > since
+        with write_transaction(self.engine) as connection:
+            if connection.dialect.name == "postgresql":
+                # SQLite's write transaction holds the database lock already.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            for condition, limit in (
+                (_failures.c.address == address, self.max_failures),
+                (_failures.c.username == identity, self.identity_limit),
+            ):
+                count, oldest = connection.execute(
+                    select(func.count(), func.min(_failures.c.failed_at)).where(recent, condition)
+                ).one()
+                if count >= limit:
+                    return max(timedelta(seconds=1), _utc(oldest) + self.window - now)
+            row_id = connection.execute(
+                insert(_failures).values(
+                    username=identity, address=address, failed_at=tables.stored_time(now)
                 )
-            ).one()
-        if count < self.max_failures:
-            return None
-        return max(timedelta(seconds=1), _utc(oldest) + self.window - self.clock())
+            ).inserted_primary_key
+        assert row_id is not None
+        return SignInAttempt(int(row_id[0]), identity, address)
 
-    def failed(self, username: str, address: str) -> None:
+    def refused(self, attempt: SignInAttempt, identity: str | None) -> None:
+        """The directory refused: the failure stays, under the directory's name if it gave one."""
+        if identity is None or identity_key(identity) == attempt.identity:
+            return
         with write_transaction(self.engine) as connection:
             connection.execute(
-                insert(_failures).values(
-                    username=username[:64],
-                    address=address[:64],
-                    failed_at=tables.stored_time(self.clock()),
-                )
+                update(_failures)
+                .where(_failures.c.id == attempt.row_id)
+                .values(username=identity_key(identity))
             )
+
+    def succeeded(self, attempt: SignInAttempt) -> None:
+        """The right password: this attempt was no failure."""
+        self._forget(attempt)
+
+    def abandoned(self, attempt: SignInAttempt) -> None:
+        """The directory could not be asked: nobody guessed anything."""
+        self._forget(attempt)
+
+    def _forget(self, attempt: SignInAttempt) -> None:
+        with write_transaction(self.engine) as connection:
+            connection.execute(delete(_failures).where(_failures.c.id == attempt.row_id))

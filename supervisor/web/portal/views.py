@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -185,9 +186,9 @@ def login_submit() -> Any:
 
     if context.directory is None:
         return again(_("No directory is configured, so nobody can sign in."), 503)
-    wait = context.throttle.wait(username, address)
-    if wait is not None:
-        minutes = max(1, int(wait.total_seconds() // 60) + 1)
+    attempt = context.throttle.begin(username, address)
+    if isinstance(attempt, timedelta):
+        minutes = max(1, int(attempt.total_seconds() // 60) + 1)
         return again(
             _("Too many failed sign-ins. Try again in %(minutes)s minutes.", minutes=minutes),
             429,
@@ -195,15 +196,20 @@ def login_submit() -> Any:
     try:
         identity = context.directory.authenticate(username, password)
     except LoginRefusedError as refused:
-        context.throttle.failed(username, address)
-        _log.warning("sign-in refused", extra={"username": username, "reason": refused.reason})
+        context.throttle.refused(attempt, refused.identity)
+        _log.warning(
+            "sign-in refused",
+            extra={"username": refused.identity or username, "reason": refused.reason},
+        )
         return again(
             _("The user name or password is not correct, or the account may not sign in."),
             401,
         )
     except DirectoryError as e:
+        context.throttle.abandoned(attempt)
         _log.error("directory unavailable", extra={"reason": str(e)})
         return again(_("The directory cannot be reached. Try again later."), 503)
+    context.throttle.succeeded(attempt)
     started = context.sessions.start(identity)
     session.clear()  # a new session id after sign-in: no fixation
     session["sid"] = started.session_id
