@@ -44,7 +44,7 @@ from .hashing import HASH_SIZE, leaf_hash
 from .leaf import LEAF_FORMAT, check_entry_type
 from .log_keys import ROTATION_ENTRY, KeyChain, KeyRotation, rotation_from_leaf
 from .note import Signer, Verifier, signature_key_ids
-from .proof_reader import InclusionProof, ProofReader
+from .proof_reader import InclusionProof, ProofReader, stored_size
 from .stored_tiles import TileCache, TileWriter
 from .tiles import MAX_ENTRY_SIZE, TILE_WIDTH, TileRows, encode_entry_bundle
 from .tree import NodeReader, tree_root
@@ -444,24 +444,24 @@ class LedgerStore:
     def index_of_leaf(self, leaf_hash: bytes) -> int:
         """Index of the entry whose leaf hashes to ``leaf_hash``; ``OutOfRangeError`` if none.
 
-        The lookup table is brought up to the head first, from the level-0
-        tiles, under the append lock (so only the first lookup after many
-        appends pays for indexing them).
+        Read-only and lock-free (``leaf_index``): a public lookup never makes an append
+        wait. ``LeafIndexBehindError`` if the follower has left too much unindexed.
         """
         if len(leaf_hash) != HASH_SIZE:
             raise OutOfRangeError("a leaf hash has 32 bytes")
         found = leaf_index.lookup(self.engine, leaf_hash)
         if found is None:
-            self._catch_up_leaf_index()
-            found = leaf_index.lookup(self.engine, leaf_hash)
-        if found is None:
             raise OutOfRangeError("no entry has this leaf hash")
         return found
 
-    def _catch_up_leaf_index(self) -> None:
+    def index_new_leaves(self, limit: int = 100_000) -> int:
+        """Bring the leaf-hash index towards the head (the follower's job); returns how many.
+
+        Takes no head lock. On SQLite the write transaction still queues behind an
+        append for as long as it runs, hence the ``limit`` per call.
+        """
         with write_transaction(self.engine) as connection:
-            head = self._lock_head(connection)
-            leaf_index.catch_up(connection, head.size)
+            return leaf_index.catch_up(connection, stored_size(connection), limit)
 
     def root_at(self, size: int) -> bytes:
         """Root of the tree of the first ``size`` leaves. Requires ``0 <= size <= head``."""

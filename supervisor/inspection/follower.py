@@ -40,4 +40,8 @@ def follow_in_turn(
     passes; None if another follower holds it. Stops early if the lease is lost."""
     if not lease.acquire():
         return None
-    return inspector.follow(stop=lambda: stop() or not lease.renew())
+    reports = inspector.follow(stop=lambda: stop() or not lease.renew())
+    # The follower also keeps the leaf-hash index current, so that proofs asked by leaf
+    # hash are a read-only lookup (one follower at a time: the lease).
+    inspector.store.index_new_leaves()
+    return reports

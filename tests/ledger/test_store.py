@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from ledger import schema
+from ledger import leaf_index, schema
 from ledger.checkpoint import open_checkpoint
+from ledger.database import write_transaction
 from ledger.errors import ConsistencyError, OutOfRangeError
 from ledger.leaf import decode_leaf
+from ledger.leaf_index import LeafIndexBehindError
 from ledger.note import Signer
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.store import EntryDraft, LedgerStore
@@ -170,3 +175,57 @@ def test_sign_checkpoint_only_moves_forward(
     unsigned.append(drafts(5, 5), now=now)
     assert store.sign_checkpoint(now=now).checkpoint.size == 10
     assert store.checkpoint_count() == 2
+
+
+@contextmanager
+def _head_lock_held(engine: Engine) -> Iterator[None]:
+    """Another connection in the middle of an append: it holds the head lock."""
+    with write_transaction(engine) as holder:
+        # SQLite: the write transaction's first statement takes the database's write lock.
+        suffix = "" if engine.dialect.name == "sqlite" else " FOR UPDATE"
+        holder.execute(text("SELECT size FROM ledger_head WHERE id = 1" + suffix))
+        yield
+
+
+def test_a_leaf_hash_lookup_never_waits_for_the_head_lock(
+    store: LedgerStore, engine: Engine, now: datetime
+) -> None:
+    store.append(drafts(0, 600), now=now)
+    store.index_new_leaves()
+    store.append(drafts(600, 50), now=now)  # appended since the follower last indexed
+    known_old, known_new = store.entry(123).leaf_hash, store.entry(620).leaf_hash
+    with _head_lock_held(engine):
+        for wanted, expected in ((bytes(32), None), (known_old, 123), (known_new, 620)):
+            started = time.perf_counter()
+            if expected is None:
+                with pytest.raises(OutOfRangeError):
+                    store.index_of_leaf(wanted)
+            else:
+                assert store.index_of_leaf(wanted) == expected
+            assert time.perf_counter() - started < 0.1
+    with engine.connect() as connection:  # the lookups wrote nothing
+        indexed = connection.execute(select(func.count()).select_from(schema.leaf_index))
+        assert indexed.scalar_one() == 600
+
+
+def test_the_follower_brings_the_leaf_index_to_the_head_in_steps(
+    store: LedgerStore, now: datetime
+) -> None:
+    store.append(drafts(0, 700), now=now)
+    assert store.index_new_leaves(limit=500) == 500
+    assert store.index_new_leaves(limit=500) == 200
+    assert store.index_new_leaves() == 0
+    for index in (0, 499, 500, 699):
+        assert store.index_of_leaf(store.entry(index).leaf_hash) == index
+
+
+def test_a_lookup_past_the_scan_limit_says_the_index_is_behind(
+    store: LedgerStore, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leaf_index, "SCAN_LIMIT", 100)
+    store.append(drafts(0, 300), now=now)
+    with pytest.raises(LeafIndexBehindError, match="300 entries behind"):
+        store.index_of_leaf(bytes(32))
+    store.index_new_leaves()
+    with pytest.raises(OutOfRangeError):
+        store.index_of_leaf(bytes(32))

@@ -16,6 +16,8 @@ from supervisor.intake.record_schema import (
 __all__ = ["openapi_document"]
 
 _B64 = {"type": "string", "contentEncoding": "base64"}
+#: A SHA-256 hash in standard base64: 43 characters and one "=".
+_HASH_B64 = {"type": "string", "pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"}
 
 _ENVELOPE = {
     "type": "object",
@@ -129,7 +131,9 @@ _HASHES = {"type": "array", "items": _B64}
 
 def _log_paths() -> dict[str, Any]:
     """The public log API (no authentication). Tiles follow C2SP tlog-tiles paths."""
-    bad = _problem("Malformed or out-of-range parameter")
+    bad = _problem("Malformed parameter, or index not below size, or old above size")
+    absent = _problem("Not in the log: size, index or leaf hash beyond what it holds")
+    behind = _problem("The leaf-hash index is catching up (Retry-After); ask again, or by index")
     return {
         "/log/checkpoint": {
             "get": {
@@ -155,7 +159,12 @@ def _log_paths() -> dict[str, Any]:
                 "parameters": [
                     _query("size", 1),
                     _query("index", 0, required=False),
-                    {"name": "leaf_hash", "in": "query", "required": False, "schema": _B64},
+                    {
+                        "name": "leaf_hash",
+                        "in": "query",
+                        "required": False,
+                        "schema": _HASH_B64,
+                    },
                 ],
                 "responses": {
                     "200": _json_response(
@@ -172,6 +181,8 @@ def _log_paths() -> dict[str, Any]:
                         },
                     ),
                     "400": bad,
+                    "404": absent,
+                    "503": behind,
                 },
             }
         },
@@ -194,6 +205,7 @@ def _log_paths() -> dict[str, Any]:
                         },
                     ),
                     "400": bad,
+                    "404": absent,
                 },
             }
         },
@@ -212,7 +224,7 @@ def _log_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json_response("The entry", {"type": "object"}),
                     "400": bad,
-                    "404": _problem("Not an entry path"),
+                    "404": _problem("No entry at that index yet"),
                 },
             }
         },

@@ -17,6 +17,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from ledger.errors import LedgerError, OutOfRangeError
+from ledger.leaf_index import LeafIndexBehindError
 from ledger.tiles import parse_tile_path
 from supervisor.transparency.witnessing import published_checkpoint
 from supervisor.web.current import services
@@ -58,7 +59,15 @@ def bad_parameter(error: _BadParameterError) -> Response:
 
 @log.errorhandler(OutOfRangeError)
 def out_of_range(error: OutOfRangeError) -> Response:
-    return problem_response(400, "out-of-range", "Beyond the log", str(error))
+    """A well-formed question about something the log does not hold (yet): 404."""
+    return problem_response(404, "not-in-log", "Not in the log", str(error))
+
+
+@log.errorhandler(LeafIndexBehindError)
+def index_behind(error: LeafIndexBehindError) -> Response:
+    return problem_response(
+        503, "index-behind", "Leaf index catching up", str(error), headers={"Retry-After": "5"}
+    )
 
 
 def _json(body: Any, cache: str = "no-cache") -> Response:
@@ -160,6 +169,8 @@ def inclusion() -> Response:
     size = _int_parameter("size", minimum=1)
     assert size is not None
     index = _int_parameter("index", required=False)
+    if index is not None and index >= size:
+        raise _BadParameterError("index", "must be below size")
     if index is None:
         text = request.args.get("leaf_hash")
         if text is None:
@@ -188,6 +199,8 @@ def consistency() -> Response:
     old = _int_parameter("old", minimum=1)
     size = _int_parameter("size", minimum=1)
     assert old is not None and size is not None
+    if old > size:
+        raise _BadParameterError("old", "must not be above size")
     hashes = services().store.consistency_proof(old, size)
     return _json({"old": old, "size": size, "hashes": [_b64(h) for h in hashes]}, _IMMUTABLE)
 
