@@ -9,7 +9,6 @@ when it was generated, not by whom; those belong to the publication entry.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from hashlib import sha256
 from typing import Any
 
 from ledger.canonical import canonical_json
+
+from .spreadsheet import SpreadsheetWriter
 
 __all__ = [
     "ReportBasis",
@@ -117,10 +118,10 @@ def report_data(kind: str, period: str, basis: ReportBasis, body: Mapping[str, A
 
 def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = SpreadsheetWriter(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(row)
     # UTF-8 with a byte-order mark: spreadsheet programs used by regulators then read Chinese.
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 

@@ -11,6 +11,8 @@ import click
 from ledger.integrity import verify_stored_log
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
+from supervisor.custody.payload_keys import PayloadKeys
+from supervisor.ground.payload_check import check_payloads
 
 
 @click.group()
@@ -36,11 +38,18 @@ def status(context: CliContext) -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
 )
+@click.option(
+    "--payloads",
+    is_flag=True,
+    help="Also open every sealed payload (needs the data keys) and check it against the "
+    "commitment in its leaf.",
+)
 @click.pass_obj
-def verify(context: CliContext, progress: bool | None) -> None:
+def verify(context: CliContext, progress: bool | None, payloads: bool) -> None:
     """Recompute the whole log from its entries and check every stored hash and checkpoint.
 
-    Exits 1 naming the first entry index, tile or checkpoint that disagrees.
+    Exits 1 naming the first entry index, tile or checkpoint that disagrees; with
+    --payloads, also the first entry whose stored payload is not the committed one.
     """
     store = context.ledger(signing=False)
     size = store.head().size
@@ -69,4 +78,30 @@ def verify(context: CliContext, progress: bool | None) -> None:
     click.echo(
         f"ledger verifies: {result.entries_checked} entries, "
         f"{result.checkpoints_checked} checkpoints, size {result.size}"
+    )
+    if payloads:
+        _verify_payloads(context, size, show)
+
+
+def _verify_payloads(context: CliContext, size: int, show: bool) -> None:
+    keys = PayloadKeys(context.settings.keys_dir)
+    with click.progressbar(
+        length=size, label="opening payloads", file=sys.stderr if show else io.StringIO()
+    ) as bar:
+        last = 0
+
+        def advance(done: int) -> None:
+            nonlocal last
+            bar.update(done - last)
+            last = done
+
+        found = check_payloads(context.ledger(signing=False).engine, keys, advance)
+    if found.first_mismatch is not None:
+        raise CommandError(
+            f"payloads do NOT verify: first disagreement at index {found.first_mismatch}: its "
+            "sealed payload is not what its leaf commits to (swapped or altered in storage)"
+        )
+    click.echo(
+        f"payloads verify: {found.checked} opened and matched"
+        + (f", {found.shredded} shredded by retention" if found.shredded else "")
     )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ledger import schema as ledger_schema
 from ledger.database import read_transaction
 from supervisor.cli import CliContext
+from supervisor.cli.errors import CommandError
 from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.runtime.projections import rebuild_projections
 
@@ -48,3 +49,9 @@ def rebuild(context: CliContext) -> None:
         f"batches, {report.key_events} key events"
         + (f", {report.unreadable} payloads unreadable (shredded)" if report.unreadable else "")
     )
+    if report.tampered:
+        shown = ", ".join(str(i) for i in report.tampered[:10])
+        raise CommandError(
+            f"{len(report.tampered)} payloads do not match their leaves' commitments and were "
+            f"left out (first: {shown}); restore them from a backup and rebuild again"
+        )

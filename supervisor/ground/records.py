@@ -13,15 +13,20 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
+import orjson
+
 from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys
 from supervisor.database import tables
 
 __all__ = [
     "RECORD_ENTRY_PREFIX",
+    "PayloadMismatchError",
     "batch_digest",
+    "leaf_commitment",
+    "open_committed",
+    "open_leaf_payload",
     "record_commitment",
     "record_row",
-    "unseal_record",
     "utc_time",
 ]
 
@@ -64,10 +69,50 @@ def record_row(
     }
 
 
-def unseal_record(keys: PayloadKeys, payload: bytes) -> tuple[bytes, bytes]:
-    """(salt, canonical record bytes) of a sealed record payload."""
-    plaintext = keys.open(payload)
+class PayloadMismatchError(Exception):
+    """A sealed payload is not the one its leaf commits to: it was swapped or edited.
+
+    Only someone who can write the database directly (a superuser, whoever holds the
+    SQLite file) can cause this; the ledger's proofs still hold, so ``ledger verify``
+    alone does not see it (``ledger verify --payloads`` does).
+    """
+
+    def __init__(self, index: int | None) -> None:
+        where = "an entry" if index is None else f"entry {index}"
+        super().__init__(
+            f"{where}: its sealed payload does not match the commitment in its leaf "
+            "(the payload was swapped or altered in storage)"
+        )
+        self.index = index
+
+
+def leaf_commitment(leaf: bytes) -> tuple[int, str | None]:
+    """(index, commitment) that a stored leaf states; None if its entry commits to nothing."""
+    parsed = orjson.loads(leaf)
+    commitment = parsed["statement"].get("commitment")
+    return int(parsed["index"]), commitment if isinstance(commitment, str) else None
+
+
+def open_committed(
+    keys: PayloadKeys, commitment: str | None, payload: bytes | None, index: int | None = None
+) -> tuple[bytes, bytes]:
+    """(salt, canonical document) sealed in ``payload``, after checking that it is what the
+    leaf commits to (``SHA-256(salt || document)``).
+
+    Raises ``SealedPayloadError`` once the data key is shredded, and
+    ``PayloadMismatchError`` if the payload is not the committed one. Every place that
+    shows or uses a sealed payload opens it here: what is shown is what is committed.
+    """
+    plaintext = keys.open(payload or b"")
+    if commitment is None or sha256(plaintext).hexdigest() != commitment:
+        raise PayloadMismatchError(index)
     return plaintext[:SALT_SIZE], plaintext[SALT_SIZE:]
+
+
+def open_leaf_payload(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> bytes:
+    """The canonical document of a stored entry (``open_committed`` with its own leaf)."""
+    index, commitment = leaf_commitment(leaf)
+    return open_committed(keys, commitment, payload, index)[1]
 
 
 def batch_digest(signed_bytes: bytes) -> bytes:

@@ -19,7 +19,7 @@ import orjson
 from ledger.canonical import JSONValue, canonical_json
 from ledger.store import EntryDraft
 from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys
-from supervisor.ground.records import record_commitment
+from supervisor.ground.records import open_leaf_payload, record_commitment
 
 __all__ = ["open_sealed", "sealed_entry"]
 
@@ -40,7 +40,10 @@ def sealed_entry(
     return EntryDraft(entry_type, statement, keys.seal(seal_kind, now, salt + document))
 
 
-def open_sealed(keys: PayloadKeys, payload: bytes) -> dict[str, Any]:
-    """The details of a sealed entry (raises ``SealedPayloadError`` once shredded)."""
-    details: dict[str, Any] = orjson.loads(keys.open(payload)[SALT_SIZE:])
+def open_sealed(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
+    """The details of a sealed entry, checked against its leaf's commitment.
+
+    Raises ``SealedPayloadError`` once shredded, ``PayloadMismatchError`` if altered.
+    """
+    details: dict[str, Any] = orjson.loads(open_leaf_payload(keys, leaf, payload))
     return details

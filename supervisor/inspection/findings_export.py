@@ -3,7 +3,6 @@ document (evidence, legal basis), as JSON Lines or CSV."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from typing import IO, Any
@@ -13,8 +12,10 @@ from sqlalchemy import Engine, select
 
 from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction
-from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
+from reports.spreadsheet import SpreadsheetWriter
+from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.inspection.inspector import FINDING_ENTRY
 
 __all__ = ["CSV_COLUMNS", "findings", "write_findings"]
@@ -43,7 +44,7 @@ def findings(
     f = tables.findings.c
     entries = ledger_schema.entries
     query = (
-        select(f.entry_index, f.found_at, entries.c.payload, entries.c.type)
+        select(f.entry_index, f.found_at, entries.c.leaf, entries.c.payload, entries.c.type)
         .join(entries, entries.c.idx == f.entry_index)
         .order_by(f.entry_index)
     )
@@ -55,9 +56,11 @@ def findings(
         for row in connection.execute(query.execution_options(yield_per=2000)):
             assert row.type == FINDING_ENTRY
             try:
-                document = orjson.loads(keys.open(row.payload)[SALT_SIZE:])
+                document = orjson.loads(open_leaf_payload(keys, row.leaf, row.payload))
             except SealedPayloadError:
                 document = {"unreadable": "the finding's data key was destroyed (retention)"}
+            except PayloadMismatchError as e:
+                document = {"unreadable": str(e)}  # never content the ledger does not vouch for
             yield {
                 **document,
                 "entry_index": row.entry_index,
@@ -77,7 +80,7 @@ def write_findings(rows: Iterator[dict[str, Any]], out: IO[bytes], fmt: str) -> 
         raise ValueError(f"unknown format {fmt!r}")
     out.write("\ufeff".encode())
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SpreadsheetWriter(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = []

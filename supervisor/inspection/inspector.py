@@ -438,9 +438,9 @@ class Inspector:
             self.keys, FINDING_ENTRY, FINDING_ENTRY, now, public=public, details=finding.document()
         )
 
-    def open_finding(self, payload: bytes) -> dict[str, Any]:
-        """The sealed document of a finding entry."""
-        return open_sealed(self.keys, payload)
+    def open_finding(self, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
+        """The sealed document of a finding entry, checked against its leaf."""
+        return open_sealed(self.keys, leaf, payload)
 
 
 def _filing_for(

@@ -9,6 +9,7 @@ on PostgreSQL, never by scanning.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,8 +28,9 @@ from inspectors.values import (
     parse_record,
 )
 from ledger import schema as ledger_schema
-from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
+from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 
 __all__ = [
     "RECORD_QUERY",
@@ -41,12 +43,14 @@ __all__ = [
     "slices",
 ]
 
+_log = logging.getLogger("careledger.inspector")
+
 _NO_LIMIT = 2**62  # above any entry index
 _records = tables.records
 _entries = ledger_schema.entries
-RECORD_QUERY = select(_records.c.entry_index, _records.c.received_at, _entries.c.payload).join(
-    _entries, _entries.c.idx == _records.c.entry_index
-)
+RECORD_QUERY = select(
+    _records.c.entry_index, _records.c.received_at, _entries.c.leaf, _entries.c.payload
+).join(_entries, _entries.c.idx == _records.c.entry_index)
 
 
 @dataclass
@@ -78,16 +82,27 @@ class RecordReader:
         self.keys = keys
 
     def open(self, rows: Iterable[Any]) -> tuple[list[LedgerRecord], int]:
-        """Typed records of (entry_index, received_at, payload) rows; shredded ones counted."""
+        """Typed records of (entry_index, received_at, leaf, payload) rows.
+
+        Shredded ones are counted as unreadable; so is a payload that is not what its
+        leaf commits to, which is also logged as an error: it is never inspected, since
+        findings about content the ledger does not vouch for would mislead.
+        """
         opened, unreadable = [], 0
-        keys_open = self.keys.open
+        keys = self.keys
         for row in rows:
             try:
-                plaintext = keys_open(row.payload)
+                document = open_leaf_payload(keys, row.leaf, row.payload)
             except SealedPayloadError:
                 unreadable += 1
                 continue
-            record = parse_record(orjson.loads(plaintext[SALT_SIZE:]))
+            except PayloadMismatchError as e:
+                _log.error(
+                    "payload mismatch", extra={"entry_index": row.entry_index, "error": str(e)}
+                )
+                unreadable += 1
+                continue
+            record = parse_record(orjson.loads(document))
             opened.append(LedgerRecord(row.entry_index, tables.read_time(row.received_at), record))
         return opened, unreadable
 
@@ -153,10 +168,11 @@ class RecordReader:
 
 
 class RecordRow(NamedTuple):
-    """A record entry as read for inspection: index, arrival, sealed payload."""
+    """A record entry as read for inspection: index, arrival, leaf, sealed payload."""
 
     entry_index: int
     received_at: datetime
+    leaf: bytes
     payload: bytes
 
 
@@ -164,7 +180,7 @@ class RecordRow(NamedTuple):
 #: bulk load, PostgreSQL otherwise joined and sorted every record up to the head (on disk)
 #: to keep the first ten thousand.
 _NEXT_RECORDS = (
-    "SELECT r.entry_index, r.received_at, e.payload FROM ("
+    "SELECT r.entry_index, r.received_at, e.leaf, e.payload FROM ("
     "SELECT entry_index, received_at FROM records "
     "WHERE entry_index >= {0} AND entry_index < {0} ORDER BY entry_index LIMIT {0}"
     ") AS r JOIN ledger_entries AS e ON e.idx = r.entry_index ORDER BY r.entry_index"
@@ -191,8 +207,8 @@ def read_record_rows(connection: Connection, start: int, head: int, limit: int) 
         cursor.execute(_NEXT_RECORDS.format("?"), (start, head, limit))
         # SQLite keeps times as UTC text without an offset.
         return [
-            RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), payload)
-            for index, received, payload in cursor.fetchall()
+            RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), leaf, payload)
+            for index, received, leaf, payload in cursor.fetchall()
         ]
     finally:
         cursor.close()

@@ -187,6 +187,6 @@ class FindingTriage:
             ]
 
 
-def open_action(keys: PayloadKeys, payload: bytes) -> dict[str, Any]:
-    """The sealed details of a finding action (for replay)."""
-    return open_sealed(keys, payload)
+def open_action(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
+    """The sealed details of a finding action (for replay), checked against its leaf."""
+    return open_sealed(keys, leaf, payload)

@@ -32,9 +32,10 @@ from supervisor.database import tables
 from supervisor.ground.records import (
     RECORD_ENTRY_PREFIX,
     batch_digest,
+    leaf_commitment,
+    open_committed,
     record_commitment,
     record_row,
-    unseal_record,
 )
 from supervisor.intake.envelope import (
     BATCH_ID_RE,
@@ -453,7 +454,9 @@ class SubmissionService:
             raise RuntimeError(f"no checkpoint of size {tree_size} for batch {batch_id}")
         records = []
         for index, row, proof in zip(indices, stored, proofs, strict=True):
-            salt, _ = unseal_record(self.keys, row.payload)
+            # A receipt proves the commitment: give the salt only of the committed content.
+            stated_index, commitment = leaf_commitment(row.leaf)
+            salt, _ = open_committed(self.keys, commitment, row.payload, stated_index)
             record_id = orjson.loads(row.leaf)["statement"]["record_id"]  # our own leaf
             records.append(ReceiptRecord(record_id, index, row.leaf, salt, proof.hashes))
         document = receipt_document(

@@ -35,9 +35,9 @@ def report_row(
     }
 
 
-def requested_by_of(keys: PayloadKeys, payload: bytes) -> str:
+def requested_by_of(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> str:
     """Who asked for a published report (``unknown`` once the details are shredded)."""
     try:
-        return str(open_sealed(keys, payload)["requested_by"])
+        return str(open_sealed(keys, leaf, payload)["requested_by"])
     except SealedPayloadError:
         return "unknown"

@@ -19,13 +19,14 @@ from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.database import write_transaction
 from ledger.leaf import LeafHeader, decode_leaf
-from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
+from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
 from supervisor.ground.records import (
     RECORD_ENTRY_PREFIX,
+    PayloadMismatchError,
     batch_digest,
+    open_committed,
     record_row,
-    unseal_record,
     utc_time,
 )
 from supervisor.ground.sealed_entries import open_sealed
@@ -72,6 +73,18 @@ class RebuildReport:
     batches: int
     key_events: int
     unreadable: int
+    #: Entries whose payload does not match their leaf's commitment: left out of the
+    #: projections, and to be restored from a backup.
+    tampered: tuple[int, ...] = ()
+
+
+def _count_unopened(
+    counts: dict[str, int], tampered: list[int], index: int, error: Exception
+) -> None:
+    if isinstance(error, PayloadMismatchError):
+        tampered.append(index)
+    else:
+        counts["unreadable"] += 1
 
 
 def rebuild_projections(
@@ -87,6 +100,7 @@ def rebuild_projections(
     longer be opened (shredded by retention) are counted, not fatal.
     """
     counts = {"entries": 0, "records": 0, "batches": 0, "key_events": 0, "unreadable": 0}
+    tampered: list[int] = []
     with write_transaction(engine) as connection:
         # Processing times were measured, not derived: carry them over.
         timings = {
@@ -170,9 +184,11 @@ def rebuild_projections(
                         [],
                     )
                 try:
-                    _, record_bytes = unseal_record(keys, entry.payload)
-                except SealedPayloadError:
-                    counts["unreadable"] += 1
+                    _, record_bytes = open_committed(
+                        keys, statement.get("commitment"), entry.payload, entry.idx
+                    )
+                except (SealedPayloadError, PayloadMismatchError) as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
                     batch.records.append(None)
                     continue
                 record = orjson.loads(record_bytes)
@@ -185,14 +201,18 @@ def rebuild_projections(
             elif entry.type == FINDING_ACTION_ENTRY:
                 close_batch()
                 try:
-                    action = open_action(keys, entry.payload)
-                except SealedPayloadError:
-                    counts["unreadable"] += 1
+                    action = open_action(keys, entry.leaf, entry.payload)
+                except (SealedPayloadError, PayloadMismatchError) as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
                 else:
                     apply_action(connection, entry.idx, action, utc_time(header.received_at))
             elif entry.type == REPORT_ENTRY:
                 close_batch()
-                requested_by = requested_by_of(keys, entry.payload)
+                try:
+                    requested_by = requested_by_of(keys, entry.leaf, entry.payload)
+                except PayloadMismatchError as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
+                    requested_by = "unknown"
                 at = utc_time(header.received_at)
                 connection.execute(
                     insert(tables.reports).values(
@@ -202,8 +222,11 @@ def rebuild_projections(
             elif entry.type == SCHEDULE_ENTRY:
                 close_batch()
                 try:
-                    changed_by = str(open_sealed(keys, entry.payload)["username"])
+                    changed_by = str(open_sealed(keys, entry.leaf, entry.payload)["username"])
                 except SealedPayloadError:
+                    changed_by = "unknown"
+                except PayloadMismatchError as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
                     changed_by = "unknown"
                 at = utc_time(header.received_at)
                 apply_schedule_change(
@@ -212,9 +235,9 @@ def rebuild_projections(
             elif entry.type.startswith(ACCESS_ENTRY_PREFIX):
                 close_batch()
                 try:
-                    details = orjson.loads(keys.open(entry.payload)[SALT_SIZE:])
-                except SealedPayloadError:
-                    counts["unreadable"] += 1
+                    details = open_sealed(keys, entry.leaf, entry.payload)
+                except (SealedPayloadError, PayloadMismatchError) as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
                 else:
                     at = utc_time(header.received_at)
                     connection.execute(
@@ -228,4 +251,4 @@ def rebuild_projections(
         close_batch()
         if rows:
             connection.execute(insert(tables.records), rows)
-    return RebuildReport(**counts)
+    return RebuildReport(**counts, tampered=tuple(tampered))

@@ -150,7 +150,7 @@ def test_a_finding_entry_names_versions_policy_and_seals_its_evidence(loaded: Lo
     assert index is not None
     entry = services.store.entry(index)
     assert entry.type == FINDING_ENTRY
-    document = services.inspector.open_finding(entry.payload or b"")
+    document = services.inspector.open_finding(entry.leaf, entry.payload)
     from ledger.leaf import decode_leaf
 
     statement = decode_leaf(entry.leaf).statement

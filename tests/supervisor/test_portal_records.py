@@ -9,16 +9,19 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from ledger import schema as ledger_schema
 from ledger.integrity import verify_stored_log
 from ledger.leaf import decode_leaf
+from supervisor.cli import cli
 from supervisor.custody.data_folder import initialise
 from supervisor.database import tables
 from supervisor.demo.province import generate_province
 from supervisor.demo.province_files import load_province, write_province
+from supervisor.inspection.related_records import RECORD_QUERY
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services
 from supervisor.web.app import create_app
@@ -168,3 +171,84 @@ def test_a_purpose_must_say_something(
     assert client.get(path).status_code == 302  # still no purpose, still no record
     forged = client.post("/portal/purpose", data={"purpose": "例行检查工作", "back": path})
     assert forged.status_code == 400  # no CSRF token, no purpose
+
+
+def _swap_payloads(services: Services, first: int, second: int) -> None:
+    """What someone with write access to the database can do: swap two payload rows."""
+    entries = ledger_schema.entries
+    with services.engine.begin() as connection:
+        payloads = dict(
+            connection.execute(
+                select(entries.c.idx, entries.c.payload).where(entries.c.idx.in_([first, second]))
+            ).all()
+        )
+        take_down_ledger_guards(connection)
+        for index, other in ((first, second), (second, first)):
+            connection.execute(
+                update(entries).where(entries.c.idx == index).values(payload=payloads[other])
+            )
+
+
+def test_swapped_payloads_are_never_shown_as_verified_content(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "liqiang", "qiang-password-2")[0] == 302
+    with services.engine.connect() as connection:
+        first, second = connection.execute(
+            select(tables.records.c.entry_index, tables.records.c.record_id)
+            .where(tables.records.c.record_type == "consultation")
+            .order_by(tables.records.c.entry_index)
+            .limit(2)
+        ).all()
+    page = _state_purpose(client, f"/portal/records/{first.entry_index}", "例行检查")
+    assert second.record_id not in page  # the right content before
+    _swap_payloads(services, first.entry_index, second.entry_index)
+    page = client.get(f"/portal/records/{first.entry_index}").get_data(as_text=True)
+    assert 'id="content-mismatch"' in page and 'id="record-content"' not in page
+    assert second.record_id not in page  # the other record's content is not shown as this one
+    assert not re.search(r'id="proof-status">(已通过已签名检查点验证|verified)', page)
+    # The inspector refuses to judge content the ledger does not vouch for.
+    opened, unreadable = services.inspector.reader.open(
+        services.engine.connect().execute(
+            RECORD_QUERY.where(
+                tables.records.c.entry_index.in_([first.entry_index, second.entry_index])
+            )
+        )
+    )
+    assert opened == [] and unreadable == 2
+    _swap_payloads(services, first.entry_index, second.entry_index)  # put back for the fixture
+
+
+def test_ledger_verify_with_payloads_names_the_first_swapped_payload(
+    tmp_path: Path, database_url: str, directory: Directory
+) -> None:
+    settings = _settings(tmp_path, database_url, directory)
+    initialise(settings)
+    folder = tmp_path / "province"
+    small = {"institutions": 1, "days": 1, "seed": 5, "violation_rate": 0.3}
+    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
+    load_province(folder, settings)
+    app = create_app(settings)
+    services: Services = app.extensions["careledger"]
+    env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
+    runner = CliRunner()
+    clean = runner.invoke(cli, ["ledger", "verify", "--payloads"], env=env)
+    assert clean.exit_code == 0 and "payloads verify" in clean.output, clean.output
+    with services.engine.connect() as connection:
+        indices = (
+            connection.execute(
+                select(tables.records.c.entry_index)
+                .order_by(tables.records.c.entry_index)
+                .limit(40)
+            )
+            .scalars()
+            .all()
+        )
+    _swap_payloads(services, indices[17], indices[31])
+    plain = runner.invoke(cli, ["ledger", "verify"], env=env)
+    assert plain.exit_code == 0, plain.output  # the tree alone cannot see it
+    found = runner.invoke(cli, ["ledger", "verify", "--payloads"], env=env)
+    assert found.exit_code == 1
+    assert f"first disagreement at index {indices[17]}" in found.output
+    _swap_payloads(services, indices[17], indices[31])

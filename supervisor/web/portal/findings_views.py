@@ -35,9 +35,8 @@ def _finding_page(finding_id: str, message: str | None = None, status: int = 200
         ).first()
     if row is None:
         abort(404, description=_("There is no such finding."))
-    finding = services_.inspector.open_finding(
-        services_.store.entry(row.entry_index).payload or b""
-    )
+    stored = services_.store.entry(row.entry_index)
+    finding = services_.inspector.open_finding(stored.leaf, stored.payload)
     current: PortalSession = g.portal_session
     actions = [a for a, (before, _after) in ACTIONS.items() if row.state in before]
     page = render_template(

@@ -10,8 +10,9 @@ import orjson
 from sqlalchemy import func, select
 
 from ledger.database import read_transaction
-from supervisor.custody.payload_keys import SALT_SIZE, SealedPayloadError
+from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.runtime.services import Services
 
 __all__ = ["Profile", "institution_profile", "practitioner_profile"]
@@ -78,12 +79,13 @@ def _profile(
 
 
 def _open(services: Services, index: int) -> dict[str, Any] | None:
+    entry = services.store.entry(index)
     try:
         document: dict[str, Any] = orjson.loads(
-            services.keys.open(services.store.entry(index).payload or b"")[SALT_SIZE:]
+            open_leaf_payload(services.keys, entry.leaf, entry.payload)
         )
-    except SealedPayloadError:
-        return None
+    except (SealedPayloadError, PayloadMismatchError):
+        return None  # shredded, or not what the ledger committed to: shown as unknown
     return document
 
 

@@ -17,9 +17,9 @@ from ledger.checkpoint import open_checkpoint
 from ledger.database import read_transaction
 from ledger.errors import LedgerError
 from ledger.proof import verify_inclusion
-from supervisor.custody.payload_keys import SALT_SIZE, SealedPayloadError
+from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
-from supervisor.ground.records import RECORD_ENTRY_PREFIX
+from supervisor.ground.records import RECORD_ENTRY_PREFIX, PayloadMismatchError, open_leaf_payload
 from supervisor.runtime.services import Services
 
 __all__ = ["IDENTITY_ROLES", "RecordView", "load_record_view", "mask_identity"]
@@ -34,7 +34,7 @@ class RecordView:
     index: int
     entry_type: str
     leaf_hash: str
-    record: dict[str, Any] | None  # None: the payload's key was destroyed (retention)
+    record: dict[str, Any] | None  # None: shredded (retention) or not the committed content
     record_id: str
     institution_code: str
     patient_pseudonym: str | None
@@ -43,6 +43,8 @@ class RecordView:
     proof_problem: str | None
     amendments: list[tuple[int, str]]  # (ledger index, record id), this one's chain
     findings: list[dict[str, Any]]
+    #: The stored payload is not what the leaf commits to: nothing of it is shown.
+    content_mismatch: bool = False
 
 
 def mask_identity(record: dict[str, Any]) -> dict[str, Any]:
@@ -87,10 +89,13 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
     entry = store.entry(index)
     if not entry.type.startswith(RECORD_ENTRY_PREFIX):
         return None
+    mismatch = False
     try:
-        record = orjson.loads(services.keys.open(entry.payload or b"")[SALT_SIZE:])
+        record = orjson.loads(open_leaf_payload(services.keys, entry.leaf, entry.payload))
     except SealedPayloadError:
         record = None
+    except PayloadMismatchError:
+        record, mismatch = None, True
     size, verified, problem = _prove(services, index, entry.leaf_hash)
     return RecordView(
         index,
@@ -113,6 +118,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
             }
             for f in found
         ],
+        mismatch,
     )
 
 

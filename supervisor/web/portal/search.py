@@ -3,7 +3,6 @@ the keyed pseudonym of the ID number, never the number itself), record type, rul
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, func, select
 
 from ledger.database import read_transaction
+from reports.spreadsheet import SpreadsheetWriter
 from supervisor.database import tables
 
 __all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
@@ -173,7 +173,7 @@ def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) 
     columns = ("entry_index", "record_id", "record_type", "institution_code",
                "practitioner_license_no", "occurred_at", "received_at")  # fmt: skip
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SpreadsheetWriter(buffer, lineterminator="\n")
     writer.writerow(columns)
     yield "\ufeff" + buffer.getvalue()
     statement = _select(query, patient_pseudonym).order_by(_r.entry_index).limit(EXPORT_LIMIT)
