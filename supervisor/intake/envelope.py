@@ -114,15 +114,15 @@ def parse_envelope(document: Any) -> Envelope:
         if not isinstance(document[name], str):
             raise field_problem(name, "must be a string")
     # Only what the published schema states is checked before authentication.
-    if not PLATFORM_ID_RE.match(document["platform_id"]):
+    if not PLATFORM_ID_RE.fullmatch(document["platform_id"]):
         raise field_problem("platform_id", "must look like PLT-<institution code>")
-    if not KEY_ID_RE.match(document["key_id"]):
+    if not KEY_ID_RE.fullmatch(document["key_id"]):
         raise field_problem("key_id", "must be 16 lower-case hex digits")
-    if not BATCH_ID_RE.match(document["batch_id"]):
+    if not BATCH_ID_RE.fullmatch(document["batch_id"]):
         raise field_problem("batch_id", "must be 1-128 letters, digits and . _ : -")
-    if not _DATE_TIME.match(document["created_at"]):
+    if not _DATE_TIME.fullmatch(document["created_at"]):
         raise field_problem("created_at", "must be an RFC 3339 date-time with an offset")
-    if not _SIGNATURE.match(document["signature"]):
+    if not _SIGNATURE.fullmatch(document["signature"]):
         raise field_problem("signature", "must be a base64 Ed25519 signature (64 bytes)")
     signature = base64.b64decode(document["signature"])
     records = document["records"]

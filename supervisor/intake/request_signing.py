@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 SCHEME = "CareLedger-Ed25519"
-_PARAM = re.compile(r'\s*([a-z_]+)=("?)([^",]*)\2\s*(?:,|$)')
+_PARAM = re.compile(r'\s*([a-z_]+)=("?)([^",]*)\2\s*(?:,|\Z)')  # \Z: no "$" before a newline
 
 
 def signing_input(method: str, path: str, created: int) -> bytes:

@@ -106,7 +106,9 @@ class SubmissionService:
 
     def authenticate_request(self, signed: RequestSignature, message: bytes) -> PlatformKey:
         """Check a signed read request (``request_signing``); raises ``RejectionError``."""
-        if not (PLATFORM_ID_RE.match(signed.platform_id) and KEY_ID_RE.match(signed.key_id)):
+        if not (
+            PLATFORM_ID_RE.fullmatch(signed.platform_id) and KEY_ID_RE.fullmatch(signed.key_id)
+        ):
             raise RejectionError(
                 401,
                 "unauthenticated",
@@ -415,7 +417,7 @@ class SubmissionService:
 
     def receipt(self, platform_id: str, batch_id: str) -> dict[str, Any] | None:
         """The receipt of an accepted batch, as first issued; None if there is no such batch."""
-        if not BATCH_ID_RE.match(batch_id):
+        if not BATCH_ID_RE.fullmatch(batch_id):
             return None
         with read_transaction(self.store.engine) as connection:
             row = connection.execute(

@@ -129,8 +129,9 @@ def _install_problem_handlers(app: Flask) -> None:
             500,
             "internal-error",
             "Internal error",
-            f"the server failed; nothing of this request was stored unless a receipt was "
-            f"returned. Quote request id {g.get('request_id')} to the regulator",
+            f"the server failed while handling this request. If it was a batch, it may have "
+            f"been stored: send the same batch again (same batch_id, same bytes) to get its "
+            f"receipt. Quote request id {g.get('request_id')} to the regulator",
         )
 
 

@@ -425,3 +425,38 @@ def test_the_schema_and_openapi_documents_are_served(portal: Portal) -> None:
     assert "/api/v1/batches" in document["paths"]
     _problem(portal.client.delete("/api/v1/schema"), 405, "method-not-allowed")
     _problem(portal.client.get("/api/v1/nothing"), 404, "not-found")
+
+
+def test_a_trailing_newline_never_passes_for_an_identifier(portal: Portal) -> None:
+    size = portal.log_size()
+    # Each signed over the value with the newline: the signature is right, the value is not.
+    for field in ("batch_id", "platform_id", "key_id", "created_at"):
+        envelope = portal.envelope(portal.records(2, seed=7))
+        if field == "batch_id":
+            envelope = portal.envelope(envelope["records"], batch_id="B-1\n")
+        else:
+            envelope = dict(envelope, **{field: envelope[field] + "\n"})
+        body = _problem(portal.post(envelope), 422, "invalid-envelope")
+        assert body["errors"][0]["pointer"] == f"/{field}"
+    assert portal.log_size() == size
+
+
+def test_duplicate_keys_are_refused_at_any_depth(portal: Portal) -> None:
+    size = portal.log_size()
+    envelope = portal.envelope(portal.records(2, seed=8))
+    good = orjson.dumps(envelope)
+    # batch_id twice, signed over the last value: parsers that keep the first disagree.
+    twice = b'{"batch_id":"OTHER",' + good[1:]
+    body = _problem(_raw_post(portal, twice), 400, "malformed-json")
+    assert "'batch_id' appears twice" in body["detail"]
+    # Deep inside a record.
+    deep = good.replace(b'"records":[{', b'"records":[{"record_id":"X",', 1)
+    assert deep != good
+    body = _problem(_raw_post(portal, deep), 400, "malformed-json")
+    assert "'record_id' appears twice" in body["detail"]
+    # Not JSON numbers, and not UTF-8.
+    _problem(_raw_post(portal, good.replace(b'"records":[', b'"n":NaN,"records":[', 1)), 400,
+             "malformed-json")  # fmt: skip
+    _problem(_raw_post(portal, good.decode().encode("utf-16")), 400, "malformed-json")
+    assert portal.log_size() == size
+    assert portal.post(envelope).status_code == 201  # the same batch, well-formed, is taken

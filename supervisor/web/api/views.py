@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, g, request
 
+from supervisor.ground.strict_json import StrictJsonError, parse_strict_json
 from supervisor.intake.record_schema import published_schema
 from supervisor.intake.request_signing import parse_authorization, signing_input
 from supervisor.intake.submission import RejectionError
@@ -53,20 +55,21 @@ def submit_batch() -> Response:
         )
     body = request.get_data(cache=False)
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
+        document = parse_strict_json(body)
+    except StrictJsonError as e:
         return problem_response(
             400,
             "malformed-json",
             "The body is not valid JSON",
-            f"{e.msg} at line {e.lineno}, column {e.colno} (UTF-8 JSON, nesting depth "
-            "at most 1024)",
+            f"{e} (UTF-8 I-JSON: no key twice in an object, nesting depth at most 1024)",
         )
     if isinstance(document, dict):
         g.platform_id = document.get("platform_id")
     outcome = services().submissions.submit(document)
     receipt = outcome.receipt
-    location = f"/api/v1/batches/{receipt['batch_id']}"
+    # Quoted, so that no batch id (however it passed validation) can break the header
+    # of a batch that is already committed.
+    location = "/api/v1/batches/" + quote(receipt["batch_id"], safe="")
     return _json(receipt, 201 if outcome.created else 200, {"Location": location})
 
 
