@@ -53,8 +53,11 @@ def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # Pre-ping: after a server restart, pooled connections are dead; check before use.
     # A bounded connect: an unreachable server fails fast (503) instead of hanging workers.
-    kwargs.setdefault("connect_args", {"connect_timeout": 5})
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # synchronous_commit on every connection: a receipt is handed out only after its commit
+    # is durable, whatever the database's or the role's default says.
+    connect_args = {"connect_timeout": 5, "options": "-c synchronous_commit=on"}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 @contextmanager

@@ -38,8 +38,10 @@ class OwnCluster:
         command = [str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-w", *args]
         _as_postgres(command, timeout=60)
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
+        """Start the server; ``settings`` are ``name=value`` overrides (``fsync=off``)."""
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=on"
+        options += "".join(f" -c {setting}" for setting in settings)
         self._ctl("-o", options, "-l", str(self.folder / "server.log"), "start")
 
     def stop(self, mode: str = "fast") -> None:

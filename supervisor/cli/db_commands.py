@@ -10,7 +10,13 @@ from alembic.script import ScriptDirectory
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
 from supervisor.custody.key_files import exposed_key_files
-from supervisor.database.engine import MIGRATIONS, apply_grants, open_engine, upgrade_database
+from supervisor.database.engine import (
+    MIGRATIONS,
+    apply_grants,
+    durability_problems,
+    open_engine,
+    upgrade_database,
+)
 
 
 @click.group()
@@ -83,9 +89,9 @@ def check(context: CliContext) -> None:
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
+        problems = durability_problems(engine)
     finally:
         engine.dispose()
-    problems = []
     if current != newest:
         problems.append(
             f"the schema is at revision {current}, this version needs {newest}: run "
@@ -97,4 +103,4 @@ def check(context: CliContext) -> None:
         problems.append(f"{settings.keys_dir} does not exist: restore the keys or run init")
     if problems:
         raise CommandError("; ".join(problems))
-    click.echo(f"schema at {current}; keys private")
+    click.echo(f"schema at {current}; commits durable; keys private")

@@ -11,7 +11,10 @@ from sqlalchemy import Engine, inspect
 from ledger.database import create_ledger_engine
 from supervisor.database.roles import RoleError, grant_statements
 
-__all__ = ["MIGRATIONS", "apply_grants", "open_engine", "upgrade_database"]
+__all__ = ["MIGRATIONS", "apply_grants", "durability_problems", "open_engine", "upgrade_database"]
+
+#: PostgreSQL settings that must be on for a commit (and so a receipt) to survive a crash.
+_DURABLE_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,6 +24,26 @@ def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return create_ledger_engine(url)
+
+
+def durability_problems(engine: Engine) -> list[str]:
+    """What would let a committed batch (and its receipt) be lost in a crash, as seen by
+    this engine's own connections; empty when commits are durable."""
+    problems = []
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            level = int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+            if level < 2:  # 2 = FULL, 3 = EXTRA; in WAL mode NORMAL may lose the last commits
+                problems.append(f"SQLite synchronous is {level}, not FULL")
+            return problems
+        for name in _DURABLE_SETTINGS:
+            value = connection.exec_driver_sql(f"SHOW {name}").scalar_one()
+            if value != "on":
+                problems.append(
+                    f"PostgreSQL {name} is {value!r}: receipts could be lost in a crash; "
+                    f"set {name} = on in postgresql.conf"
+                )
+    return problems
 
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
