@@ -94,16 +94,23 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: Signer, *also: Signer) -> Si
 
 
 def open_checkpoint(
-    note: str | bytes, log_key: Verifier | KeyChain, extra_verifiers: Sequence[Verifier] = ()
+    note: str | bytes,
+    log_key: Verifier | KeyChain,
+    extra_verifiers: Sequence[Verifier] = (),
+    *,
+    origin: str | None = None,
 ) -> tuple[Checkpoint, OpenedNote]:
     """Verify a checkpoint note signed by the log and parse its body.
 
     ``log_key`` is the log's one key, or its chain of keys (``log_keys.py``):
     then the checkpoint must carry the signature of the key in force at its
     size, and at a transition that of the retiring key too. Other known
-    signatures (witnesses) are verified when present. Raises
-    ``MalformedNoteError``, ``InvalidSignatureError``, ``UnverifiedNoteError``
-    or ``MalformedCheckpointError``.
+    signatures (witnesses) are verified when present. ``origin`` is the log's
+    origin line; C2SP lets it differ from the key name (sum.golang.org signs
+    "go.sum database tree"), and by default it is the key name, as careledger's
+    own log has it. Raises ``MalformedNoteError``, ``InvalidSignatureError``,
+    ``UnverifiedNoteError``, ``MalformedCheckpointError``, or
+    ``MalformedVerifierKeyError`` for two different keys of one name and id.
     """
     chain = log_key if isinstance(log_key, KeyChain) else KeyChain.starting_with(log_key)
     opened = open_note(note, [*chain.verifiers, *extra_verifiers])
@@ -114,8 +121,9 @@ def open_checkpoint(
             raise MalformedNoteError(
                 f"checkpoint of size {checkpoint.size} is not signed by the log key {required.vkey}"
             )
-    if checkpoint.origin != chain.origin:
+    expected = chain.origin if origin is None else origin
+    if checkpoint.origin != expected:
         raise MalformedCheckpointError(
-            f"checkpoint origin {checkpoint.origin!r} is not the log {chain.origin!r}"
+            f"checkpoint origin {checkpoint.origin!r} is not the log {expected!r}"
         )
     return checkpoint, opened

@@ -53,11 +53,19 @@ def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # Pre-ping: after a server restart, pooled connections are dead; check before use.
     # A bounded connect: an unreachable server fails fast (503) instead of hanging workers.
-    # synchronous_commit on every connection: a receipt is handed out only after its commit
-    # is durable, whatever the database's or the role's default says.
-    connect_args = {"connect_timeout": 5, "options": "-c synchronous_commit=on"}
-    connect_args.update(kwargs.pop("connect_args", {}))
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _durable_commits(dbapi_connection: Any, _record: Any) -> None:
+        # A receipt is handed out only after its commit is durable, whatever the database's
+        # or the role's default for synchronous_commit says. (A SET, not the connection's
+        # "options", which would replace options given in the URL.)
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = on")
+        dbapi_connection.commit()
+
+    return engine
 
 
 @contextmanager

@@ -255,6 +255,21 @@ def _parse_signature_line(line: str) -> NoteSignature:
     return NoteSignature(name, raw[:4], raw[4:])
 
 
+def _verifier_map(verifiers: Sequence[Verifier]) -> dict[tuple[str, bytes], Verifier]:
+    """Verifiers by (name, key id). Two different keys under one name and id would make
+    the answer depend on their order, so they are refused; the same key twice is one."""
+    known: dict[tuple[str, bytes], Verifier] = {}
+    for verifier in verifiers:
+        key = (verifier.name, verifier.key_id)
+        already = known.setdefault(key, verifier)
+        if already != verifier:
+            raise MalformedVerifierKeyError(
+                f"two different verifier keys are named {verifier.name!r} with key id "
+                f"{verifier.key_id.hex()}: which one signs is ambiguous"
+            )
+    return known
+
+
 def open_note(note: bytes | str, verifiers: Sequence[Verifier]) -> OpenedNote:
     """Parse and verify a signed note.
 
@@ -273,7 +288,7 @@ def open_note(note: bytes | str, verifiers: Sequence[Verifier]) -> OpenedNote:
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise MalformedNoteError(f"malformed note: more than {MAX_SIGNATURES} signatures")
-    known = {(v.name, v.key_id): v for v in verifiers}
+    known = _verifier_map(verifiers)
     message = text.encode()
     verified: list[NoteSignature] = []
     unverified: list[NoteSignature] = []
