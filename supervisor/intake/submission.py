@@ -301,6 +301,21 @@ class SubmissionService:
             )
         return Submitted(False, self._receipt_of(previous))
 
+    def _require_unrevoked(self, connection: Connection, envelope: Envelope) -> None:
+        revoked = connection.execute(
+            select(tables.platform_keys.c.revoked_index).where(
+                tables.platform_keys.c.key_id == envelope.key_id
+            )
+        ).scalar_one_or_none()
+        if revoked is not None:
+            raise RejectionError(
+                403,
+                "revoked-key",
+                "The signing key is revoked",
+                f"key {envelope.key_id} of {envelope.platform_id} was revoked while this batch "
+                "was in flight; nothing of it was stored; sign with a current key",
+            )
+
     # -- the submission ----------------------------------------------------------------
 
     def submit(self, document: Any) -> Submitted:
@@ -393,6 +408,9 @@ class SubmissionService:
         ]
 
         def project(connection: Connection, result: AppendResult) -> None:
+            # Under the head lock, so after any revocation committed before it: a key
+            # revoked while this batch was in flight does not commit it.
+            self._require_unrevoked(connection, envelope)
             connection.execute(
                 insert(tables.batches).values(
                     platform_id=envelope.platform_id,

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger import schema as ledger_schema
 from ledger.leaf import decode_leaf
@@ -460,3 +460,24 @@ def test_duplicate_keys_are_refused_at_any_depth(portal: Portal) -> None:
     _problem(_raw_post(portal, good.decode().encode("utf-16")), 400, "malformed-json")
     assert portal.log_size() == size
     assert portal.post(envelope).status_code == 201  # the same batch, well-formed, is taken
+
+
+def test_a_key_revoked_while_its_batch_is_in_flight_does_not_commit_it(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = portal.services.submissions
+    registry = PlatformRegistry(portal.services.store)
+    build = service._drafts
+
+    def revoked_meanwhile(envelope: Any, now: Any) -> Any:
+        built = build(envelope, now)  # authenticated already; now the key is revoked
+        registry.revoke_key(portal.platform_id, portal.key.key_id, "stolen", now=now)
+        return built
+
+    monkeypatch.setattr(service, "_drafts", revoked_meanwhile)
+    size = portal.log_size()
+    body = _problem(portal.post(portal.envelope(portal.records(3, seed=9))), 403, "revoked-key")
+    assert "in flight" in body["detail"]
+    assert portal.log_size() == size + 1  # the revocation alone
+    with portal.services.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(tables.batches)).scalar() == 0
