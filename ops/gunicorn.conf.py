@@ -31,3 +31,5 @@ errorlog = "-"
 loglevel = "warning"
 # Build the app in each worker after the fork: no database connection crosses a fork.
 preload_app = False
+# Workers die with their master, even one killed with SIGKILL, so a restart finds the port free.
+from supervisor.web.worker_lifetime import post_fork  # noqa: E402, F401

@@ -62,6 +62,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`careledger ledger status | head -1`): click's own
+            # handling stops quietly; wrapped as a CommandError it printed "Broken pipe".
+            raise
         except EXPECTED_ERRORS as e:
             context = ctx.find_object(CliContext)
             if context is not None and context.verbose:

@@ -24,6 +24,7 @@ from supervisor.client.submit import wait_for_portal
 from supervisor.config import Settings
 from supervisor.demo.build import build_demo, province_size
 from supervisor.demo.directory import demo_sign_in
+from supervisor.web.worker_lifetime import post_fork
 
 
 class WsgiServer(BaseApplication):  # type: ignore[misc]
@@ -53,6 +54,7 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        "post_fork": post_fork,  # workers die with their master, even after a SIGKILL
     }
 
 

@@ -5,7 +5,9 @@ the cosignatures of given witnesses), proves it consistent with the
 checkpoint remembered from the last run, and with ``full`` downloads every
 tile and entry bundle and recomputes the tree from the leaves. Every
 failure is a ``MonitorAlarmError`` whose ``kind`` says what the log did:
-``signature``, ``rollback``, ``fork``, ``tile``, ``entry``, ``witness``, ``key``.
+``signature``, ``rollback``, ``fork``, ``tile``, ``entry``, ``witness``, ``key``,
+``missing`` (it answers, but not with data its signed checkpoints cover), or
+``unreachable`` (no answer, or a server error: an outage, not evidence).
 
 The monitor holds the log's first key; if the log rotated its key, it
 follows the rotations the log lists, each proven (``rotation_evidence.py``),
@@ -109,6 +111,14 @@ class HttpLogSource:
             connection.close()
             self._local.connection = None
             raise MonitorAlarmError("unreachable", f"GET {path}: {e}") from e
+        if response.status in (400, 404, 410):
+            # The server answers, but not with what it signed for: entries deleted, tiles
+            # withheld. Not an outage to wait out.
+            raise MonitorAlarmError(
+                "missing",
+                f"GET {path}: HTTP {response.status}: the log does not serve data that its "
+                "signed checkpoints cover (deleted or withheld)",
+            )
         if response.status != 200:
             raise MonitorAlarmError("unreachable", f"GET {path}: HTTP {response.status}")
         return body

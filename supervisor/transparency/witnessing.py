@@ -103,8 +103,10 @@ def _ask(store: LedgerStore, witness: WitnessEndpoint, checkpoint: SignedCheckpo
             told = int(body.decode().strip() or 0)
             if told > checkpoint.checkpoint.size:
                 raise LedgerError(
-                    f"witness {witness.verifier.name} holds size {told}, beyond this log's "
-                    f"{checkpoint.checkpoint.size}: investigate a fork"
+                    f"witness {witness.verifier.name} cosigned size {told} of this log, beyond "
+                    f"its size now ({checkpoint.checkpoint.size}): the log was rolled back "
+                    "(restored from an older backup, or entries deleted); restore the newest "
+                    "backup before publishing anything"
                 )
             old = told
             continue

@@ -31,3 +31,20 @@ def test_a_restore_from_an_older_backup_is_a_rollback(live: LiveServer) -> None:
         source.backup(target)
     live.tampered = True  # the restored log verifies on its own; the monitor remembers more
     _alarm(_audit(live), "rollback")
+
+
+def test_deleting_the_newest_entries_is_missing_data_not_an_outage(live: LiveServer) -> None:
+    database = Path(live.env["CARELEDGER_DATABASE_URL"].removeprefix("sqlite:///"))
+    _submit(live, 600, seed=8)
+    assert _audit(live, "--full").returncode == 0
+    with sqlite3.connect(database) as connection:
+        # What someone editing the file does: drop the guards, delete the newest leaves.
+        for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'ledger_%'"
+        ).fetchall():
+            connection.execute(f"DROP TRIGGER {name}")
+        connection.execute("DELETE FROM ledger_entries WHERE idx >= 300")
+    live.tampered = True
+    done = _audit(live, "--full")
+    _alarm(done, "missing")
+    assert "does not serve data that its signed checkpoints cover" in done.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,22 @@ def test_demo_then_verify_and_a_readable_error_without_init(tmp_path: Path) -> N
     assert "careledger.local/ledger\n2500\n" in demo.output
     verify = runner.invoke(cli, ["ledger", "verify", "--no-progress"], env=env)
     assert verify.exit_code == 0 and "2500 entries, 3 checkpoints" in verify.output
+
+
+def test_a_command_whose_reader_goes_away_stops_quietly(tmp_path: Path) -> None:
+    env = dict(os.environ, CARELEDGER_DATA_DIR=str(tmp_path / "var"))
+    subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "init"], env=env, check=True, capture_output=True
+    )
+    # `careledger ledger status | head -0`: the reader closes before the first line.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.cli", "ledger", "status"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    process.wait(timeout=30)
+    assert "Broken pipe" not in errors and "Traceback" not in errors, errors
