@@ -78,6 +78,8 @@ class Settings:
     portal_role_groups: tuple[str, ...] = ()
     #: Minutes without a request after which a portal session ends.
     portal_idle_minutes: int = 30
+    #: A session ends this long after sign-in however busy it is (a stolen cookie expires).
+    portal_session_hours: int = 12
     #: Failed sign-ins per user name or address within 15 minutes before sign-in pauses.
     portal_max_login_failures: int = 5
     #: How many reverse proxies in front of the portal set ``X-Forwarded-For``/``-Proto``
@@ -119,7 +121,7 @@ class Settings:
                 raise ConfigError(f"a witness is '<url> <vkey>', not {entry!r}")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise ConfigError("trusted_proxy_hops must be between 0 and 5")
-        for name in ("portal_idle_minutes", "portal_max_login_failures"):
+        for name in ("portal_idle_minutes", "portal_session_hours", "portal_max_login_failures"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
         for entry in self.portal_role_groups:
@@ -158,6 +160,7 @@ _INTEGER_SETTINGS = frozenset(
         "clock_skew_seconds",
         "witness_quorum",
         "portal_idle_minutes",
+        "portal_session_hours",
         "portal_max_login_failures",
         "trusted_proxy_hops",
         "scheduler_lease_seconds",

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
-from supervisor.custody.key_files import exposed_key_files
+from supervisor.custody.data_folder import data_at_rest_problems
 from supervisor.database.engine import (
     MIGRATIONS,
     apply_grants,
@@ -97,10 +97,7 @@ def check(context: CliContext) -> None:
             f"the schema is at revision {current}, this version needs {newest}: run "
             "`careledger db upgrade` as the owner role"
         )
-    if settings.keys_dir.exists():
-        problems += [f"{p}: chmod 600 (folder 700)" for p in exposed_key_files(settings.keys_dir)]
-    else:
-        problems.append(f"{settings.keys_dir} does not exist: restore the keys or run init")
+    problems += data_at_rest_problems(settings)
     if problems:
         raise CommandError("; ".join(problems))
-    click.echo(f"schema at {current}; commits durable; keys private")
+    click.echo(f"schema at {current}; commits durable; data folder and keys private")

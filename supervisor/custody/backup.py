@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
 
 from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction, write_transaction
+from supervisor.custody.file_modes import private_tree
 from supervisor.custody.key_files import sync_to_disk
 from supervisor.database import tables
 
@@ -167,6 +168,7 @@ def write_backup(engine: Engine, folder: Path, *, origin: str, vkey: str) -> Bac
         sync_to_disk(path)
     sync_to_disk(partial / "manifest.json")
     sync_to_disk(partial / "tables")
+    private_tree(partial)  # the backup holds what the database holds: sessions, pseudonyms
     partial.rename(folder)
     sync_to_disk(folder.parent)
     return BackupSummary(

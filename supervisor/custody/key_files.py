@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 from ledger.note import Signer
+from supervisor.custody.file_modes import exposed
 
 __all__ = [
     "KeyFileError",
@@ -90,12 +91,7 @@ def read_secret(path: Path) -> str:
 
 def exposed_key_files(keys_dir: Path) -> list[str]:
     """Every key file (and the folder) that group or others can access, as a message each."""
-    found = []
-    for path in [keys_dir, *sorted(keys_dir.rglob("*"))]:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            found.append(f"{path} is accessible to other users (mode {mode:o})")
-    return found
+    return exposed([keys_dir, *sorted(keys_dir.rglob("*"))])
 
 
 def create_log_signer(key_path: Path, origin: str) -> Signer:

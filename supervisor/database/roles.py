@@ -18,7 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["APPEND_ONLY", "GROW_ONLY", "RoleError", "app_privileges", "grant_statements"]
+__all__ = [
+    "APPEND_ONLY",
+    "APP_PRIVATE",
+    "GROW_ONLY",
+    "RoleError",
+    "app_privileges",
+    "grant_statements",
+]
 
 #: Ledger tables whose rows never change once written.
 APPEND_ONLY = frozenset({"ledger_entries", "ledger_checkpoints", "ledger_leaf_index"})
@@ -26,6 +33,9 @@ APPEND_ONLY = frozenset({"ledger_entries", "ledger_checkpoints", "ledger_leaf_in
 GROW_ONLY = frozenset({"ledger_tiles", "ledger_head"})
 #: Written by ``careledger db upgrade`` (the owner) only.
 _OWNER_ONLY = frozenset({"alembic_version"})
+#: Live session ids, CSRF tokens and sign-in attempts: the app's alone, never the
+#: read-only role's (a replica reader or database auditor could otherwise take a session).
+APP_PRIVATE = frozenset({"portal_sessions", "login_failures"})
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -66,6 +76,7 @@ def grant_statements(
         statements += [
             f"REVOKE ALL ON {qualified} FROM {app}, {readonly}",
             f"GRANT {', '.join(app_privileges(table))} ON {qualified} TO {app}",
-            f"GRANT SELECT ON {qualified} TO {readonly}",
         ]
+        if table not in APP_PRIVATE:
+            statements.append(f"GRANT SELECT ON {qualified} TO {readonly}")
     return statements

@@ -25,6 +25,7 @@ from ledger.log_keys import KeyChain
 from ledger.store import AppendResult, LedgerStore
 from reports.labels import LANGUAGES
 from reports.methodology import Methodology
+from supervisor.custody.file_modes import private_folder
 from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.database import tables
 from supervisor.ground.sealed_entries import sealed_entry
@@ -125,7 +126,8 @@ class ReportService:
         return self.reports_dir / self.file_names(report_id)[file_kind]
 
     def write_files(self, computed: ComputedReport, folder: Path | None = None) -> list[Path]:
-        folder = folder or self.reports_dir
+        if folder is None:  # the data folder's copy is private; an --out folder is the user's
+            folder = private_folder(self.reports_dir)
         folder.mkdir(parents=True, exist_ok=True)
         names = self.file_names(computed.data.report_id)
         contents = {"json": computed.data.json_bytes, "csv": computed.data.csv_bytes}

@@ -8,6 +8,7 @@ import configparser
 import os
 import re
 import shlex
+import stat
 import subprocess
 import sys
 from dataclasses import fields
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 
 from supervisor.cli import cli
 from supervisor.config import Settings
+from supervisor.custody.backup import write_backup
 from supervisor.custody.data_folder import initialise
 from supervisor.database.engine import open_engine
 
@@ -81,3 +83,43 @@ def test_the_pre_start_check_refuses_exposed_keys_and_an_old_schema(tmp_path: Pa
     engine.dispose()
     old = CliRunner().invoke(cli, ["db", "check"], env=env)
     assert old.exit_code == 1 and "run `careledger db upgrade`" in old.output
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_data_at_rest_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    previous = os.umask(0o022)  # what most machines have: files readable by everyone
+    try:
+        settings = Settings(data_dir=data_dir)
+        initialise(settings)
+        engine = open_engine(settings.effective_database_url)
+        with engine.begin() as connection:  # a write makes SQLite create its WAL files
+            connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS t_probe (x INTEGER)")
+        engine.dispose()
+        summary = write_backup(
+            open_engine(settings.effective_database_url),
+            tmp_path / "backup",
+            origin=settings.log_origin,
+            vkey=(data_dir / "log.vkey").read_text().strip(),
+        )
+    finally:
+        os.umask(previous)
+    assert _mode(data_dir) == 0o700
+    for name in ("careledger.db", "careledger.db-wal", "careledger.db-shm", "log.vkey"):
+        if (data_dir / name).exists():
+            assert _mode(data_dir / name) == 0o600, name
+    assert _mode(summary.folder) == 0o700
+    assert {_mode(p) for p in summary.folder.rglob("*") if p.is_file()} == {0o600}
+    assert {_mode(p) for p in summary.folder.rglob("*") if p.is_dir()} == {0o700}
+
+    env = {"CARELEDGER_DATA_DIR": str(data_dir)}
+    assert CliRunner().invoke(cli, ["db", "check"], env=env).exit_code == 0
+    os.chmod(data_dir, 0o755)
+    os.chmod(data_dir / "careledger.db", 0o644)
+    refused = CliRunner().invoke(cli, ["db", "check"], env=env)
+    assert refused.exit_code == 1
+    assert f"{data_dir} is accessible to other users (mode 755): chmod 700" in refused.output
+    assert "careledger.db is accessible to other users (mode 644): chmod 600" in refused.output

@@ -138,6 +138,9 @@ def test_the_portal_role_appends_but_the_database_refuses_it_any_rewrite(
         assert connection.exec_driver_sql("SELECT count(*) FROM ledger_entries").scalar_one() >= 30
     _refused(as_reader, "DELETE FROM portal_sessions", denied)
     _refused(as_reader, "UPDATE records SET institution_code = 'X'", denied)
+    # Live session ids and CSRF tokens are not for replica readers: they could take a session.
+    _refused(as_reader, "SELECT session_id, csrf_token FROM portal_sessions", denied)
+    _refused(as_reader, "SELECT * FROM login_failures", denied)
 
     portal.assert_log_verifies()
     for engine in (as_app, as_reader, portal.services.engine, owner.services.engine):

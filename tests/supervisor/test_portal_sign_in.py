@@ -138,6 +138,19 @@ def test_an_idle_session_ends_and_stays_ended(portal: tuple[FlaskClient, Clock])
     assert client.get("/portal/").status_code == 302
 
 
+def test_a_busy_session_still_ends_twelve_hours_after_sign_in(
+    portal: tuple[FlaskClient, Clock],
+) -> None:
+    client, clock = portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    for _ in range(71):  # a request every ten minutes: never idle
+        clock.now += timedelta(minutes=10)
+        assert client.get("/portal/").status_code == 200
+    clock.now += timedelta(minutes=11)  # 12 h 1 min after sign-in
+    answer = client.get("/portal/")
+    assert answer.status_code == 302 and "ended=1" in answer.headers["Location"]
+
+
 def test_signing_out_makes_a_copied_cookie_worthless(portal: tuple[FlaskClient, Clock]) -> None:
     client, _ = portal
     assert _sign_in(client, "zhaomin", "min-password-3")[0] == 302

@@ -88,7 +88,10 @@ def install_portal_context(
     app.extensions[_EXTENSION] = PortalContext(
         sign_in or _directory(settings),
         PortalSessions(
-            services.engine, services.clock, timedelta(minutes=settings.portal_idle_minutes)
+            services.engine,
+            services.clock,
+            timedelta(minutes=settings.portal_idle_minutes),
+            timedelta(hours=settings.portal_session_hours),
         ),
         LoginThrottle(services.engine, services.clock, settings.portal_max_login_failures),
     )

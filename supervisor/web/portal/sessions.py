@@ -49,12 +49,20 @@ class PortalSession:
 
 
 class PortalSessions:
-    """Sessions that end on sign-out or after ``idle`` without a request."""
+    """Sessions that end on sign-out, after ``idle`` without a request, or ``lifetime``
+    after sign-in however busy they are."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], idle: timedelta) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        idle: timedelta,
+        lifetime: timedelta = timedelta(hours=12),
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.idle = idle
+        self.lifetime = lifetime
 
     def start(self, identity: Identity) -> PortalSession:
         now = self.clock()
@@ -92,7 +100,8 @@ class PortalSessions:
             ).first()
             if row is None:
                 return None
-            if now - _utc(row.last_seen_at) > self.idle:
+            too_old = now - _utc(row.created_at) > self.lifetime
+            if too_old or now - _utc(row.last_seen_at) > self.idle:
                 connection.execute(
                     update(_sessions)
                     .where(_sessions.c.session_id == session_id)
