@@ -32,6 +32,7 @@ __all__ = [
     "VerifiedReceipt",
     "receipt_document",
     "verify_receipt",
+    "verify_recovered_receipt",
 ]
 
 RECEIPT_VERSION = "careledger.receipt/v1"
@@ -163,6 +164,39 @@ def verify_receipt(
         indices.append(index)
     cosigned = _check_witnessed(receipt, verifier, witnesses, checkpoint.size, checkpoint.root)
     return VerifiedReceipt(checkpoint.size, checkpoint.root, tuple(indices), cosigned)
+
+
+def verify_recovered_receipt(
+    receipt: Mapping[str, Any],
+    verifier: Verifier | KeyChain,
+    platform_id: str,
+    records: Mapping[str, Any],
+) -> set[str]:
+    """A receipt fetched again for records whose own batch was lost (the client crashed
+    after the commit): ``verify_receipt`` without the envelope, then, for each record of
+    ``records`` (by record_id) it lists, that its leaf names ``platform_id`` and commits to
+    exactly that content. Returns the record ids it vouches for; raises ``ReceiptError``
+    if one of them differs from what was stored.
+    """
+    verify_receipt(receipt, verifier)
+    confirmed = set()
+    for entry in receipt["records"]:
+        record_id = str(entry.get("record_id"))
+        if record_id not in records:
+            continue
+        statement = decode_leaf(_decode(entry.get("leaf"), "leaf", record_id)).statement
+        if statement.get("platform_id") != platform_id:
+            raise ReceiptError("the leaf names another platform", record_id)
+        salt = _decode(entry.get("salt"), "salt", record_id)
+        if statement.get("commitment") != record_commitment(
+            salt, canonical_json(records[record_id])
+        ):
+            raise ReceiptError(
+                "was received already with other content; send a correction with `amends`",
+                record_id,
+            )
+        confirmed.add(record_id)
+    return confirmed
 
 
 def _check_witnessed(

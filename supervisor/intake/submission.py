@@ -243,10 +243,22 @@ class SubmissionService:
                     f"record_id {record_id} was received already (ledger index {index}); "
                     "send a correction as a new record with `amends`",
                 )
-                for record_id, index in stored.items()
+                for record_id, (index, _, _) in stored.items()
+            ]
+            # Where this platform's own earlier batches hold them: a client that lost a
+            # receipt (crashed between the commit and writing it) fetches it from there.
+            received_in = [
+                {"record_id": record_id, "index": index, "batch_id": batch_id}
+                for record_id, (index, platform_id, batch_id) in stored.items()
+                if platform_id == key.platform_id
             ]
             raise RejectionError(
-                409, "duplicate-record", "Record received already", conflicts[0].detail, conflicts
+                409,
+                "duplicate-record",
+                "Record received already",
+                conflicts[0].detail,
+                conflicts,
+                received_in=received_in,
             )
         amended = {r["amends"] for r in envelope.records if "amends" in r}
         known = set(self._stored_record_ids(connection, key.institution_code, list(amended)))
@@ -269,17 +281,20 @@ class SubmissionService:
     @staticmethod
     def _stored_record_ids(
         connection: Connection, institution_code: str, record_ids: Sequence[str]
-    ) -> dict[str, int]:
-        found: dict[str, int] = {}
+    ) -> dict[str, tuple[int, str, str]]:
+        """record_id -> (ledger index, platform, batch) of those stored already."""
+        found: dict[str, tuple[int, str, str]] = {}
+        r = tables.records.c
         for start in range(0, len(record_ids), 500):
             chunk = record_ids[start : start + 500]
             rows = connection.execute(
-                select(tables.records.c.record_id, tables.records.c.entry_index).where(
-                    tables.records.c.institution_code == institution_code,
-                    tables.records.c.record_id.in_(chunk),
+                select(r.record_id, r.entry_index, r.platform_id, r.batch_id).where(
+                    r.institution_code == institution_code, r.record_id.in_(chunk)
                 )
             )
-            found.update({row.record_id: row.entry_index for row in rows})
+            found.update(
+                {row.record_id: (row.entry_index, row.platform_id, row.batch_id) for row in rows}
+            )
         return found
 
     def _previous_batch(self, connection: Connection, envelope: Envelope) -> Any | None:
