@@ -7,6 +7,7 @@ and the monitor's ``audit``), never by comparing the backup with itself alone.
 from __future__ import annotations
 
 import gzip
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,63 @@ def test_a_backup_taken_during_ingest_is_consistent(portal: Portal, tmp_path: Pa
 def test_an_unknown_tagged_value_is_refused() -> None:
     with pytest.raises(BackupError, match="unknown tagged value"):
         decode_value({"x": 1})
+
+
+def _in(folder: Path, *args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args), env={"CARELEDGER_DATA_DIR": str(folder)})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _status(folder: Path) -> tuple[str, str]:
+    lines = _in(folder, "ledger", "status").output.splitlines()
+    return lines[0], lines[1]  # size, root
+
+
+def test_disaster_recovery_from_the_keys_folder_and_a_backup_alone(tmp_path: Path) -> None:
+    """The README's promise: keep keys/ apart from the backups; with those two, a fresh
+    machine gets the log back, also after a rotation of the log key."""
+    original = tmp_path / "var"
+    _in(original, "init")
+    _in(original, "demo", "ledger", "--entries", "700")
+    _in(original, "backup", str(tmp_path / "before"))
+    shutil.copytree(original / "keys", tmp_path / "keys-before")
+    before = _status(original)
+    _in(original, "keys", "rotate-log")
+    _in(original, "demo", "ledger", "--entries", "300", "--seed", "2")
+    _in(original, "backup", str(tmp_path / "after"))
+    after = _status(original)
+
+    for keys, backup, expected in (
+        ("keys-before", "before", before),
+        ("keys", "after", after),  # keys/ as it is now, after the rotation
+    ):
+        fresh = tmp_path / f"fresh-{backup}"
+        fresh.mkdir(mode=0o700)
+        shutil.copytree(original / "keys" if keys == "keys" else tmp_path / keys, fresh / "keys")
+        restored = _in(fresh, "restore", str(tmp_path / backup))
+        assert "the log verifies" in restored.output
+        assert _status(fresh) == expected
+        assert (fresh / "log.vkey").read_text() == (original / "log.vkey").read_text()
+        assert "ledger verifies" in _in(fresh, "ledger", "verify", "--no-progress").output
+
+    # The keys of another moment do not pass for the backup's.
+    wrong = tmp_path / "fresh-wrong"
+    wrong.mkdir(mode=0o700)
+    shutil.copytree(tmp_path / "keys-before", wrong / "keys")
+    refused = CliRunner().invoke(
+        cli, ["restore", str(tmp_path / "after")], env={"CARELEDGER_DATA_DIR": str(wrong)}
+    )
+    assert refused.exit_code == 1 and "is not the key in force" in refused.output
+    assert not (wrong / "log.vkey").exists()
+
+
+def test_restore_without_a_keys_folder_says_to_restore_it_first(tmp_path: Path) -> None:
+    original = tmp_path / "var"
+    _in(original, "init")
+    _in(original, "demo", "ledger", "--entries", "10")
+    _in(original, "backup", str(tmp_path / "b"))
+    refused = CliRunner().invoke(
+        cli, ["restore", str(tmp_path / "b")], env={"CARELEDGER_DATA_DIR": str(tmp_path / "new")}
+    )
+    assert refused.exit_code == 1 and "restore the keys folder" in refused.output
