@@ -20,7 +20,7 @@ from tests.slapd import Directory
 
 from .agency_directory import directory
 from .test_portal_records import _consultation_index, _state_purpose, province_portal
-from .test_portal_sign_in import _settings, _sign_in
+from .test_portal_sign_in import _csrf, _settings, _sign_in
 
 __all__ = ["directory", "province_portal"]  # the fixtures, shared
 
@@ -56,8 +56,7 @@ def _routes(services: Services) -> dict[str, str]:
         "record": f"/portal/records/{index}",
         "patient access": f"/portal/patients/{pseudonym}/access",
         "search": "/portal/search?type=consultation",
-        "patient search": "/portal/search?patient_id=330100000000000000",
-        "export": "/portal/search/export?type=consultation",
+        "patient search": f"/portal/search?patient={pseudonym}",
         "institution": "/portal/institutions/H330100001",
         "practitioner": "/portal/practitioners/103300000002",
         "reference": "/portal/reference",
@@ -91,7 +90,13 @@ def test_anonymous_callers_and_platform_keys_are_sent_to_sign_in(
             answer = client.get(path, headers=headers)
             assert answer.status_code == 302, name
             assert answer.headers["Location"].startswith("/portal/login"), name
-    for path in ("/portal/logout", "/portal/reference/upload", "/portal/reference/policy"):
+    for path in (
+        "/portal/logout",
+        "/portal/reference/upload",
+        "/portal/reference/policy",
+        "/portal/search",
+        "/portal/search/export",
+    ):
         assert client.post(path).status_code in (302, 400)  # never served
 
 
@@ -134,17 +139,26 @@ def test_no_patient_level_page_is_served_without_its_access_entry(
     _state_purpose(client, routes["record"], "留痕完整性测试")
     sealed = services.store.entry(_consultation_index(services)).payload or b""
     patient_id = orjson.loads(services.keys.open(sealed)[SALT_SIZE:])["patient"]["id_number"]
+    pseudonym = services.keys.pseudonym("patient", patient_id)
     patient_level = {
         "record": (routes["record"], "access.viewed_record"),
-        "patient search": (f"/portal/search?patient_id={patient_id}", "access.searched_patient"),
-        "export": (routes["export"], "access.exported"),
-        "patient export": (f"/portal/search/export?patient_id={patient_id}", "access.exported"),
+        "patient search": (f"/portal/search?patient={pseudonym}", "access.searched_patient"),
     }
     for name, (path, entry_type) in patient_level.items():
         size = services.store.head().size
         assert client.get(path).status_code == 200, name
         assert services.store.head().size == size + 1, name
         assert services.store.entry(size).type == entry_type, name
+    token = _csrf(client.get("/portal/search").data)
+    for name, form in (
+        ("export", {"type": "consultation"}),
+        ("patient export", {"patient_id": patient_id}),
+    ):
+        size = services.store.head().size
+        answer = client.post("/portal/search/export", data={**form, "csrf_token": token})
+        assert answer.status_code == 200 and answer.mimetype == "text/csv", name
+        assert services.store.head().size == size + 1, name
+        assert services.store.entry(size).type == "access.exported", name
     # Pages without patient-level data write nothing.
     for name in ("dashboard", "findings", "finding", "search", "institution", "practitioner"):
         size = services.store.head().size

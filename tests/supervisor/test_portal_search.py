@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import re
 from datetime import date
 from typing import Any
 
 import orjson
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -20,7 +23,7 @@ from supervisor.web.portal import search as search_module
 
 from .agency_directory import directory
 from .test_portal_records import _consultation_index, _state_purpose, province_portal
-from .test_portal_sign_in import _sign_in
+from .test_portal_sign_in import _csrf, _sign_in
 
 __all__ = ["directory", "province_portal"]  # the fixtures, shared
 
@@ -63,7 +66,8 @@ def test_search_by_type_and_rule_with_pages(
     assert f"共 {flagged} 条记录" in page
     page = auditor.get("/portal/search?from=yesterday&type=nonsense").get_data(as_text=True)
     assert "以下检索条件无法识别，已忽略：type, from" in page
-    assert auditor.get("/portal/search?patient_id=330100").status_code == 403
+    assert auditor.get("/portal/search?patient_id=330100").status_code == 400  # never in a URL
+    assert auditor.get(f"/portal/search?patient={'ab' * 32}").status_code == 403
 
 
 def test_a_search_counts_up_to_its_limit_and_still_pages_the_newest(
@@ -106,10 +110,15 @@ def test_a_patient_search_goes_through_the_pseudonym_and_onto_the_trail(
     sealed = services.store.entry(index).payload or b""
     patient_id = orjson.loads(services.keys.open(sealed)[SALT_SIZE:])["patient"]["id_number"]
     assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
-    size = services.store.head().size
-    page = _state_purpose(client, f"/portal/search?patient_id={patient_id}", "投诉核查 2026-118")
-    assert f'href="/portal/records/{index}"' in page
     pseudonym = services.keys.pseudonym("patient", patient_id)
+    _state_purpose(client, f"/portal/search?patient={pseudonym}", "投诉核查 2026-118")
+    size = services.store.head().size
+    token = _csrf(client.get("/portal/search").data)
+    posted = client.post("/portal/search", data={"patient_id": patient_id, "csrf_token": token})
+    assert posted.status_code == 303 and patient_id not in posted.headers["Location"]
+    assert posted.headers["Location"] == f"/portal/search?patient={pseudonym}"
+    page = client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert f'href="/portal/records/{index}"' in page and patient_id not in page
     assert _count(services, tables.records.c.patient_pseudonym == pseudonym) > 0
     searched = services.store.entry(size)
     assert searched.type == "access.searched_patient"
@@ -123,7 +132,9 @@ def test_a_patient_search_goes_through_the_pseudonym_and_onto_the_trail(
     listing = client.get(f"/portal/patients/{pseudonym}/access").get_data(as_text=True)
     assert "投诉核查 2026-118" in listing
     # The export is on the trail too, and is the same records as CSV.
-    exported = client.get(f"/portal/search/export?patient_id={patient_id}")
+    exported = client.post(
+        "/portal/search/export", data={"patient": pseudonym, "csrf_token": token}
+    )
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     text = exported.get_data(as_text=True)
     assert text.startswith("\ufeff")
@@ -132,3 +143,79 @@ def test_a_patient_search_goes_through_the_pseudonym_and_onto_the_trail(
     last = services.store.entry(services.store.head().size - 1)
     assert last.type == "access.exported"
     assert decode_leaf(last.leaf).statement["action"] == "exported"
+
+
+def test_a_patient_id_number_never_appears_in_a_url_a_redirect_or_a_log_line(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, _, services = province_portal
+    index = _consultation_index(services)
+    sealed = services.store.entry(index).payload or b""
+    patient_id = orjson.loads(services.keys.open(sealed)[SALT_SIZE:])["patient"]["id_number"]
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []  # every URL, redirect and page the regulator's browser would get
+    token = _csrf(client.get("/portal/search").data)
+    # Before a purpose is stated: to the purpose page, and back to the empty form.
+    first = client.post("/portal/search", data={"patient_id": patient_id, "csrf_token": token})
+    seen += [first.headers["Location"], first.get_data(as_text=True)]
+    assert first.status_code == 302 and "/portal/purpose" in first.headers["Location"]
+    purpose = client.get(first.headers["Location"])
+    seen.append(purpose.get_data(as_text=True))
+    stated = client.post(
+        "/portal/purpose",
+        data={"csrf_token": _csrf(purpose.data), "purpose": "投诉核查 2026-119", "back": "/x"},
+    )
+    seen.append(stated.headers["Location"])
+    answer = client.post("/portal/search", data={"patient_id": patient_id, "csrf_token": token})
+    seen.append(answer.headers["Location"])
+    page = client.get(answer.headers["Location"])
+    seen += [page.request.url, page.get_data(as_text=True)]
+    paging = re.findall(r'href="([^"]+)"', page.get_data(as_text=True))
+    seen += paging
+    assert patient_id not in "\n".join(seen)
+    assert all(patient_id not in record.getMessage() for record in caplog.records)
+    assert all(patient_id not in str(record.__dict__) for record in caplog.records)
+    # Typed into an address by hand: refused, and nothing is looked up or recorded.
+    size = services.store.head().size
+    assert client.get(f"/portal/search?patient_id={patient_id}").status_code == 400
+    assert services.store.head().size == size
+
+
+def test_a_cross_site_navigation_appends_nothing_and_asks_first(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    index = _consultation_index(services)
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    _state_purpose(client, f"/portal/records/{index}", "跨站测试")
+    pseudonym = services.keys.pseudonym("patient", "330100199001011234")
+    for path in (f"/portal/records/{index}", f"/portal/search?patient={pseudonym}"):
+        for headers in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Referer": "https://evil.example/page"},  # an older browser, no Sec-Fetch-*
+        ):
+            size = services.store.head().size
+            asked = client.get(path, headers=headers)
+            assert asked.status_code == 200 and 'id="confirm-cross-site"' in asked.get_data(
+                as_text=True
+            ), (path, headers)
+            assert services.store.head().size == size, (path, headers)
+        # The confirmation is a deliberate, same-origin form with the session's token.
+        page = client.get(path, headers={"Sec-Fetch-Site": "cross-site"}).get_data(as_text=True)
+        form = page[page.index('id="confirm-cross-site"') :]
+        action = re.search(r'<form method="post" action="([^"]+)"', form)
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form[: form.index("</form>")]))
+        assert action
+        size = services.store.head().size
+        confirmed = client.post(action.group(1), data=fields, follow_redirects=True)
+        assert confirmed.status_code == 200
+        assert services.store.head().size == size + 1
+    # From the portal itself (or typed into the address bar): no question asked.
+    for site in ("same-origin", "none"):
+        size = services.store.head().size
+        page = client.get(f"/portal/records/{index}", headers={"Sec-Fetch-Site": site})
+        assert 'id="record-content"' in page.get_data(as_text=True)
+        assert services.store.head().size == size + 1

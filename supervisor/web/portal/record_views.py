@@ -42,10 +42,42 @@ def state_purpose() -> Any:
     return render_template("portal/purpose.html", back=back, message=message)
 
 
-@portal.get("/records/<int:index>")
+def _deliberate() -> bool:
+    """Did this request come from the portal itself (or the address bar), not another site?
+
+    Browsers say so in ``Sec-Fetch-Site``; older ones at least in ``Origin`` or
+    ``Referer`` when the request comes from another site (the portal's own pages send
+    no referrer). SameSite=Lax sends the session cookie on a cross-site link, so a page
+    that appends an access entry in a regulator's name asks first (``_confirm``).
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    own = request.host_url.rstrip("/")
+    for source in (request.headers.get("Origin"), request.headers.get("Referer")):
+        if source and source != "null" and not (source == own or source.startswith(own + "/")):
+            return False
+    return True
+
+
+def _confirm(action: str, fields: dict[str, str], what: str) -> tuple[str, int]:
+    """A page that asks before a look that the ledger records in this person's name."""
+    page = render_template("portal/confirm.html", action=action, fields=fields, what=what)
+    return page, 200
+
+
+@portal.route("/records/<int:index>", methods=["GET", "POST"])
 @signed_in
 def record(index: int) -> Any:
     current: PortalSession = g.portal_session
+    if request.method == "POST":
+        check_csrf(current.csrf_token)
+    elif not _deliberate():
+        return _confirm(
+            url_for("portal.record", index=index),
+            {},
+            _("Ledger record %(index)s", index=index),
+        )
     if not current.purpose:
         return _needs_purpose()
     view = load_record_view(services(), index)
@@ -87,27 +119,60 @@ def patient_access(pseudonym: str) -> Any:
     )
 
 
-def _search_scope() -> tuple[RecordQuery, list[str], str | None] | Any:
+def _search_scope(args: Any) -> tuple[RecordQuery, list[str], str | None] | Any:
     """The query, its problems and the patient's pseudonym; or where to go first."""
-    query, problems = RecordQuery.from_args(request.args)
+    query, problems = RecordQuery.from_args(args)
     current: PortalSession = g.portal_session
-    if not query.patient_id:
+    pseudonym = query.patient or None
+    if query.patient_id:
+        pseudonym = services().keys.pseudonym("patient", query.patient_id)
+    if pseudonym is None:
         return query, problems, None
     if not current.roles & IDENTITY_ROLES:
         abort(403, description=_("Your role does not work with patient identities."))
     if not current.purpose:
-        return _needs_purpose()
-    return query, problems, services().keys.pseudonym("patient", query.patient_id)
+        # Back to this search by pseudonym, or to the empty form: never with the number.
+        back = (
+            request.full_path.rstrip("?") if request.method == "GET" else url_for("portal.search")
+        )
+        return redirect(url_for("portal.state_purpose", back=back))
+    return query, problems, pseudonym
+
+
+@portal.post("/search")
+@signed_in
+def search_submit() -> Any:
+    """The search form: posted, so that a patient's ID number never enters an address (the
+    address bar, history, paging links, redirects, the proxy's access log). What is looked
+    up goes on by the number's keyed pseudonym."""
+    current: PortalSession = g.portal_session
+    check_csrf(current.csrf_token)
+    scope = _search_scope(request.form)
+    if not isinstance(scope, tuple):
+        return scope
+    query, _problems, pseudonym = scope
+    return redirect(url_for("portal.search", **query.to_args(patient=pseudonym or "")), code=303)
 
 
 @portal.get("/search")
 @signed_in
 def search() -> Any:
-    scope = _search_scope()
+    if "patient_id" in request.args:
+        abort(
+            400,
+            description=_(
+                "A patient's ID number is never put in an address. Type it in the search form."
+            ),
+        )
+    scope = _search_scope(request.args)
     if not isinstance(scope, tuple):
         return scope
     query, problems, pseudonym = scope
     current: PortalSession = g.portal_session
+    if pseudonym is not None and not _deliberate():
+        return _confirm(
+            url_for("portal.search_submit"), query.to_args(), _("A search for one patient")
+        )
     result = next_url = None
     if not query.empty:
         if pseudonym is not None:
@@ -120,12 +185,11 @@ def search() -> Any:
             )
         result = search_records(services().engine, query, pseudonym)
         if result.page < result.pages:
-            args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
-            args["page"] = result.page + 1
-            next_url = url_for("portal.search", **args)
+            next_url = url_for("portal.search", **query.to_args(page=result.page + 1))
     return render_template(
         "portal/search.html",
         query=query,
+        export_fields=query.to_args(),
         problems=problems,
         result=result,
         next_url=next_url,
@@ -133,13 +197,15 @@ def search() -> Any:
     )
 
 
-@portal.get("/search/export")
+@portal.post("/search/export")
 @signed_in
 def search_export() -> Any:
+    """Patient-level data leaving the portal: a deliberate, posted, recorded act."""
     current: PortalSession = g.portal_session
+    check_csrf(current.csrf_token)
     if not current.purpose:
-        return _needs_purpose()  # an export is patient-level data leaving the portal
-    scope = _search_scope()
+        return redirect(url_for("portal.state_purpose", back=url_for("portal.search")))
+    scope = _search_scope(request.form)
     if not isinstance(scope, tuple):
         return scope
     query, _problems, pseudonym = scope

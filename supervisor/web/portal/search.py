@@ -4,6 +4,7 @@ the keyed pseudonym of the ID number, never the number itself), record type, rul
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,6 +17,8 @@ from reports.spreadsheet import SpreadsheetWriter
 from supervisor.database import tables
 
 __all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
+
+_PSEUDONYM = re.compile(r"[0-9a-f]{16,64}")
 
 PAGE_SIZE = 50
 #: Matches are counted up to here, not beyond: counting every prescription of a province
@@ -31,7 +34,8 @@ _TYPES = ("consultation", "prescription", "charge", "practitioner", "institution
 class RecordQuery:
     institution: str = ""
     practitioner: str = ""
-    patient_id: str = ""  # typed by the regulator; turned into a pseudonym, never stored
+    patient_id: str = ""  # typed by the regulator (a form field only); never stored
+    patient: str = ""  # the keyed pseudonym of an ID number: what addresses may carry
     record_type: str = ""
     rule: str = ""
     occurred_from: date | None = None
@@ -65,10 +69,15 @@ class RecordQuery:
             page = max(1, min(100_000, int(text("page") or "1")))
         except ValueError:
             page = 1
+        patient = text("patient")
+        if patient and not _PSEUDONYM.fullmatch(patient):
+            problems.append("patient")
+            patient = ""
         query = cls(
             text("institution"),
             text("practitioner"),
             text("patient_id"),
+            patient,
             record_type,
             text("rule", 40),
             day("from"),
@@ -84,12 +93,27 @@ class RecordQuery:
                 self.institution,
                 self.practitioner,
                 self.patient_id,
+                self.patient,
                 self.record_type,
                 self.rule,
                 self.occurred_from,
                 self.occurred_to,
             )
         )
+
+    def to_args(self, patient: str | None = None, page: int | None = None) -> dict[str, str]:
+        """The query as URL parameters. Never the ID number: the patient goes by pseudonym."""
+        args = {
+            "institution": self.institution,
+            "practitioner": self.practitioner,
+            "patient": patient if patient is not None else self.patient,
+            "type": self.record_type,
+            "rule": self.rule,
+            "from": self.occurred_from.isoformat() if self.occurred_from else "",
+            "to": self.occurred_to.isoformat() if self.occurred_to else "",
+            "page": str(page) if page and page > 1 else "",
+        }
+        return {name: value for name, value in args.items() if value}
 
 
 @dataclass(frozen=True)
