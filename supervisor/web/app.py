@@ -19,6 +19,7 @@ from supervisor.ground.logs import configure_json_logging
 from supervisor.runtime.services import build_services, system_clock
 from supervisor.web.current import SERVICES_EXTENSION
 from supervisor.web.portal.context import Authenticator
+from supervisor.web.portal.errors import portal_error_page
 from supervisor.web.problems import problem_response
 
 __all__ = ["create_app"]
@@ -99,6 +100,8 @@ def _install_problem_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_problem(error: HTTPException) -> Response:
         status = error.code or 500
+        if _for_people():
+            return portal_error_page(status)
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
@@ -125,6 +128,8 @@ def _install_problem_handlers(app: Flask) -> None:
             )
             return _outage_response(outage)
         _log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        if _for_people():
+            return portal_error_page(500)
         return problem_response(
             500,
             "internal-error",
@@ -133,6 +138,11 @@ def _install_problem_handlers(app: Flask) -> None:
             f"been stored: send the same batch again (same batch_id, same bytes) to get its "
             f"receipt. Quote request id {g.get('request_id')} to the regulator",
         )
+
+
+def _for_people() -> bool:
+    """The portal's addresses are read by people: errors there are pages, not JSON."""
+    return request.path == "/" or request.path.startswith("/portal")
 
 
 _OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{title}</title>

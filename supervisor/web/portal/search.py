@@ -19,6 +19,9 @@ from supervisor.database import tables
 __all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{16,64}")
+#: Dates a search may name: none of the records can be older, and the day's bounds in
+#: China Standard Time stay within Python's datetimes.
+_EARLIEST, _LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 PAGE_SIZE = 50
 #: Matches are counted up to here, not beyond: counting every prescription of a province
@@ -56,10 +59,14 @@ class RecordQuery:
             if not value:
                 return None
             try:
-                return date.fromisoformat(value)
+                found = date.fromisoformat(value)
             except ValueError:
                 problems.append(name)
                 return None
+            if not _EARLIEST <= found <= _LATEST:  # beyond them, time arithmetic overflows
+                problems.append(name)
+                return None
+            return found
 
         record_type = text("type")
         if record_type and record_type not in _TYPES:

@@ -20,6 +20,7 @@ from supervisor.web.directory_auth import DirectoryError, LoginRefusedError
 from supervisor.web.portal import portal
 from supervisor.web.portal.context import portal_context
 from supervisor.web.portal.dashboard import dashboard
+from supervisor.web.portal.errors import portal_error_page
 from supervisor.web.portal.i18n import LANGUAGES
 from supervisor.web.portal.sessions import PortalSession
 
@@ -39,6 +40,26 @@ _SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+#: Longer query values or path segments than any form or link of the portal makes.
+_MAX_INPUT = 512
+_LARGEST_INDEX = 2**63 - 1
+
+
+@portal.before_request
+def refuse_hostile_input() -> None:
+    """No control characters, no giant values, no index beyond any database's integers:
+    refused here with a page, before a view can turn them into a server error."""
+    values = [*request.args.values(), *(request.view_args or {}).values()]
+    for value in values:
+        if isinstance(value, int):
+            if not 0 <= value <= _LARGEST_INDEX:
+                abort(404, description=_("There is no record at this ledger index."))
+            continue
+        text = str(value)
+        if len(text) > _MAX_INPUT or any(ord(c) < 32 or c == "\x7f" for c in text):
+            abort(400, description=_("Part of the address is not valid. Go back and try again."))
 
 
 @portal.before_request
@@ -105,12 +126,13 @@ def readable_json(value: Any) -> str:
 
 
 @portal.errorhandler(HTTPException)
-def error_page(error: HTTPException) -> tuple[str, int]:
+def error_page(error: HTTPException) -> Response:
     if error.description == _STALE_FORM:
         message = _("The form expired or came from elsewhere. Reload the page and try again.")
     else:
-        message = error.description or error.name
-    return render_template("portal/error.html", error=error, message=message), error.code or 500
+        # Our own descriptions are in the reader's language; werkzeug's defaults are not.
+        message = error.description if error.description != type(error).description else None
+    return portal_error_page(error.code or 500, message)
 
 
 @portal.get("/language")
