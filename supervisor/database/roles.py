@@ -35,7 +35,7 @@ GROW_ONLY = frozenset({"ledger_tiles", "ledger_head"})
 _OWNER_ONLY = frozenset({"alembic_version"})
 #: Live session ids, CSRF tokens and sign-in attempts: the app's alone, never the
 #: read-only role's (a replica reader or database auditor could otherwise take a session).
-APP_PRIVATE = frozenset({"portal_sessions", "login_failures"})
+APP_PRIVATE = frozenset({"portal_sessions", "login_failures", "portal_jobs"})
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

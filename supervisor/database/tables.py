@@ -22,8 +22,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     Unicode,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "metadata",
     "platform_keys",
     "platforms",
+    "portal_jobs",
     "portal_sessions",
     "read_time",
     "records",
@@ -223,6 +226,33 @@ login_failures = Table(
     Column("address", String(64), nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Index("ix_login_failures_failed_at", "failed_at"),
+)
+
+#: Heavy actions a portal user started (verifying a report: ~20 s at a million records),
+#: run beside the request that started them, with their progress for the page that waits.
+#: At most one running per person (the partial unique index). Not a projection.
+portal_jobs = Table(
+    "portal_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # running | done | failed
+    Column("step", String(40), nullable=True),
+    Column("done_steps", Integer, nullable=False),
+    Column("total_steps", Integer, nullable=False),
+    Column("result", Text, nullable=True),  # JSON
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index(
+        "ux_portal_jobs_one_running",
+        "username",
+        unique=True,
+        sqlite_where=text("state = 'running'"),
+        postgresql_where=text("state = 'running'"),
+    ),
 )
 
 #: Who looked at patient-level data: the projection of ``access.*`` ledger entries, so that

@@ -254,6 +254,10 @@ class ReportService:
             rows = connection.execute(query).mappings().all()
         return [PublishedReport.from_row(r) for r in rows]
 
-    def verify(self, content: bytes) -> Verification:
+    def verify(
+        self, content: bytes, progress: Callable[[str], None] = lambda step: None
+    ) -> Verification:
         """Check a report file (either PDF edition, or the JSON data) against the ledger."""
-        return verify_report(self.store, self.keys, self.log_keys(), content, now=self.clock())
+        return verify_report(
+            self.store, self.keys, self.log_keys(), content, now=self.clock(), progress=progress
+        )

@@ -9,6 +9,7 @@ one altered record behind the report changes its hash or breaks the chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
@@ -31,7 +32,7 @@ from supervisor.reporting.computation import compute_report, parse_report_period
 from supervisor.reporting.publication import REPORT_ENTRY
 from supervisor.reporting.sources import LedgerBasisError
 
-__all__ = ["Check", "Verification", "find_publication", "verify_report"]
+__all__ = ["VERIFICATION_STEPS", "Check", "Verification", "find_publication", "verify_report"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,18 @@ class Verification:
         self.checks.append(Check(name, ok, detail))
         return ok
 
+    def document(self) -> dict[str, Any]:
+        """As JSON-ready data (what a portal job keeps for its page)."""
+        return {
+            "report_id": self.report_id,
+            "ok": self.ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+
+#: The checks, in the order they run: the steps of a verification's progress.
+VERIFICATION_STEPS = ("published", "included", "checkpoint", "recomputed")
+
 
 def find_publication(engine: Engine, file_hash: str) -> tuple[int, bytes, dict[str, Any]] | None:
     """The publication entry naming a file with ``file_hash``, found in the ledger itself."""
@@ -73,10 +86,20 @@ def find_publication(engine: Engine, file_hash: str) -> tuple[int, bytes, dict[s
 
 
 def verify_report(
-    store: LedgerStore, keys: PayloadKeys, log_keys: KeyChain, content: bytes, *, now: datetime
+    store: LedgerStore,
+    keys: PayloadKeys,
+    log_keys: KeyChain,
+    content: bytes,
+    *,
+    now: datetime,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Verification:
-    """Check a report file (either PDF edition, or the JSON data) against the ledger."""
+    """Check a report file (either PDF edition, or the JSON data) against the ledger.
+
+    ``progress`` is told each step (``VERIFICATION_STEPS``) as it starts.
+    """
     result = Verification()
+    progress("published")
     file_hash = sha256(content).hexdigest()
     found = find_publication(store.engine, file_hash)
     if not result.add(
@@ -91,6 +114,7 @@ def verify_report(
     assert found is not None
     index, leaf, statement = found
     result.report_id = statement["report_id"]
+    progress("included")
     latest = store.latest_checkpoint()
     if latest is None or latest.checkpoint.size <= index:
         latest = store.sign_checkpoint(now=now)
@@ -106,6 +130,7 @@ def verify_report(
         True,
         f"entry {index} is included in the log's signed checkpoint at size {head.size}",
     )
+    progress("checkpoint")
     size = int(statement["tree_size"])
     root = bytes.fromhex(statement["root_hash"])
     report_checkpoint = store.checkpoint_at(size)
@@ -127,6 +152,7 @@ def verify_report(
         f"the report's checkpoint (size {size}, root {root.hex()[:16]}…) is signed by the "
         f"log and consistent with its head (size {head.size})",
     )
+    progress("recomputed")
     methodology = None
     if statement["kind"] == "assessment":
         methodology = methodology_with_hash(statement["methodology_sha256"])

@@ -140,7 +140,8 @@ def test_a_regulators_day_in_the_browser(
             page.click("text=生成并发布")
             expect(page.locator("#reports-message")).to_contain_text("已发布 assessment-2026-10")
             page.locator("#reports-table button:has-text('核验')").first.click()
-            expect(page.locator("#verification-verdict")).to_contain_text("已核验")
+            # A job: its page shows the progress and refreshes itself until the verdict.
+            expect(page.locator("#verification-verdict")).to_contain_text("已核验", timeout=120_000)
             page.screenshot(path=str(shots / "6-report-verified.png"), full_page=True)
 
             page.click("text=退出登录")

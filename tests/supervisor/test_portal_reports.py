@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+import time
 from hashlib import sha256
+from typing import Any
 
 import orjson
+import pytest
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 from sqlalchemy import insert, select, update
 
 from ledger import schema as ledger_schema
 from supervisor.database import tables
+from supervisor.reporting.verification import VERIFICATION_STEPS
 from supervisor.runtime.services import Services
+from supervisor.web.portal.jobs import JobRunningError
 from tests.tampering import take_down_ledger_guards
 
 from .agency_directory import directory
@@ -60,9 +66,8 @@ def test_a_regulator_generates_downloads_and_verifies_a_report(
     assert client.get(f"/portal/reports/{report.report_id}/exe").status_code == 404
     assert client.get("/portal/reports/nothing-here/pdf-zh").status_code == 404
     token = _csrf(client.get("/portal/reports").data)
-    verified = client.post(f"/portal/reports/{report.report_id}/verify", data={"csrf_token": token})
-    text = verified.get_data(as_text=True)
-    assert verified.status_code == 200 and "已核验" in text and "未通过" not in text
+    status, text = _verification(client, report.report_id, token)
+    assert status == 200 and "已核验" in text and "未通过" not in text
     # Without the form's token, nothing is verified (or generated).
     assert client.post(f"/portal/reports/{report.report_id}/verify").status_code == 400
 
@@ -83,10 +88,7 @@ def test_verification_in_the_portal_fails_once_a_record_behind_the_report_change
         connection.execute(update(e).where(e.c.idx == index).values(payload=payload[:-1] + b"x"))
     assert _sign_in(client, *AUDITOR)[0] == 302
     token = _csrf(client.get("/portal/reports").data)
-    answer = client.post(
-        f"/portal/reports/{generated.report.report_id}/verify", data={"csrf_token": token}
-    )
-    text = answer.get_data(as_text=True)
+    _, text = _verification(client, generated.report.report_id, token)
     assert "核验未通过" in text
     with services.engine.begin() as connection:
         take_down_ledger_guards(connection)
@@ -153,3 +155,57 @@ def test_a_supervisor_changes_a_schedule_and_everyone_sees_runs_and_failures(
         ).status_code
         == 403
     )
+
+
+def _verification(client: FlaskClient, report_id: str, token: str) -> tuple[int, str]:
+    """Start a verification, then follow its job's page until it is finished."""
+    started = client.post(f"/portal/reports/{report_id}/verify", data={"csrf_token": token})
+    assert started.status_code == 303 and "/portal/jobs/" in started.headers["Location"]
+    deadline = time.monotonic() + 120
+    while True:
+        page = client.get(started.headers["Location"])
+        text = page.get_data(as_text=True)
+        if 'http-equiv="refresh"' not in text:
+            return page.status_code, text
+        assert time.monotonic() < deadline, "the verification job did not finish"
+        time.sleep(0.1)
+
+
+def test_a_heavy_action_is_a_job_with_progress_one_per_person(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, other, services = province_portal
+    report = services.reports.generate("digest", "2026-10-31", requested_by="test").report
+    assert _sign_in(client, *AUDITOR)[0] == 302
+    jobs = client.application.extensions["careledger.portal"].jobs
+    release = threading.Event()
+
+    def slow(progress: Any) -> dict[str, Any]:
+        progress("included")
+        release.wait(30)
+        return {"report_id": report.report_id, "ok": True, "checks": []}
+
+    username = AUDITOR[0]
+    running = jobs.start(username, "report_verify", report.report_id, VERIFICATION_STEPS, slow)
+    try:
+        page = client.get(f"/portal/jobs/{running}").get_data(as_text=True)
+        assert 'http-equiv="refresh"' in page and 'id="job-progress"' in page
+        assert "2" in page  # step 2 of 4 is running
+        # A second heavy action of the same person leads to the one running.
+        token = _csrf(client.get("/portal/reports").data)
+        again = client.post(
+            f"/portal/reports/{report.report_id}/verify", data={"csrf_token": token}
+        )
+        assert again.headers["Location"].endswith(f"/portal/jobs/{running}")
+        with pytest.raises(JobRunningError):
+            jobs.start(username, "report_verify", "x", VERIFICATION_STEPS, slow)
+        # Nobody else sees it.
+        assert _sign_in(other, "wangjing", "jing-password-1")[0] == 302
+        assert other.get(f"/portal/jobs/{running}").status_code == 404
+    finally:
+        release.set()
+    deadline = time.monotonic() + 30
+    while jobs.running(username) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert jobs.get(running, username).state == "done"  # type: ignore[union-attr]

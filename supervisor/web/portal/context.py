@@ -16,6 +16,7 @@ from supervisor.custody.key_files import KeyFileError, read_secret, write_secret
 from supervisor.inspection.registry_sync import read_password
 from supervisor.runtime.services import Services
 from supervisor.web.directory_auth import DirectoryLogin, Identity, LoginDirectory
+from supervisor.web.portal.jobs import PortalJobs
 from supervisor.web.portal.sessions import LoginThrottle, PortalSessions
 
 __all__ = ["Authenticator", "PortalContext", "install_portal_context", "portal_context"]
@@ -34,6 +35,7 @@ class PortalContext:
     directory: Authenticator | None  # None: no directory configured, nobody can sign in
     sessions: PortalSessions
     throttle: LoginThrottle
+    jobs: PortalJobs
 
 
 class _AgencyDirectory:
@@ -94,6 +96,7 @@ def install_portal_context(
             timedelta(hours=settings.portal_session_hours),
         ),
         LoginThrottle(services.engine, services.clock, settings.portal_max_login_failures),
+        PortalJobs(services.engine, services.clock),
     )
 
 

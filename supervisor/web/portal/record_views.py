@@ -131,10 +131,8 @@ def _search_scope(args: Any) -> tuple[RecordQuery, list[str], str | None] | Any:
     if not current.roles & IDENTITY_ROLES:
         abort(403, description=_("Your role does not work with patient identities."))
     if not current.purpose:
-        # Back to this search by pseudonym, or to the empty form: never with the number.
-        back = (
-            request.full_path.rstrip("?") if request.method == "GET" else url_for("portal.search")
-        )
+        # Back to this search by the number's pseudonym, never with the number itself.
+        back = url_for("portal.search", **query.to_args(patient=pseudonym))
         return redirect(url_for("portal.state_purpose", back=back))
     return query, problems, pseudonym
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, g, render_template, request, send_file
+from flask import abort, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from supervisor.database import tables
 from supervisor.reporting.service import GENERATE_ROLES, KINDS, ReportError
 from supervisor.reporting.sources import LedgerBasisError
+from supervisor.reporting.verification import VERIFICATION_STEPS
 from supervisor.runtime.schedules import JOBS, ScheduleError
 from supervisor.web.current import services
 from supervisor.web.portal import portal
+from supervisor.web.portal.context import portal_context
+from supervisor.web.portal.jobs import JobRunningError, Progress
 from supervisor.web.portal.sessions import PortalSession
 from supervisor.web.portal.views import check_csrf, signed_in
 
@@ -110,18 +113,52 @@ def report_verify(report_id: str) -> Any:
     path = services().reports.file_path(report.report_id, "pdf-zh")
     if not path.is_file():
         abort(404, description=_("The file is not on this server; regenerate the report."))
+    content = path.read_bytes()
+    reports = services().reports
+
+    def work(progress: Progress) -> dict[str, Any]:
+        try:
+            return reports.verify(content, progress).document()
+        except LedgerBasisError as broken:  # the ledger itself no longer holds
+            return {"report_id": report.report_id, "ok": False, "error": str(broken)}
+
+    # Recomputing a month at a million records takes ~20 s: a job, with its progress on a
+    # page, at most one per person at a time.
     try:
-        result = services().reports.verify(path.read_bytes())
-    except LedgerBasisError as broken:
-        abort(409, description=str(broken))
-    check_names = {
+        job_id = portal_context().jobs.start(
+            current.username, "report_verify", report.report_id, VERIFICATION_STEPS, work
+        )
+    except JobRunningError as running:
+        job_id = running.job_id
+    return redirect(url_for("portal.job", job_id=job_id), code=303)
+
+
+def _check_names() -> dict[str, str]:
+    return {
         "published": _("Published in the ledger"),
         "included": _("Publication entry proven in the log"),
         "checkpoint": _("Report's checkpoint signed and consistent"),
         "recomputed": _("Data recomputed from the ledger"),
     }
+
+
+@portal.get("/jobs/<job_id>")
+@signed_in
+def job(job_id: str) -> Any:
+    """A job's progress (the page refreshes itself), then its result."""
+    current: PortalSession = g.portal_session
+    found = portal_context().jobs.get(job_id, current.username)
+    if found is None:
+        abort(404, description=_("There is no such job of yours."))
+    check_names = _check_names()
+    if not found.finished or found.result is None or "checks" not in found.result:
+        return render_template("portal/job.html", job=found, step_names=check_names)
+    report = _published(found.subject)
     return render_template(
-        "portal/report_verification.html", report=report, result=result, check_names=check_names
+        "portal/report_verification.html",
+        report=report,
+        result=found.result,
+        check_names=check_names,
     )
 
 

@@ -108,7 +108,7 @@ class RecordQuery:
             )
         )
 
-    def to_args(self, patient: str | None = None, page: int | None = None) -> dict[str, str]:
+    def to_args(self, patient: str | None = None, page: int | None = None) -> dict[str, Any]:
         """The query as URL parameters. Never the ID number: the patient goes by pseudonym."""
         args = {
             "institution": self.institution,
