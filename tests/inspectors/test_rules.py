@@ -213,3 +213,16 @@ def test_days_supply_falls_back_to_the_policy_default() -> None:
     ibuprofen = PrescriptionItem("D0002", "布洛芬片", Decimal(1), 7, Decimal("9.90"))
     assert rule.check(_rx(items=(ibuprofen,)), w.reference(), w.policy()) == []
     assert rule.check(_rx(items=(replace(ibuprofen, days_supply=8),)), w.reference(), w.policy())
+
+
+def test_self_review_compares_the_reviewer_with_the_prescriber_not_the_consulting_doctor() -> None:
+    """The consulting doctor (MD1) and the prescriber (MD2) differ: only the prescriber
+    reviewing their own prescription is a self-review."""
+    rule = RULES_BY_ID["RX-SELF-REVIEW"]
+    at = w.START + timedelta(minutes=20)
+    by_prescriber = _rx(prescriber_license_no="MD2", review=Review("MD2", at, "approved"))
+    by_consulting = _rx(prescriber_license_no="MD2", review=Review("MD1", at, "approved"))
+    assert [v.evidence for v in rule.check(by_prescriber, w.reference(), w.policy())] == [
+        {"license_no": "MD2"}
+    ]
+    assert rule.check(by_consulting, w.reference(), w.policy()) == []

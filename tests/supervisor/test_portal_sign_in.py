@@ -364,3 +364,21 @@ def test_parallel_guesses_cannot_all_pass_the_check_before_one_is_recorded(
         statuses = list(pool.map(guess, range(10)))
     assert statuses.count(401) == 5 and statuses.count(429) == 5
     assert directory.asked == 5
+
+
+def test_a_signed_in_action_needs_this_sessions_own_token(
+    portal: tuple[FlaskClient, Clock], tmp_path: Path
+) -> None:
+    client, _ = portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    other = client.application.test_client()
+    assert _sign_in(other, "liqiang", "qiang-password-2")[0] == 302
+    theirs = _csrf(other.get("/portal/").data)
+    mine = _csrf(client.get("/portal/").data)
+    assert theirs != mine
+    for wrong in (theirs, "x", mine[:-1], mine + "x", " " + mine):
+        refused = client.post("/portal/logout", data={"csrf_token": wrong})
+        assert refused.status_code == 400, wrong
+        assert client.get("/portal/").status_code == 200  # still signed in
+    assert client.post("/portal/logout", data={"csrf_token": mine}).status_code == 302
+    assert client.get("/portal/").status_code == 302

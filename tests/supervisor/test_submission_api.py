@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from ledger import schema as ledger_schema
 from ledger.leaf import decode_leaf
-from supervisor.client.submit import PlatformKeyFile
+from supervisor.client.submit import PlatformKeyFile, sign_envelope
 from supervisor.database import tables
 from supervisor.ground.records import record_commitment
 from supervisor.intake.platforms import PlatformRegistry
@@ -481,3 +481,26 @@ def test_a_key_revoked_while_its_batch_is_in_flight_does_not_commit_it(
     assert portal.log_size() == size + 1  # the revocation alone
     with portal.services.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(tables.batches)).scalar() == 0
+
+
+def test_another_platform_may_use_the_same_batch_id(
+    portal: Portal, new_key: Callable[[], PlatformKeyFile]
+) -> None:
+    """batch_id is unique per platform: the retry lookup must never match another's batch."""
+    first = portal.envelope(portal.records(2, seed=31), batch_id="B-2026-1")
+    assert portal.post(first).status_code == 201
+    registry = PlatformRegistry(portal.services.store)
+    second_key = new_key()
+    second_id, _ = registry.register(
+        "H330100002", "第二互联网医院", second_key.public_key, now=portal.clock.now
+    )
+    records = [dict(r, institution_code="H330100002") for r in portal.records(2, seed=32)]
+    envelope = sign_envelope(
+        platform_id=second_id,
+        key=second_key,
+        batch_id="B-2026-1",
+        created_at=portal.clock.now,
+        records=records,
+    )
+    answer = portal.post(envelope)
+    assert answer.status_code == 201, answer.get_json()
