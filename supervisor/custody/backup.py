@@ -223,7 +223,8 @@ def _reset_sequences(connection: Connection, table: Table) -> None:
         if column.autoincrement is True:
             connection.execute(
                 text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    # Names from our own Table objects, never from input.
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "  # nosec B608
                     f"coalesce((SELECT max({column.name}) FROM {table.name}), 0) + 1, false)"
                 )
             )

@@ -258,8 +258,9 @@ def keyed_rows(
         wanted = ", ".join(f"t.{c.name}" for c in selected)
         return list(
             connection.execute(
+                # Column and table names from our own Table objects; values are bound.
                 text(
-                    f"SELECT {wanted} FROM {table.name} AS t "
+                    f"SELECT {wanted} FROM {table.name} AS t "  # nosec B608
                     f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
                     f"AS k(institution_code, linked) "
                     f"ON t.institution_code = k.institution_code AND t.{column.name} = k.linked "
