@@ -102,6 +102,9 @@ class Settings:
     scheduler_retry_seconds: int = 30
 
     def __post_init__(self) -> None:
+        # Relative to the folder careledger was started from, once and for all: Flask
+        # resolves a relative file path against the package's folder, not the caller's.
+        object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
         if not self.log_origin or any(c.isspace() or c == "+" for c in self.log_origin):
             raise ConfigError(f"log_origin {self.log_origin!r} must be one token without '+'")
         for name in (

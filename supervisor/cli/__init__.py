@@ -21,6 +21,7 @@ from supervisor.config import Settings, load_settings
 from supervisor.custody.key_files import load_log_signer
 from supervisor.custody.log_rotation import log_signer_finder
 from supervisor.database.engine import open_engine
+from supervisor.runtime.services import Services, build_services
 
 __all__ = ["CliContext", "cli", "main"]
 
@@ -33,8 +34,26 @@ class CliContext:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def require_initialised(self) -> None:
+        """Refuse, creating nothing, when ``careledger init`` has not made the data folder
+        (opening the SQLite file would create an empty database, then fail on its tables)."""
+        url = self.settings.effective_database_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            database = Path(url.removeprefix("sqlite:///"))
+            if not database.exists():
+                raise CommandError(
+                    f"no careledger database at {database}: run `careledger init` first "
+                    "(or set CARELEDGER_DATA_DIR to the data folder)"
+                )
+
+    def services(self) -> Services:
+        """Everything a running careledger holds, for this data folder."""
+        self.require_initialised()
+        return build_services(self.settings)
+
     def ledger(self, *, signing: bool) -> LedgerStore:
         """The ledger store; with ``signing`` it holds the log key and signs checkpoints."""
+        self.require_initialised()
         settings = self.settings
         signer = load_log_signer(settings.log_key_path, settings.log_origin) if signing else None
         return LedgerStore(

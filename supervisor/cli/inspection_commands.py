@@ -16,7 +16,6 @@ from supervisor.cli import CliContext
 from supervisor.inspection.findings_export import findings, write_findings
 from supervisor.inspection.follower import follow_in_turn, follower_lease
 from supervisor.inspection.inspector import InspectionConflictError, PassReport
-from supervisor.runtime.services import build_services
 
 
 def _summary(report: PassReport) -> str:
@@ -39,7 +38,7 @@ def inspector(context: CliContext, once: bool, interval: float) -> None:
     waits as a standby and takes over within a minute if the first dies. The scheduler's
     inspection sweep steps aside while one runs.
     """
-    services = build_services(context.settings)
+    services = context.services()
     lease = follower_lease(services.engine)
     stopping = threading.Event()  # SIGTERM or Ctrl-C: stop between passes, release the lease
 
@@ -94,7 +93,7 @@ def inspect(context: CliContext, since: str, until: str) -> None:
     start, end = _moment(since), _moment(until)
     if end <= start:
         raise click.BadParameter("--until must be after --since")
-    services = build_services(context.settings)
+    services = context.services()
     try:
         click.echo(_summary(services.inspector.inspect_received(start, end)))
     finally:
@@ -120,7 +119,7 @@ def export(
     context: CliContext, fmt: str, rule: str | None, institution: str | None, out: Path | None
 ) -> None:
     """Write findings with their evidence and legal basis."""
-    services = build_services(context.settings)
+    services = context.services()
     try:
         rows = findings(services.engine, services.keys, rule=rule, institution=institution)
         if out is None:

@@ -48,7 +48,7 @@ def import_file(context: CliContext, dataset: str, file: Path) -> None:
     A file with any problem is rejected whole, every problem listed with its
     line and column, and the version in force stays.
     """
-    services = build_services(context.settings)
+    services = context.services()
     try:
         source = f"file:{file.name} by {getpass.getuser()}"
         content = file.read_bytes()
@@ -67,7 +67,7 @@ def import_file(context: CliContext, dataset: str, file: Path) -> None:
 @click.pass_obj
 def list_versions(context: CliContext, dataset: str | None) -> None:
     """Every version imported, oldest first; the last of each dataset is in force."""
-    services = build_services(context.settings)
+    services = context.services()
     try:
         for v in services.reference.history(dataset):
             click.echo(

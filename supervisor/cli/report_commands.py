@@ -10,7 +10,6 @@ from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
 from supervisor.reporting.service import KINDS
 from supervisor.reporting.verification import Verification
-from supervisor.runtime.services import build_services
 
 __all__ = ["report"]
 
@@ -43,7 +42,7 @@ def generate(
     context: CliContext, kind: str, period: str, at_size: int | None, out: Path | None
 ) -> None:
     """Compute a report at a signed checkpoint, write its files and publish it."""
-    services = build_services(context.settings)
+    services = context.services()
     try:
         result = services.reports.generate(
             kind, period, requested_by=f"cli:{_user()}", at_size=at_size
@@ -89,7 +88,7 @@ def _user() -> str:
 @click.pass_obj
 def list_reports(context: CliContext, kind: str | None, period: str | None) -> None:
     """Published reports, newest first."""
-    services = build_services(context.settings)
+    services = context.services()
     try:
         reports = services.reports.list(kind=kind, period=period)
     finally:
@@ -111,7 +110,7 @@ def print_verification(result: Verification) -> None:
 @click.pass_obj
 def verify(context: CliContext, file: Path) -> None:
     """Check a report (either PDF, or its JSON data) against the ledger; exit 1 if it fails."""
-    services = build_services(context.settings)
+    services = context.services()
     try:
         result = services.reports.verify(file.read_bytes())
     finally:

@@ -11,7 +11,6 @@ import click
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
 from supervisor.runtime.scheduler import Scheduler, SchedulerBusyError
-from supervisor.runtime.services import build_services
 
 __all__ = ["scheduler"]
 
@@ -25,7 +24,7 @@ __all__ = ["scheduler"]
 @click.pass_obj
 def scheduler(context: CliContext, standby: bool) -> None:
     """Run checkpoints, inspection, digests and assessments on schedule (one per database)."""
-    services = build_services(context.settings)
+    services = context.services()
     runner = Scheduler(services)
     stop = threading.Event()
 

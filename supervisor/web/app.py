@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, redirect, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from supervisor.config import Settings, load_settings
 from supervisor.database.outages import Outage, outage_of
@@ -68,6 +69,12 @@ def create_app(
     app.register_blueprint(health)
     _install_request_log(app)
     _install_problem_handlers(app)
+
+    @app.get("/")
+    def front_door() -> WerkzeugResponse:
+        """People who type the server's address mean the portal."""
+        return redirect("/portal/")
+
     return app
 
 

@@ -18,7 +18,9 @@ from supervisor.custody.key_files import KeyFileError, read_secret, write_secret
 
 def test_defaults_toml_and_environment_in_that_order(tmp_path: Path) -> None:
     assert load_settings(None, {}) == Settings()
-    assert Settings().effective_database_url == "sqlite:///var/careledger.db"
+    # The default folder is ./var of where careledger was started, made absolute at once.
+    default_db = Path("var").absolute() / "careledger.db"
+    assert Settings().effective_database_url == f"sqlite:///{default_db}"
     toml = tmp_path / "careledger.toml"
     toml.write_text('data_dir = "/srv/careledger"\nlog_origin = "wjw.example.gov.cn/ledger"\n')
     from_file = load_settings(toml, {})
@@ -110,3 +112,23 @@ def test_a_command_whose_reader_goes_away_stops_quietly(tmp_path: Path) -> None:
     errors = process.stderr.read().decode()
     process.wait(timeout=30)
     assert "Broken pipe" not in errors and "Traceback" not in errors, errors
+
+
+def test_a_relative_data_folder_is_the_one_careledger_was_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, {"CARELEDGER_DATA_DIR": "var-demo"})
+    assert settings.data_dir == tmp_path / "var-demo"
+    assert Settings(data_dir=Path("var")).data_dir == tmp_path / "var"
+
+
+def test_commands_before_init_say_so_and_create_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in (["ledger", "status"], ["ledger", "verify"], ["report", "list"]):
+        result = CliRunner().invoke(cli, command, env={"CARELEDGER_DATA_DIR": "var"})
+        assert result.exit_code == 1, command
+        assert "run `careledger init` first" in result.output, result.output
+    assert not (tmp_path / "var").exists()  # no data folder, no empty database

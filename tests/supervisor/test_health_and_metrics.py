@@ -38,6 +38,11 @@ def _scrape(portal: Portal) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
     return samples
 
 
+def test_the_front_door_leads_to_the_portal(portal: Portal) -> None:
+    answer = portal.client.get("/")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/portal/"
+
+
 def test_liveness_and_readiness(portal: Portal) -> None:
     assert portal.client.get("/healthz").get_data(as_text=True) == "ok\n"
     ready = portal.client.get("/readyz")

@@ -14,6 +14,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.store import EntryDraft
+from supervisor.config import Settings
+from supervisor.custody.data_folder import initialise
 from supervisor.demo.directory import DemoDirectory, create_demo_accounts
 from supervisor.web.app import create_app
 
@@ -119,3 +122,33 @@ def test_errors_are_pages_in_the_readers_language(signed_in: FlaskClient) -> Non
     assert "There is no such page or record" in english
     method = signed_in.put("/portal/")
     assert method.status_code == 405 and method.mimetype == "text/html"
+
+
+def test_report_files_download_from_a_relative_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`careledger serve --demo` runs on ./var-demo: every report link answered 500 when
+    the relative folder was resolved against the package instead of the working folder."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path("var-demo"), portal_secure_cookies=False)
+    initialise(settings)
+    accounts = create_demo_accounts(settings.data_dir)
+    app = create_app(settings, sign_in=DemoDirectory(settings.data_dir))
+    services = app.extensions["careledger"]
+    services.store.append([EntryDraft("demo.entry", {"n": 1})], now=services.clock())
+    report = services.reports.generate("digest", "2026-11-30", requested_by="test").report
+    client = app.test_client()
+    token = _csrf(client.get("/portal/login").data)
+    client.post(
+        "/portal/login",
+        data={
+            "username": "demo-auditor",
+            "password": accounts["demo-auditor"],
+            "csrf_token": token,
+        },
+    )
+    for kind, mimetype in (("pdf-zh", "application/pdf"), ("pdf-en", "application/pdf"),
+                           ("csv", "text/csv"), ("json", "application/json")):  # fmt: skip
+        answer = client.get(f"/portal/reports/{report.report_id}/{kind}")
+        assert answer.status_code == 200 and answer.mimetype == mimetype, kind
+        assert len(answer.data) > 100
