@@ -18,6 +18,7 @@ from supervisor.custody.data_folder import initialise
 from supervisor.demo.directory import DEMO_MARKER, create_demo_accounts
 from supervisor.demo.province import generate_province
 from supervisor.demo.province_files import LoadReport, load_province, write_province
+from supervisor.ground.logs import configure_json_logging
 from supervisor.inspection.inspector import PassReport
 from supervisor.runtime.services import build_services
 
@@ -26,6 +27,10 @@ __all__ = ["DEMO_MARKER", "DemoError", "DemoProvince", "build_demo"]
 _CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 #: Platforms send every hour in the demo (the province's own default is every quarter).
 _SEND_EVERY = timedelta(hours=1)
+
+
+#: Where the demo's own JSON log lines go (the portal's go to portal.log beside it).
+DEMO_LOG = "demo.log"
 
 
 class DemoError(Exception):
@@ -75,6 +80,8 @@ def build_demo(
     """
     demo = replace(demo_settings(settings), portal_secure_cookies=False)  # plain HTTP, loopback
     _fresh_folder(demo.data_dir)
+    # The requests of the load are logged to the folder: the terminal shows a progress bar.
+    configure_json_logging(to_file=demo.data_dir / DEMO_LOG)
     initialise(demo)
     end: date = now.astimezone(_CHINA_STANDARD_TIME).date() - timedelta(days=3)
     province_dir = demo.data_dir / "province"
@@ -93,7 +100,12 @@ def build_demo(
     finally:
         services.engine.dispose()
     return DemoProvince(
-        demo, province_dir, loaded, inspected, reports, create_demo_accounts(demo.data_dir)
+        demo,
+        province_dir,
+        loaded,
+        inspected,
+        reports,
+        create_demo_accounts(demo.data_dir, show_on_sign_in=True),
     )
 
 

@@ -15,6 +15,7 @@ import hmac
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 from supervisor.custody.key_files import write_secret
 from supervisor.web.directory_auth import Identity, LoginRefusedError
@@ -43,16 +44,22 @@ def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
 
 
-def create_demo_accounts(folder: Path) -> dict[str, str]:
-    """Random passwords for the demo accounts; returns user name -> password."""
+def create_demo_accounts(folder: Path, *, show_on_sign_in: bool = False) -> dict[str, str]:
+    """Random passwords for the demo accounts; returns user name -> password.
+
+    ``show_on_sign_in`` keeps them (0600, in the demo folder) for the demo's sign-in page
+    to show: a demo, not a directory; nothing else ever uses this file.
+    """
     passwords = {name: secrets.token_urlsafe(9) for name in DEMO_ACCOUNTS}
-    stored = {}
+    stored: dict[str, Any] = {}
     for name, password in passwords.items():
         salt = secrets.token_bytes(16)
         stored[name] = {
             "salt": base64.b64encode(salt).decode(),
             "scrypt": base64.b64encode(_hash(password, salt)).decode(),
         }
+    if show_on_sign_in:
+        stored["shown"] = passwords
     write_secret(folder / _FILE, json.dumps(stored, indent=2) + "\n")
     return passwords
 
@@ -65,9 +72,19 @@ class DemoDirectory:
     def __init__(self, folder: Path) -> None:
         self._stored = json.loads((folder / _FILE).read_text(encoding="utf-8"))
 
+    @property
+    def shown_accounts(self) -> list[tuple[str, str, tuple[str, ...], str]]:
+        """(user name, display name, roles, password) for the demo's sign-in page."""
+        shown = self._stored.get("shown") or {}
+        return [
+            (name, DEMO_ACCOUNTS[name][0], tuple(sorted(DEMO_ACCOUNTS[name][1])), password)
+            for name, password in shown.items()
+            if name in DEMO_ACCOUNTS
+        ]
+
     def authenticate(self, username: str, password: str) -> Identity:
         name = username.strip().casefold()  # like LDAP's uid, case does not make a person
-        entry = self._stored.get(name)
+        entry = self._stored.get(name) if name in DEMO_ACCOUNTS else None
         if entry is None or not password:
             raise LoginRefusedError(f"no demo account {name!r}")
         expected = base64.b64decode(entry["scrypt"])

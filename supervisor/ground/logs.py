@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,12 +31,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_json_logging(level: int = logging.INFO) -> None:
-    """Route the ``careledger`` loggers to standard error as JSON lines (idempotent)."""
+def configure_json_logging(level: int = logging.INFO, *, to_file: Path | None = None) -> None:
+    """Route the ``careledger`` loggers to standard error (or ``to_file``) as JSON lines.
+
+    Idempotent: the first call decides where they go, so a demo that sends its logs to
+    its folder keeps the terminal for its progress bar.
+    """
     logger = logging.getLogger("careledger")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stderr) if to_file is None else logging.FileHandler(to_file)
+    )
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)

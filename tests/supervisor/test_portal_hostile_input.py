@@ -152,3 +152,21 @@ def test_report_files_download_from_a_relative_data_folder(
         answer = client.get(f"/portal/reports/{report.report_id}/{kind}")
         assert answer.status_code == 200 and answer.mimetype == mimetype, kind
         assert len(answer.data) > 100
+
+
+def test_the_demo_sign_in_page_shows_the_demo_accounts(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var-demo", portal_secure_cookies=False)
+    initialise(settings)
+    accounts = create_demo_accounts(settings.data_dir, show_on_sign_in=True)
+    app = create_app(settings, sign_in=DemoDirectory(settings.data_dir))
+    page = app.test_client().get("/portal/login").get_data(as_text=True)
+    assert 'id="demo-accounts"' in page
+    for name, password in accounts.items():
+        assert name in page and password in page
+    # The list of passwords is not an account.
+    client = app.test_client()
+    token = _csrf(client.get("/portal/login").data)
+    refused = client.post(
+        "/portal/login", data={"username": "shown", "password": "x", "csrf_token": token}
+    )
+    assert refused.status_code == 401
