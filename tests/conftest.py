@@ -1,9 +1,9 @@
-"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL when reachable.
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL.
 
 PostgreSQL tests use a throwaway schema in the database named by
 ``CARELEDGER_TEST_POSTGRES_URL`` (default: the local server's ``test``
-database). Set ``CARELEDGER_TEST_REQUIRE_POSTGRES=1`` (CI does) to fail
-instead of skipping when it is not reachable.
+database). When it is not reachable they fail, saying how to start it
+(``tests/system_tools.py``; ``CARELEDGER_TEST_ALLOW_SKIP=1`` skips them).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ledger.integrity import verify_stored_log
 from ledger.note import Signer
 from ledger.store import LedgerStore
 from supervisor.database.engine import open_engine, upgrade_database
+from tests.system_tools import unavailable
 
 POSTGRES_URL = os.environ.get(
     "CARELEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -47,9 +48,10 @@ def postgres_schema_url() -> Iterator[str]:
         _POSTGRES_DOWN.append(_postgres_reachable())
     if _POSTGRES_DOWN[0] is not None:
         message = f"PostgreSQL not reachable at {POSTGRES_URL}: {_POSTGRES_DOWN[0]}"
-        if os.environ.get("CARELEDGER_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(
+            message + ": start it (pg_ctlcluster --skip-systemctl-redirect "
+            "$(ls /etc/postgresql) main start) or apt-get install postgresql"
+        )
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(POSTGRES_URL)
     with admin.begin() as connection:

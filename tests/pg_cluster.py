@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import free_port
+from tests.system_tools import unavailable
 
 __all__ = ["OwnCluster", "own_cluster"]
 
@@ -59,9 +58,7 @@ def own_cluster() -> Iterator[OwnCluster]:
     binaries = _bin()
     if binaries is None:
         message = "PostgreSQL server binaries are not installed"
-        if os.environ.get("CARELEDGER_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message + ": apt-get install postgresql")
     folder = Path(tempfile.mkdtemp(prefix="careledger-pg-"))
     os.chmod(folder, 0o755)
     if os.geteuid() == 0:

@@ -2,8 +2,8 @@
 
 Configuration and data are written to a temporary folder, loaded with
 ``slapadd`` and served by ``slapd``; the server is killed afterwards. Tests
-using it are skipped when slapd is not installed, unless
-``CARELEDGER_TEST_REQUIRE_SLAPD`` is set (CI sets it).
+using it fail, naming the packages, when slapd is not installed
+(``tests/system_tools.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.system_tools import unavailable
 
 __all__ = ["Directory", "running_slapd"]
 
@@ -92,9 +92,7 @@ def running_slapd(
     after the database (an overlay, say), starting with a blank line.
     """
     if not Path(SLAPD).exists():
-        if os.environ.get("CARELEDGER_TEST_REQUIRE_SLAPD"):
-            pytest.fail("slapd is required (apt-get install slapd ldap-utils)")
-        pytest.skip("slapd is not installed")
+        unavailable("slapd is required: apt-get install slapd ldap-utils")
     (folder / "slapd.d").mkdir(parents=True)
     (folder / "db").mkdir()
     schemas = [SCHEMAS / "core.ldif", SCHEMAS / "cosine.ldif", SCHEMAS / "inetorgperson.ldif"]

@@ -20,6 +20,7 @@ from supervisor.demo.province_files import load_province, write_province
 from supervisor.runtime.services import build_services
 from tests.slapd import Directory
 from tests.supervisor.agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
+from tests.system_tools import unavailable
 
 from .conftest import LiveServer, running_portal
 
@@ -35,9 +36,7 @@ SCREENSHOTS = os.environ.get("CARELEDGER_SCREENSHOTS")
 @pytest.fixture
 def browser_portal(tmp_path: Path, directory: Directory) -> Iterator[tuple[LiveServer, str]]:
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CARELEDGER_TEST_REQUIRE_BROWSER"):
-            pytest.fail("Debian's chromium is required (apt-get install chromium)")
-        pytest.skip("chromium is not installed")
+        unavailable("Debian's chromium is required: apt-get install chromium")
     password_file = tmp_path / "portal-reader.password"
     password_file.write_text(SERVICE_PASSWORD + "\n")
     settings = Settings(data_dir=tmp_path / "var")
