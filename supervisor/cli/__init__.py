@@ -116,6 +116,7 @@ def _register() -> None:
         backup_commands,
         db_commands,
         demo_commands,
+        doctor_commands,
         inspection_commands,
         ledger_commands,
         platform_commands,
@@ -131,6 +132,7 @@ def _register() -> None:
     )
 
     cli.add_command(setup_commands.init)
+    cli.add_command(doctor_commands.doctor)
     cli.add_command(setup_commands.keys)
     cli.add_command(db_commands.db)
     cli.add_command(backup_commands.backup)

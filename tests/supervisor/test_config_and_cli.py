@@ -132,3 +132,18 @@ def test_commands_before_init_say_so_and_create_nothing(
         assert result.exit_code == 1, command
         assert "run `careledger init` first" in result.output, result.output
     assert not (tmp_path / "var").exists()  # no data folder, no empty database
+
+
+def test_doctor_names_what_is_missing_and_the_fix(tmp_path: Path) -> None:
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var")}
+    before = CliRunner().invoke(cli, ["doctor"], env=env)
+    assert before.exit_code == 1
+    assert "FAIL  no database at" in before.output and "fix: run `careledger init`" in before.output
+    assert not (tmp_path / "var").exists()  # the doctor looks, it creates nothing
+    assert CliRunner().invoke(cli, ["init"], env=env).exit_code == 0
+    after = CliRunner().invoke(cli, ["doctor"], env=env)
+    assert after.exit_code == 0, after.output
+    assert "commits are durable" in after.output and "report PDFs" in after.output
+    os.chmod(tmp_path / "var" / "keys" / "master.key", 0o644)
+    exposed = CliRunner().invoke(cli, ["doctor"], env=env)
+    assert exposed.exit_code == 1 and "master.key is accessible to other users" in exposed.output
