@@ -15,6 +15,7 @@ from ledger.database import snapshot_transaction
 from reports.spreadsheet import SpreadsheetWriter
 from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.inspection.inspector import FINDING_ENTRY
 
@@ -64,7 +65,8 @@ def findings(
             yield {
                 **document,
                 "entry_index": row.entry_index,
-                "found_at": tables.read_time(row.found_at).isoformat(),
+                # In the province's time, offset included (+08:00), as regulators read it.
+                "found_at": tables.read_time(row.found_at).astimezone(PROVINCE_ZONE).isoformat(),
             }
 
 

@@ -7,7 +7,7 @@ import csv
 import io
 import logging
 import re
-from datetime import date
+from datetime import date, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -219,3 +219,29 @@ def test_a_cross_site_navigation_appends_nothing_and_asks_first(
         page = client.get(f"/portal/records/{index}", headers={"Sec-Fetch-Site": site})
         assert 'id="record-content"' in page.get_data(as_text=True)
         assert services.store.head().size == size + 1
+
+
+def test_times_are_shown_and_exported_in_china_standard_time(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    _, auditor, services = province_portal
+    assert _sign_in(auditor, "zhaomin", "min-password-3")[0] == 302
+    _state_purpose(auditor, f"/portal/records/{_consultation_index(services)}", "时间测试")
+    page = auditor.get("/portal/search?type=consultation").get_data(as_text=True)
+    assert " UTC" not in page
+    shown = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d) 北京时间", page)
+    assert shown
+    with services.engine.connect() as connection:
+        newest = connection.execute(
+            select(tables.records.c.occurred_at)
+            .where(tables.records.c.record_type == "consultation")
+            .order_by(tables.records.c.entry_index.desc())
+            .limit(1)
+        ).scalar_one()
+    in_china = tables.read_time(newest).astimezone(timezone(timedelta(hours=8)))
+    assert in_china.strftime("%Y-%m-%d %H:%M") in shown
+    token = _csrf(auditor.get("/portal/search").data)
+    exported = auditor.post(
+        "/portal/search/export", data={"type": "consultation", "csrf_token": token}
+    ).get_data(as_text=True)
+    assert "+08:00" in exported and "+00:00" not in exported

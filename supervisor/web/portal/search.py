@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Select, func, select
 from ledger.database import read_transaction
 from reports.spreadsheet import SpreadsheetWriter
 from supervisor.database import tables
+from supervisor.ground.china_time import PROVINCE_ZONE
 
 __all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
 
@@ -215,6 +216,11 @@ def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) 
         buffer.truncate()
         row = _row(r)
         writer.writerow(
-            [row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in columns]
+            [
+                row[c].astimezone(PROVINCE_ZONE).isoformat()  # +08:00: the province's clock
+                if isinstance(row[c], datetime)
+                else row[c]
+                for c in columns
+            ]
         )
         yield buffer.getvalue()

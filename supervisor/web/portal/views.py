@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -15,6 +15,8 @@ from flask import Response, abort, g, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from supervisor.database import tables
+from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.web.current import services
 from supervisor.web.directory_auth import DirectoryError, LoginRefusedError
 from supervisor.web.portal import portal
@@ -117,6 +119,17 @@ def names() -> dict[str, object]:
             "warning": _("warning (a lead)"),
         },
     }
+
+
+@portal.app_template_filter("china_time")
+def china_time(moment: datetime | None, seconds: bool = False) -> str:
+    """A stored (UTC) time as the province reads it: China Standard Time, marked as such."""
+    if moment is None:
+        return "–"
+    shown = tables.read_time(moment).astimezone(PROVINCE_ZONE)
+    text = shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    zone = _("CST")  # China Standard Time, UTC+8
+    return f"{text} {zone}"
 
 
 @portal.app_template_filter("readable_json")
