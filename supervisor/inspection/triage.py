@@ -50,7 +50,13 @@ TRIAGE_ROLES = frozenset({"regulator", "supervisor"})
 
 
 class TriageError(Exception):
-    """The step is not allowed (wrong state, missing reason or deadline, role)."""
+    """The step is not allowed. ``status`` says how (as HTTP would): 422 for what was
+    entered (no reason, no or a past deadline, an unknown action), 409 for the finding's
+    state, 403 for the role, 404 for no such finding."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def next_state(state: str, action: str, *, reason: str, deadline: date | None, today: date) -> str:
@@ -59,7 +65,7 @@ def next_state(state: str, action: str, *, reason: str, deadline: date | None, t
         raise TriageError(f"unknown action {action!r}")
     allowed, after = ACTIONS[action]
     if state not in allowed:
-        raise TriageError(f"a finding that is {state} cannot be given '{action}'")
+        raise TriageError(f"a finding that is {state} cannot be given '{action}'", 409)
     if action == "dismiss" and len(reason.strip()) < 4:
         raise TriageError("a dismissal needs its reason")
     if action == "order_rectification":
@@ -127,14 +133,14 @@ class FindingTriage:
     ) -> str:
         """Take ``action`` on the finding; returns the new state. Raises ``TriageError``."""
         if not roles & TRIAGE_ROLES:
-            raise TriageError("auditors read findings; they do not triage them")
+            raise TriageError("auditors read findings; they do not triage them", 403)
         now = self.clock()
         with read_transaction(self.store.engine) as connection:
             state = connection.execute(
                 select(tables.findings.c.state).where(tables.findings.c.finding_id == finding_id)
             ).scalar()
         if state is None:
-            raise TriageError(f"no finding {finding_id}")
+            raise TriageError(f"no finding {finding_id}", 404)
         after = next_state(state, action, reason=reason, deadline=deadline, today=now.date())
         details = {
             "finding_id": finding_id,
@@ -162,7 +168,7 @@ class FindingTriage:
                 .values(state=after)
             )
             if moved.rowcount != 1:
-                raise TriageError("the finding changed meanwhile; reload it")
+                raise TriageError("the finding changed meanwhile; reload it", 409)
             apply_action(connection, result.first_index, details, now)
 
         self.store.append([draft], now=now, within=project)

@@ -73,10 +73,10 @@ def test_regulators_triage_in_the_portal_and_each_step_is_a_ledger_entry(
 
     assert act("acknowledge")[0] == 302
     status, page = act("order_rectification")
-    assert status == 409 and "整改通知须设定整改期限" in page
+    assert status == 422 and "整改通知须设定整改期限" in page  # what was entered: 422
     assert act("order_rectification", deadline="2030-01-31")[0] == 302
     status, page = act("dismiss", reason="x")
-    assert status == 409 and "排除须说明理由" in page
+    assert status == 422 and "排除须说明理由" in page
     assert act("resolve")[0] == 302
     page = client.get(f"/portal/findings/{finding_id}").get_data(as_text=True)
     assert 'id="finding-state">已整改完成' in page and "下发整改通知" in page

@@ -80,7 +80,7 @@ def act_on_finding(finding_id: str) -> Any:
             deadline=deadline,
         )
     except TriageError as refused:
-        return _finding_page(finding_id, _triage_message(str(refused)), 409)
+        return _finding_page(finding_id, _triage_message(str(refused)), refused.status)
     return redirect(url_for("portal.finding", finding_id=finding_id[:32]))
 
 
