@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -37,13 +38,33 @@ def report() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Also write the files here (to compare a regeneration with the published ones).",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Publish even if no record of the period is in the ledger (asked on a terminal).",
+)
 @click.pass_obj
 def generate(
-    context: CliContext, kind: str, period: str, at_size: int | None, out: Path | None
+    context: CliContext,
+    *,
+    kind: str,
+    period: str,
+    at_size: int | None,
+    out: Path | None,
+    allow_empty: bool,
 ) -> None:
     """Compute a report at a signed checkpoint, write its files and publish it."""
     services = context.services()
     try:
+        if not allow_empty and not services.reports.period_has_records(kind, period):
+            question = f"No record of {period} is in the ledger. Publish an empty report anyway?"
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    f"no record of {period} is in the ledger: pass --allow-empty to publish "
+                    "an empty report anyway"
+                )
+            if not click.confirm(question, default=False, err=True):
+                raise CommandError("nothing published")
         result = services.reports.generate(
             kind, period, requested_by=f"cli:{_user()}", at_size=at_size
         )

@@ -169,6 +169,22 @@ class ReportService:
                 methodology=methodology,
             )
 
+    def period_has_records(self, kind: str, period_text: str) -> bool:
+        """Whether any record of the period (China days) is in the search projection: a
+        convenience for asking before publishing an empty report, never its basis."""
+        period = parse_report_period(kind, period_text)
+        r = tables.records.c
+        with read_transaction(self.store.engine) as connection:
+            found = connection.execute(
+                select(r.entry_index)
+                .where(
+                    r.occurred_at >= tables.stored_time(period.start_time),
+                    r.occurred_at < tables.stored_time(period.end_time),
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
     def generate(
         self,
         kind: str,

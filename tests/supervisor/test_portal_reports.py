@@ -209,3 +209,19 @@ def test_a_heavy_action_is_a_job_with_progress_one_per_person(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert jobs.get(running, username).state == "done"  # type: ignore[union-attr]
+
+
+def test_a_report_of_a_period_without_records_is_published_only_when_confirmed(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "liqiang", "qiang-password-2")[0] == 302
+    token = _csrf(client.get("/portal/reports").data)
+    form = {"csrf_token": token, "kind": "digest", "period": "2020-01-01"}
+    size = services.store.head().size
+    asked = client.post("/portal/reports/generate", data=form).get_data(as_text=True)
+    assert 'id="empty-period"' in asked and "2020-01-01" in asked
+    assert services.store.head().size == size  # nothing published yet
+    confirmed = client.post("/portal/reports/generate", data={**form, "confirm_empty": "1"})
+    assert 'id="reports-message"' in confirmed.get_data(as_text=True)
+    assert services.store.head().size > size

@@ -34,7 +34,12 @@ _FILE_TYPES = {
 }
 
 
-def _reports_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
+def _reports_page(
+    message: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+    empty_period: tuple[str, str] | None = None,
+) -> Any:
     kind = request.values.get("kind", "")
     period = request.values.get("period", "").strip()
     reports = services().reports.list(kind=kind if kind in KINDS else None, period=period or None)
@@ -47,6 +52,7 @@ def _reports_page(message: str | None = None, error: str | None = None, status: 
         period=period,
         message=message,
         error=error,
+        empty_period=empty_period,
         can_generate=bool(current.roles & GENERATE_ROLES),
     )
     return page, status
@@ -68,6 +74,10 @@ def report_generate() -> Any:
     kind = request.form.get("kind", "")
     period = request.form.get("period", "").strip()
     try:
+        if request.form.get("confirm_empty") != "1" and not services().reports.period_has_records(
+            kind, period
+        ):
+            return _reports_page(empty_period=(kind, period))
         generated = services().reports.generate(
             kind, period, requested_by=current.username, roles=tuple(sorted(current.roles))
         )
