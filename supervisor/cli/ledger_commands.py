@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -54,16 +56,7 @@ def verify(context: CliContext, progress: bool | None, payloads: bool) -> None:
     store = context.ledger(signing=False)
     size = store.head().size
     show = sys.stderr.isatty() if progress is None else progress
-    with click.progressbar(
-        length=size, label="verifying entries", file=sys.stderr if show else io.StringIO()
-    ) as bar:
-        last = 0
-
-        def advance(done: int) -> None:
-            nonlocal last
-            bar.update(done - last)
-            last = done
-
+    with _progress(size, "verifying entries", show) as advance:
         result = verify_stored_log(store.engine, context.log_verifier(), advance)
     if result.discrepancy is not None:
         d = result.discrepancy
@@ -83,10 +76,11 @@ def verify(context: CliContext, progress: bool | None, payloads: bool) -> None:
         _verify_payloads(context, size, show)
 
 
-def _verify_payloads(context: CliContext, size: int, show: bool) -> None:
-    keys = PayloadKeys(context.settings.keys_dir)
+@contextmanager
+def _progress(length: int, label: str, show: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar told how far the work is (``advance(done)``), on stderr if ``show``."""
     with click.progressbar(
-        length=size, label="opening payloads", file=sys.stderr if show else io.StringIO()
+        length=length, label=label, file=sys.stderr if show else io.StringIO()
     ) as bar:
         last = 0
 
@@ -95,6 +89,12 @@ def _verify_payloads(context: CliContext, size: int, show: bool) -> None:
             bar.update(done - last)
             last = done
 
+        yield advance
+
+
+def _verify_payloads(context: CliContext, size: int, show: bool) -> None:
+    keys = PayloadKeys(context.settings.keys_dir)
+    with _progress(size, "opening payloads", show) as advance:
         found = check_payloads(context.ledger(signing=False).engine, keys, advance)
     if found.first_mismatch is not None:
         raise CommandError(

@@ -17,15 +17,9 @@ from typing import Any
 
 import orjson
 
+from supervisor.custody.key_files import sync_to_disk
+
 __all__ = ["Outbox"]
-
-
-def _sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class Outbox:
@@ -49,9 +43,9 @@ class Outbox:
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(self.path)
-        _sync_folder(self.path.parent)
+        sync_to_disk(self.path.parent)
 
     def clear(self) -> None:
         """The envelope's fate is settled: receipted, or refused for good."""
         self.path.unlink(missing_ok=True)
-        _sync_folder(self.path.parent)
+        sync_to_disk(self.path.parent)

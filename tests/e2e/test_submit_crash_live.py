@@ -111,6 +111,18 @@ def _crash_at_second_batch(live: LiveServer, records: Path) -> None:
         proxy.close()
 
 
+def _rerun(live: LiveServer, records: Path) -> None:
+    """The platform runs `careledger submit` again, straight to the portal."""
+    rerun = subprocess.run(
+        _submit_command(live, live.url, records),
+        env=live.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+
+
 def _receipted_once(live: LiveServer, records: Path) -> None:
     receipts = [
         orjson.loads(line)
@@ -129,14 +141,7 @@ def test_a_rerun_resends_the_batch_in_flight_and_gets_its_original_receipt(
     _crash_at_second_batch(live, records)
     outbox = records.with_name(records.name + ".outbox.json")
     assert outbox.exists()  # the batch that was in flight, as it was sent
-    rerun = subprocess.run(
-        _submit_command(live, live.url, records),
-        env=live.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert rerun.returncode == 0, rerun.stderr
+    _rerun(live, records)
     assert not outbox.exists()
     _receipted_once(live, records)
 
@@ -147,12 +152,5 @@ def test_records_received_already_lead_to_their_original_receipt(
     _crash_at_second_batch(live, records)
     # As an older client would leave it: no outbox, the batch's records sent anew.
     os.remove(records.with_name(records.name + ".outbox.json"))
-    rerun = subprocess.run(
-        _submit_command(live, live.url, records),
-        env=live.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert rerun.returncode == 0, rerun.stderr
+    _rerun(live, records)
     _receipted_once(live, records)
