@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from supervisor.cli import CliContext
+from supervisor.cli.signals import on_stop_signals
 from supervisor.inspection.findings_export import findings, write_findings
 from supervisor.inspection.follower import follow_in_turn, follower_lease
 from supervisor.inspection.inspector import InspectionConflictError, PassReport
@@ -42,36 +41,32 @@ def inspector(context: CliContext, once: bool, interval: float) -> None:
     lease = follower_lease(services.engine)
     stopping = threading.Event()  # SIGTERM or Ctrl-C: stop between passes, release the lease
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     waiting = False
-    try:
-        while not stopping.is_set():
-            try:
-                reports = follow_in_turn(services.inspector, lease, stopping.is_set)
-            except InspectionConflictError:
-                click.echo("another inspector moved the cursor first; following on", err=True)
-                reports = []
-            if reports is None:
-                if once or not waiting:
-                    click.echo(f"standby: {lease.holder_text()} follows the ledger", err=True)
-                waiting = True
-            else:
-                if waiting:
-                    click.echo("took over following the ledger", err=True)
-                waiting = False
-                for report in reports:
-                    if report.entry_index is not None:
-                        click.echo(_summary(report), err=True)
-            if once:
-                return
-            stopping.wait(interval)
-    finally:
-        lease.release()
-        services.engine.dispose()
+    with on_stop_signals(stopping.set):
+        try:
+            while not stopping.is_set():
+                try:
+                    reports = follow_in_turn(services.inspector, lease, stopping.is_set)
+                except InspectionConflictError:
+                    click.echo("another inspector moved the cursor first; following on", err=True)
+                    reports = []
+                if reports is None:
+                    if once or not waiting:
+                        click.echo(f"standby: {lease.holder_text()} follows the ledger", err=True)
+                    waiting = True
+                else:
+                    if waiting:
+                        click.echo("took over following the ledger", err=True)
+                    waiting = False
+                    for report in reports:
+                        if report.entry_index is not None:
+                            click.echo(_summary(report), err=True)
+                if once:
+                    return
+                stopping.wait(interval)
+        finally:
+            lease.release()
+            services.engine.dispose()
 
 
 def _moment(text: str) -> datetime:

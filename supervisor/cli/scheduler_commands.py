@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from types import FrameType
 
 import click
 
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
+from supervisor.cli.signals import on_stop_signals
 from supervisor.runtime.scheduler import Scheduler, SchedulerBusyError
 
 __all__ = ["scheduler"]
@@ -28,24 +27,23 @@ def scheduler(context: CliContext, standby: bool) -> None:
     runner = Scheduler(services)
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal() -> None:
         stop.set()
         runner.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        if standby:
-            click.echo(f"standby as {runner.lease.holder}: waiting for the lease", err=True)
-        runner.start(standby=standby)
-        if runner.running:
-            click.echo(f"scheduler {runner.lease.holder} running:", err=True)
-            for job_id, next_run in sorted(runner.jobs().items()):
-                click.echo(f"  {job_id:22} next {next_run:%Y-%m-%d %H:%M:%S %Z}", err=True)
-        while runner.running and not stop.wait(1.0):
-            pass
-    except SchedulerBusyError as e:
-        raise CommandError(str(e)) from e
-    finally:
-        runner.stop()
-        services.engine.dispose()
+    with on_stop_signals(on_signal):
+        try:
+            if standby:
+                click.echo(f"standby as {runner.lease.holder}: waiting for the lease", err=True)
+            runner.start(standby=standby)
+            if runner.running:
+                click.echo(f"scheduler {runner.lease.holder} running:", err=True)
+                for job_id, next_run in sorted(runner.jobs().items()):
+                    click.echo(f"  {job_id:22} next {next_run:%Y-%m-%d %H:%M:%S %Z}", err=True)
+            while runner.running and not stop.wait(1.0):
+                pass
+        except SchedulerBusyError as e:
+            raise CommandError(str(e)) from e
+        finally:
+            runner.stop()
+            services.engine.dispose()

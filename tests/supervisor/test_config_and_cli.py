@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,14 @@ def test_doctor_names_what_is_missing_and_the_fix(tmp_path: Path) -> None:
     os.chmod(tmp_path / "var" / "keys" / "master.key", 0o644)
     exposed = CliRunner().invoke(cli, ["doctor"], env=env)
     assert exposed.exit_code == 1 and "master.key is accessible to other users" in exposed.output
+
+
+def test_a_command_run_in_process_gives_back_the_signal_handlers(tmp_path: Path) -> None:
+    """Left behind, the inspector's SIGTERM handler made a process forked later (a
+    multiprocessing pool in another test) ignore its SIGTERM: a hang."""
+    env = {"CARELEDGER_DATA_DIR": str(tmp_path / "var")}
+    assert CliRunner().invoke(cli, ["init"], env=env).exit_code == 0
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    ran = CliRunner().invoke(cli, ["inspector", "--once"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

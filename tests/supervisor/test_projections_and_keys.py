@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import signal
 import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -130,6 +131,11 @@ def test_pseudonyms_are_keyed_normalised_and_separated_by_kind(tmp_path: Path) -
     assert number.upper() not in a.pseudonym("patient", number).upper()
 
 
+def _default_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _seal_in_another_process(keys_dir: str) -> bytes:
     return PayloadKeys(Path(keys_dir)).seal("consultation", FROZEN_NOW, b"from a worker")
 
@@ -159,8 +165,15 @@ def test_a_key_file_appears_only_whole(tmp_path: Path, monkeypatch: pytest.Monke
 def test_workers_racing_to_create_the_same_data_key_all_use_one_key(tmp_path: Path) -> None:
     create_payload_keys(tmp_path)
     context = multiprocessing.get_context("fork")
-    with context.Pool(8) as pool:
+    # Workers start with default signal handling whatever this process set before, and the
+    # pool is closed and joined rather than terminated (terminating a worker that holds
+    # the task queue's lock leaves the others waiting for it).
+    pool = context.Pool(8, initializer=_default_signals)
+    try:
         sealed = pool.map(_seal_in_another_process, [str(tmp_path)] * 32)
+    finally:
+        pool.close()
+        pool.join()
     keys = PayloadKeys(tmp_path)
     assert {keys.open(s) for s in sealed} == {b"from a worker"}
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["consultation-2026-11.key"]
