@@ -66,4 +66,5 @@ def test_a_practitioner_page_shows_the_registry_and_their_records(
     assert _sign_in(client, "zhaomin", "min-password-3")[0] == 302
     page = client.get(f"/portal/practitioners/{licence}").get_data(as_text=True)
     assert profile.facts["name"] in page and "主执业机构" in page
+    assert "<dd>医师</dd>" in page and ">physician<" not in page  # enums in words
     assert client.get("/portal/practitioners/X0000").status_code == 404
