@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
@@ -21,6 +22,7 @@ from supervisor.custody.data_folder import initialise
 from supervisor.database import tables
 from supervisor.demo.province import generate_province
 from supervisor.demo.province_files import load_province, write_province
+from supervisor.ground.records import open_leaf_payload
 from supervisor.inspection.related_records import RECORD_QUERY
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services
@@ -252,3 +254,33 @@ def test_ledger_verify_with_payloads_names_the_first_swapped_payload(
     assert found.exit_code == 1
     assert f"first disagreement at index {indices[17]}" in found.output
     _swap_payloads(services, indices[17], indices[31])
+
+
+def test_a_record_reads_as_labelled_fields_with_names_yuan_and_china_time(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    index = _consultation_index(services)
+    page = _state_purpose(client, f"/portal/records/{index}", "字段展示测试")
+    fields = re.search(r'<dl id="record-fields">(.*?)</dl>', page, re.S)
+    assert fields
+    shown = html.unescape(fields.group(1))
+    record = orjson.loads(open_leaf_payload(services.keys, *_stored(services, index)))
+    doctor = services.reference.snapshot()[0].registry.by_license[record["practitioner_license_no"]]
+    assert "接诊医师" in shown and f"{doctor.name} ({doctor.license_no})" in shown
+    assert "北京时间" in shown and "follow_up" not in shown and "复诊" in shown
+    assert "{" not in shown  # no raw JSON outside the toggle
+    with services.engine.connect() as connection:
+        charge = connection.execute(
+            select(tables.records.c.entry_index)
+            .where(tables.records.c.record_type == "charge")
+            .limit(1)
+        ).scalar_one()
+    charged = client.get(f"/portal/records/{charge}").get_data(as_text=True)
+    assert re.search(r"<dd class=\"depth-0\">¥\d+\.\d\d</dd>", charged)
+
+
+def _stored(services: Services, index: int) -> tuple[bytes, bytes | None]:
+    entry = services.store.entry(index)
+    return entry.leaf, entry.payload

@@ -84,6 +84,55 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+def value_names() -> dict[str, str]:
+    """Values of the record schema's and registry's enumerations, as people read them."""
+    return {
+        "second_name": _("second name of a physical hospital"),
+        "standalone": _("standalone internet hospital"),
+        "platform": _("third-party platform"),
+        "physician": _("physician"),
+        "pharmacist": _("pharmacist"),
+        "nurse": _("nurse"),
+        "technician": _("technician"),
+        "active": _("active"),
+        "suspended": _("suspended"),
+        "revoked": _("revoked"),
+        "expired": _("expired"),
+        "follow_up": _("follow-up visit"),
+        "first_visit": _("first visit"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "self": _("self-paid"),
+        "insurance": _("medical insurance"),
+        "mixed": _("partly insured"),
+        "text": _("text"),
+        "voice": _("voice"),
+        "video": _("video"),
+        "completed": _("completed"),
+        "terminated_referred": _("stopped and referred to a hospital"),
+        "resident_id": _("resident ID card"),
+        "passport": _("passport"),
+        "hk_macao_permit": _("Hong Kong and Macao permit"),
+        "taiwan_permit": _("Taiwan permit"),
+        "other": _("other"),
+        "male": _("male"),
+        "female": _("female"),
+        "unknown": _("unknown"),
+        "outpatient_record": _("outpatient record"),
+        "inpatient_record": _("inpatient record"),
+        "discharge_summary": _("discharge summary"),
+        "diagnosis_certificate": _("diagnosis certificate"),
+        "pharmacy_pickup": _("pickup at a pharmacy"),
+        "home_delivery": _("home delivery"),
+        "hospital_pharmacy": _("hospital pharmacy"),
+        "consultation": _("consultation"),
+        "prescription": _("prescription"),
+        "charge": _("charge"),
+        "practitioner": _("practitioner filing"),
+        "institution": _("institution filing"),
+    }
+
+
 @portal.context_processor
 def names() -> dict[str, object]:
     return {
@@ -112,27 +161,7 @@ def names() -> dict[str, object]:
             "practitioner": _("practitioner filing"),
             "institution": _("institution filing"),
         },
-        # Values of the record schema's and registry's enumerations, as people read them.
-        "value_names": {
-            "second_name": _("second name of a physical hospital"),
-            "standalone": _("standalone internet hospital"),
-            "platform": _("third-party platform"),
-            "physician": _("physician"),
-            "pharmacist": _("pharmacist"),
-            "nurse": _("nurse"),
-            "technician": _("technician"),
-            "active": _("active"),
-            "suspended": _("suspended"),
-            "revoked": _("revoked"),
-            "expired": _("expired"),
-            "follow_up": _("follow-up visit"),
-            "first_visit": _("first visit"),
-            "approved": _("approved"),
-            "rejected": _("rejected"),
-            "self": _("self-paid"),
-            "insurance": _("medical insurance"),
-            "mixed": _("partly insured"),
-        },
+        "value_names": value_names(),
         "severity_names": {
             "high": _("high"),
             "medium": _("medium"),

@@ -1,0 +1,129 @@
+"""A record as a regulator reads it: every schema field labelled in the reader's language,
+enumerations in words, codes with the names the reference data in force gives them,
+amounts in yuan, times in China Standard Time.
+
+Pure: the reference snapshot and the labels come in, rows of text go out. The raw
+canonical JSON stays on the page behind a toggle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from inspectors.reference import ReferenceSnapshot
+from supervisor.ground.china_time import PROVINCE_ZONE
+
+__all__ = ["FieldRow", "field_labels", "record_rows"]
+
+_AMOUNTS = frozenset({"amount", "unit_price", "fee", "insurance_amount"})
+_PRACTITIONERS = frozenset(
+    {"practitioner_license_no", "prescriber_license_no", "pharmacist_license_no", "license_no"}
+)
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    label: str
+    value: str
+    depth: int = 0  # nested fields (a patient's, a prescription item's) are indented
+
+
+def field_labels(_: Callable[[str], str]) -> dict[str, str]:
+    """Every field of the record schema, labelled (``_`` is the reader's gettext)."""
+    return {
+        "type": _("Record type"), "record_id": _("Record ID"),
+        "institution_code": _("Institution"), "occurred_at": _("Occurred"),
+        "amends": _("Corrects record"), "patient": _("Patient"), "name": _("Name"),
+        "id_type": _("ID document"), "id_number": _("ID number"), "sex": _("Sex"),
+        "birth_date": _("Date of birth"), "practitioner_license_no": _("Consulting doctor"),
+        "department_code": _("Department"), "visit_type": _("Visit type"),
+        "channel": _("Channel"), "prior_diagnosis": _("Diagnosis at a physical hospital"),
+        "document_type": _("Document"), "icd10": _("ICD-10"), "date": _("Date"),
+        "diagnoses": _("Diagnoses"), "realname_verified_at": _("Doctor's real name verified"),
+        "consent_at": _("Informed consent"), "guardian_present": _("Guardian present"),
+        "started_at": _("Started"), "ended_at": _("Ended"), "outcome": _("Outcome"),
+        "satisfaction": _("Satisfaction"), "consultation_record_id": _("Consultation"),
+        "prescriber_license_no": _("Prescriber"), "signed_at": _("Signed"),
+        "items": _("Items"), "drug_code": _("Drug"), "drug_name": _("Drug name"),
+        "quantity": _("Quantity"), "unit": _("Unit"), "days_supply": _("Days of supply"),
+        "review": _("Pharmacist review"), "pharmacist_license_no": _("Pharmacist"),
+        "reviewed_at": _("Reviewed"), "result": _("Result"), "dispensed_at": _("Dispensed"),
+        "delivery": _("Delivery"), "method": _("Method"), "fee": _("Fee"),
+        "item_code": _("Price item"), "item_name": _("Item name"),
+        "unit_price": _("Unit price"), "amount": _("Amount"), "charged_at": _("Charged"),
+        "payer": _("Payer"), "insurance_amount": _("Paid by insurance"),
+        "kind": _("Kind"), "license_no": _("Licence number"),
+        "license_valid_until": _("Licence valid until"),
+        "host_institution_code": _("Host hospital"),
+        "last_inspection_date": _("Last inspection"), "role": _("Role"),
+        "registered_institution_code": _("Registered at"),
+        "multi_site_filed": _("Multi-site filing"), "practice_start": _("In practice since"),
+        "departments": _("Departments"),
+    }  # fmt: skip
+
+
+def _time(text: str) -> str | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(PROVINCE_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _yuan(value: object) -> str | None:
+    try:
+        return f"¥{Decimal(str(value)).quantize(Decimal('0.01')):,}"
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def record_rows(
+    record: Mapping[str, Any],
+    reference: ReferenceSnapshot,
+    labels: Mapping[str, str],
+    value_names: Mapping[str, str],
+    words: Mapping[str, str],
+) -> list[FieldRow]:
+    """The record's fields as labelled rows. ``words`` has ``yes``, ``no`` and ``cst``."""
+    rows: list[FieldRow] = []
+
+    def shown(key: str, value: object) -> str:
+        if isinstance(value, bool):
+            return words["yes"] if value else words["no"]
+        if key in _AMOUNTS and (money := _yuan(value)) is not None:
+            return money
+        if isinstance(value, str):
+            if key.endswith("_at") and (moment := _time(value)) is not None:
+                return f"{moment} {words['cst']}"
+            if key in _PRACTITIONERS and (who := reference.registry.by_license.get(value)):
+                return f"{who.name} ({value})"
+            if key == "drug_code" and (drug := reference.drugs.by_code.get(value)):
+                return f"{drug.drug_name} ({value})"
+            return value_names.get(value, value)
+        return str(value)
+
+    def add(mapping: Mapping[str, Any], depth: int) -> None:
+        for key, value in mapping.items():
+            label = labels.get(key, key)
+            if isinstance(value, Mapping):
+                rows.append(FieldRow(label, "", depth))
+                add(value, depth + 1)
+            elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+                for number, item in enumerate(value, start=1):
+                    rows.append(FieldRow(f"{label} {number}", "", depth))
+                    add(item, depth + 1)
+            elif isinstance(value, list):
+                rows.append(FieldRow(label, ", ".join(shown(key, v) for v in value), depth))
+            elif value is None:
+                rows.append(FieldRow(label, "—", depth))
+            else:
+                rows.append(FieldRow(label, shown(key, value), depth))
+
+    add(record, 0)
+    return rows
