@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
-from supervisor.custody.data_folder import data_at_rest_problems
+from supervisor.custody.data_folder import data_at_rest_problems, make_private
 from supervisor.database.engine import (
     MIGRATIONS,
     apply_grants,
@@ -37,6 +37,7 @@ def upgrade(context: CliContext) -> None:
     engine = open_engine(settings.effective_database_url)
     try:
         upgrade_database(engine)
+        make_private(settings)  # folders made by older versions were 0755
         with engine.connect() as connection:
             revision = MigrationContext.configure(connection).get_current_revision()
         click.echo(f"schema at revision {revision}", err=True)

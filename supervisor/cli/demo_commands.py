@@ -42,7 +42,7 @@ def demo_ledger(context: CliContext, entries: int, seed: int) -> None:
             drafts = [
                 EntryDraft(
                     "demo.entry",
-                    {"sequence": start + i, "commitment": rng.randbytes(32).hex()},
+                    {"sequence": start + i, "synthetic": rng.randbytes(32).hex()},
                 )
                 for i in range(count)
             ]

@@ -110,11 +110,11 @@ def submit(
     try:
         with receipts_path.open("ab") as receipts:
             run.receipts = receipts
+            run.by_id = {r.get("record_id"): r for _, r in _records(records_path)}
             held = outbox.pending()
             if held is not None:  # the previous run stopped with this batch in flight
                 run.send(held, recovering=True)
             done = _already_receipted(receipts_path)
-            run.by_id = {r.get("record_id"): r for _, r in _records(records_path)}
             pending = [(n, r) for n, r in _records(records_path) if r.get("record_id") not in done]
             with click.progressbar(length=len(pending), label="submitting") as bar:
                 run.bar = bar

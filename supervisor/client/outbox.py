@@ -38,7 +38,10 @@ class Outbox:
     def hold(self, envelope: dict[str, Any]) -> None:
         """Write ``envelope`` durably before it is sent (write, fsync, rename, fsync)."""
         temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("wb") as handle:
+        temporary.unlink(missing_ok=True)
+        # 0600: a batch holds patients' ID numbers.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(orjson.dumps(envelope))
             handle.flush()
             os.fsync(handle.fileno())

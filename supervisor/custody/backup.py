@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
 
 from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction, write_transaction
-from supervisor.custody.file_modes import private_tree
+from supervisor.custody.file_modes import private_folder, private_tree
 from supervisor.custody.key_files import sync_to_disk
 from supervisor.database import tables
 
@@ -129,7 +130,8 @@ def write_backup(engine: Engine, folder: Path, *, origin: str, vkey: str) -> Bac
     partial = folder.with_name(folder.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)  # what an interrupted earlier attempt left
-    (partial / "tables").mkdir(parents=True)
+    private_folder(partial / "tables")  # private before a single row is written
+    os.chmod(partial, 0o700)
     manifest_tables: dict[str, Any] = {}
     with snapshot_transaction(engine) as connection:
         head = connection.execute(select(ledger_schema.head)).one()

@@ -8,12 +8,18 @@ from pathlib import Path
 
 from ledger.note import Verifier
 from supervisor.config import Settings
-from supervisor.custody.file_modes import FILE_MODE, exposed, private_folder
+from supervisor.custody.file_modes import FILE_MODE, exposed, private_folder, private_tree
 from supervisor.custody.key_files import create_log_signer, exposed_key_files
 from supervisor.custody.payload_keys import create_payload_keys
 from supervisor.database.engine import open_engine, upgrade_database
 
-__all__ = ["Initialised", "data_at_rest_problems", "initialise", "sqlite_files"]
+__all__ = [
+    "Initialised",
+    "data_at_rest_problems",
+    "initialise",
+    "make_private",
+    "sqlite_files",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,17 @@ def sqlite_files(settings: Settings) -> list[Path]:
         return []
     database = Path(url.removeprefix("sqlite:///"))
     return [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+
+
+def make_private(settings: Settings) -> None:
+    """The data folder, its reports and the SQLite files made private (0700/0600): for a
+    folder made before they were (``careledger db upgrade`` calls it)."""
+    private_folder(settings.data_dir)
+    if (settings.data_dir / "reports").exists():
+        private_tree(settings.data_dir / "reports")
+    for path in sqlite_files(settings):
+        if path.exists():  # SQLite gives its -wal and -shm files the database file's mode
+            os.chmod(path, FILE_MODE)
 
 
 def data_at_rest_problems(settings: Settings) -> list[str]:
@@ -52,9 +69,7 @@ def initialise(settings: Settings) -> Initialised:
         database = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()
-    for path in sqlite_files(settings):
-        if path.exists():  # SQLite gives its -wal and -shm files the database file's mode
-            os.chmod(path, FILE_MODE)
+    make_private(settings)
     created = create_payload_keys(settings.keys_dir)
     verifier = None
     if not settings.log_key_path.exists():

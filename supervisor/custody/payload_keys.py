@@ -37,6 +37,7 @@ __all__ = [
     "NEXT_MASTER_KEY",
     "SALT_SIZE",
     "PayloadKeys",
+    "PayloadShreddedError",
     "SealedPayloadError",
     "create_payload_keys",
     "load_master",
@@ -52,6 +53,11 @@ _KEY_NAME = re.compile(r"[a-z][a-z0-9_]*-[0-9]{4}-[0-9]{2}")
 
 class SealedPayloadError(Exception):
     """A sealed payload cannot be opened: unknown format, shredded or wrong key, or tampered."""
+
+
+class PayloadShreddedError(SealedPayloadError):
+    """Its data key was destroyed at the end of its retention (a tombstone says so): the
+    one reason a payload may legitimately not open. Every other failure is tampering."""
 
 
 def period_of(moment: datetime) -> str:
@@ -197,7 +203,7 @@ class PayloadKeys:
             path = self._data_key_path(name)
             tombstone = self._tombstone(name)
             if tombstone.exists():
-                raise SealedPayloadError(
+                raise PayloadShreddedError(
                     f"data key {name} was destroyed: {tombstone.read_text('utf-8').strip()}"
                 )
             if create and not path.exists():

@@ -1,8 +1,11 @@
-"""Checking every sealed payload against its leaf's commitment (``ledger verify --payloads``).
+"""Checking every payload against its leaf (``ledger verify --payloads``).
 
 ``ledger verify`` proves the leaves, the tree and the checkpoints; payloads live apart
-from the leaves, so a payload swapped or edited in storage escapes it. This pass opens
-each one with the data keys and checks ``SHA-256(salt || document)`` against the leaf.
+from the leaves, so a payload swapped, edited or removed in storage escapes it. This
+pass reads every entry whose leaf commits to a payload: a sealed one is opened with the
+data keys and checked against ``SHA-256(salt || document)``, a plain one (reference
+data) against its ``payload_sha256``. Only a payload whose data key retention destroyed
+(a tombstone says so) is passed over, and counted.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Engine, select
 
 from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction
-from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
-from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
+from supervisor.custody.payload_keys import PayloadKeys, PayloadShreddedError
+from supervisor.ground.records import PayloadMismatchError, check_plain_payload, open_committed
 
 __all__ = ["PayloadCheck", "check_payloads"]
 
@@ -31,22 +35,30 @@ class PayloadCheck:
 def check_payloads(
     engine: Engine, keys: PayloadKeys, progress: Callable[[int], None] = lambda done: None
 ) -> PayloadCheck:
-    """Open every payload in index order; stop at the first that does not match its leaf."""
+    """Check every entry's payload in index order; stop at the first that does not match."""
     entries = ledger_schema.entries.c
     checked = shredded = 0
-    query = (
-        select(entries.idx, entries.leaf, entries.payload)
-        .where(entries.payload.is_not(None))
-        .order_by(entries.idx)
-    )
+    query = select(entries.idx, entries.leaf, entries.payload).order_by(entries.idx)
     with snapshot_transaction(engine) as connection:
         for row in connection.execute(query).yield_per(2000):
+            index, leaf = int(row.idx), bytes(row.leaf)
+            payload = None if row.payload is None else bytes(row.payload)
+            statement = orjson.loads(leaf)["statement"]
             try:
-                open_leaf_payload(keys, row.leaf, row.payload)
-            except SealedPayloadError:
+                if "commitment" in statement:
+                    open_committed(keys, statement["commitment"], payload, index)
+                elif "payload_sha256" in statement:
+                    check_plain_payload(leaf, payload)
+                elif payload is not None:  # a payload its leaf does not account for
+                    raise PayloadMismatchError(index)
+                else:
+                    progress(index + 1)
+                    continue
+            except PayloadShreddedError:
                 shredded += 1
             except PayloadMismatchError:
-                return PayloadCheck(checked, shredded, int(row.idx))
-            checked += 1
-            progress(int(row.idx) + 1)
+                return PayloadCheck(checked, shredded, index)
+            else:
+                checked += 1
+            progress(index + 1)
     return PayloadCheck(checked, shredded, None)

@@ -15,13 +15,19 @@ from typing import Any
 
 import orjson
 
-from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys
+from supervisor.custody.payload_keys import (
+    SALT_SIZE,
+    PayloadKeys,
+    PayloadShreddedError,
+    SealedPayloadError,
+)
 from supervisor.database import tables
 
 __all__ = [
     "RECORD_ENTRY_PREFIX",
     "PayloadMismatchError",
     "batch_digest",
+    "check_plain_payload",
     "leaf_commitment",
     "open_committed",
     "open_leaf_payload",
@@ -99,14 +105,30 @@ def open_committed(
     """(salt, canonical document) sealed in ``payload``, after checking that it is what the
     leaf commits to (``SHA-256(salt || document)``).
 
-    Raises ``SealedPayloadError`` once the data key is shredded, and
-    ``PayloadMismatchError`` if the payload is not the committed one. Every place that
-    shows or uses a sealed payload opens it here: what is shown is what is committed.
+    Raises ``PayloadShreddedError`` (a ``SealedPayloadError``) once the data key is
+    shredded by retention, and ``PayloadMismatchError`` for anything else: a payload
+    that is missing, not sealed, altered (its authentication fails) or not the committed
+    one. Every place that shows or uses a sealed payload opens it here: what is shown is
+    what is committed, and tampering never passes for retention.
     """
-    plaintext = keys.open(payload or b"")
+    try:
+        plaintext = keys.open(payload or b"")
+    except PayloadShreddedError:
+        raise
+    except SealedPayloadError as e:
+        raise PayloadMismatchError(index) from e
     if commitment is None or sha256(plaintext).hexdigest() != commitment:
         raise PayloadMismatchError(index)
     return plaintext[:SALT_SIZE], plaintext[SALT_SIZE:]
+
+
+def check_plain_payload(leaf: bytes, payload: bytes | None) -> None:
+    """An unsealed payload (reference data) is the one its leaf's ``payload_sha256`` names;
+    ``PayloadMismatchError`` otherwise."""
+    parsed = orjson.loads(leaf)
+    expected = parsed["statement"].get("payload_sha256")
+    if payload is None or expected != sha256(payload).hexdigest():
+        raise PayloadMismatchError(int(parsed["index"]))
 
 
 def open_leaf_payload(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> bytes:

@@ -42,6 +42,7 @@ def follow_in_turn(
         return None
     reports = inspector.follow(stop=lambda: stop() or not lease.renew())
     # The follower also keeps the leaf-hash index current, so that proofs asked by leaf
-    # hash are a read-only lookup (one follower at a time: the lease).
-    inspector.store.index_new_leaves()
+    # hash are a read-only lookup; only while it still holds the lease (one at a time).
+    if lease.renew():
+        inspector.store.index_new_leaves()
     return reports

@@ -34,6 +34,7 @@ from ledger.canonical import canonical_json
 from ledger.database import read_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.database import tables
+from supervisor.ground.records import check_plain_payload
 
 __all__ = [
     "POLICY",
@@ -194,12 +195,13 @@ class ReferenceData:
             ]
 
     def payload(self, entry_index: int) -> bytes:
+        """A version's payload, checked against the SHA-256 its leaf states."""
+        e = ledger_schema.entries.c
         with read_transaction(self.store.engine) as connection:
-            payload = connection.execute(
-                select(ledger_schema.entries.c.payload).where(
-                    ledger_schema.entries.c.idx == entry_index
-                )
-            ).scalar_one()
+            leaf, payload = connection.execute(
+                select(e.leaf, e.payload).where(e.idx == entry_index)
+            ).one()
+        check_plain_payload(bytes(leaf), None if payload is None else bytes(payload))
         return bytes(payload)
 
     def rows(self, entry_index: int) -> list[dict[str, Any]]:

@@ -24,7 +24,12 @@ from ledger import schema as ledger_schema
 from ledger.hashing import root_of_leaf_hashes
 from ledger.leaf import GENESIS_PREV, chain_prefix
 from reports.facts import FactsBuilder, LedgerFacts
-from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys, SealedPayloadError
+from supervisor.custody.payload_keys import (
+    SALT_SIZE,
+    PayloadKeys,
+    PayloadShreddedError,
+    SealedPayloadError,
+)
 from supervisor.ground.records import RECORD_ENTRY_PREFIX
 from supervisor.inspection.inspector import FINDING_ENTRY
 from supervisor.inspection.reference_data import REFERENCE_ENTRY_PREFIX
@@ -107,9 +112,13 @@ class _Reader:
             header = orjson.loads(leaf)
             try:
                 plaintext = self.keys.open(payload or b"")
-            except SealedPayloadError:
+            except PayloadShreddedError:
                 self.builder.add_unreadable()
                 return
+            except SealedPayloadError as e:  # altered, missing or not sealed: not retention
+                raise LedgerBasisError(
+                    f"entry {index}: its payload cannot be opened ({e})", index
+                ) from e
             document = _check_commitment(index, header["statement"], plaintext)
             self.sealed_opened += 1
             self.builder.add_record(index, orjson.loads(document))
@@ -122,8 +131,12 @@ class _Reader:
             header = orjson.loads(leaf)
             try:
                 plaintext = self.keys.open(payload or b"")
-            except SealedPayloadError:
+            except PayloadShreddedError:
                 return  # shredded: the finding keeps the state of its last readable step
+            except SealedPayloadError as e:
+                raise LedgerBasisError(
+                    f"entry {index}: its payload cannot be opened ({e})", index
+                ) from e
             details = orjson.loads(_check_commitment(index, header["statement"], plaintext))
             self.sealed_opened += 1
             self.builder.add_finding_action(details, datetime.fromisoformat(header["received_at"]))

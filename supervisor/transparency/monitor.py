@@ -111,6 +111,10 @@ class HttpLogSource:
             connection.close()
             self._local.connection = None
             raise MonitorAlarmError("unreachable", f"GET {path}: {e}") from e
+        if response.status == 404 and path.endswith("/checkpoint"):
+            raise MonitorAlarmError(
+                "unreachable", f"GET {path}: no checkpoint is published there (yet)"
+            )
         if response.status in (400, 404, 410):
             # The server answers, but not with what it signed for: entries deleted, tiles
             # withheld. Not an outage to wait out.

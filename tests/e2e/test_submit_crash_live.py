@@ -141,6 +141,7 @@ def test_a_rerun_resends_the_batch_in_flight_and_gets_its_original_receipt(
     _crash_at_second_batch(live, records)
     outbox = records.with_name(records.name + ".outbox.json")
     assert outbox.exists()  # the batch that was in flight, as it was sent
+    assert outbox.stat().st_mode & 0o777 == 0o600  # it holds patients' ID numbers
     _rerun(live, records)
     assert not outbox.exists()
     _receipted_once(live, records)

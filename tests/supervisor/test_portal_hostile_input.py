@@ -170,3 +170,20 @@ def test_the_demo_sign_in_page_shows_the_demo_accounts(tmp_path: Path) -> None:
         "/portal/login", data={"username": "shown", "password": "x", "csrf_token": token}
     )
     assert refused.status_code == 401
+
+
+def test_control_characters_in_a_form_are_refused_with_a_page(signed_in: FlaskClient) -> None:
+    """A NUL in a form field reached PostgreSQL (which refuses NUL in text): a 500."""
+    token = _csrf(signed_in.get("/portal/purpose").data)
+    answer = signed_in.post("/portal/purpose", data={"csrf_token": token, "purpose": "ab\x00cd"})
+    assert answer.status_code == 400 and answer.mimetype == "text/html"
+    fine = signed_in.post(
+        "/portal/purpose", data={"csrf_token": token, "purpose": "核查\t第二行\r\n第三行"}
+    )
+    assert fine.status_code == 302  # tabs and line breaks are text
+
+
+def test_a_non_canonical_leaf_hash_is_refused(signed_in: FlaskClient) -> None:
+    stray = "A" * 42 + "B="  # decodes to 32 bytes, but its padding bits are not zero
+    answer = signed_in.get(f"/log/proof/inclusion?size=1&leaf_hash={stray}")
+    assert answer.status_code == 400

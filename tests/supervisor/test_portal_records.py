@@ -284,3 +284,54 @@ def test_a_record_reads_as_labelled_fields_with_names_yuan_and_china_time(
 def _stored(services: Services, index: int) -> tuple[bytes, bytes | None]:
     entry = services.store.entry(index)
     return entry.leaf, entry.payload
+
+
+@pytest.mark.parametrize("damage", ["flip", "null", "reference"])
+def test_tampering_with_a_payload_never_passes_for_retention(
+    tmp_path: Path, database_url: str, directory: Directory, damage: str
+) -> None:
+    settings = _settings(tmp_path, database_url, directory)
+    initialise(settings)
+    folder = tmp_path / "province"
+    small = {"institutions": 1, "days": 1, "seed": 6, "violation_rate": 0.3}
+    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
+    load_province(folder, settings)
+    engine = create_app(settings).extensions["careledger"].engine
+    env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
+    clean = CliRunner().invoke(cli, ["ledger", "verify", "--payloads"], env=env)
+    assert clean.exit_code == 0 and "shredded" not in clean.output, clean.output
+    entries = ledger_schema.entries
+    with engine.begin() as connection:
+        wanted = entries.c.type.like("reference.%" if damage == "reference" else "record.%")
+        index, payload = connection.execute(
+            select(entries.c.idx, entries.c.payload).where(wanted).order_by(entries.c.idx).limit(1)
+        ).one()
+        changed = {
+            "flip": payload[:-1] + bytes([payload[-1] ^ 1]),
+            "null": None,
+            "reference": b'[{"evil": 1}]',
+        }[damage]
+        take_down_ledger_guards(connection)
+        connection.execute(update(entries).where(entries.c.idx == index).values(payload=changed))
+    found = CliRunner().invoke(cli, ["ledger", "verify", "--payloads"], env=env)
+    assert found.exit_code == 1 and f"first disagreement at index {index}" in found.output
+    with engine.begin() as connection:  # put it back for the fixture's own checks
+        take_down_ledger_guards(connection)
+        connection.execute(update(entries).where(entries.c.idx == index).values(payload=payload))
+
+
+def test_a_finding_whose_details_were_altered_is_a_page_that_says_so(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    with services.engine.connect() as connection:
+        first, second = connection.execute(
+            select(tables.findings.c.finding_id, tables.findings.c.entry_index)
+            .order_by(tables.findings.c.entry_index)
+            .limit(2)
+        ).all()
+    _swap_payloads(services, first.entry_index, second.entry_index)
+    page = client.get(f"/portal/findings/{first.finding_id}")
+    assert page.status_code == 200 and 'id="finding-unreadable"' in page.get_data(as_text=True)
+    _swap_payloads(services, first.entry_index, second.entry_index)

@@ -313,7 +313,8 @@ def test_the_session_holds_the_directorys_name_not_what_was_typed(
 def test_case_variants_of_a_name_are_one_person_in_the_throttle(engine: Engine) -> None:
     clock = Clock()
     throttle = LoginThrottle(engine, clock, max_failures=3, identity_factor=1)
-    for address, typed in (("127.0.0.2", "ALICE"), ("127.0.0.3", "alice"), ("127.0.0.4", "Alice ")):
+    spellings = (("127.0.0.2", "ALICE"), ("127.0.0.3", "ａｌｉｃｅ"), ("127.0.0.4", "Alice "))
+    for address, typed in spellings:  # fullwidth letters: LDAP finds alice with them too
         attempt = throttle.begin(typed, address)
         assert isinstance(attempt, SignInAttempt)
         throttle.refused(attempt, None)

@@ -458,6 +458,11 @@ def test_duplicate_keys_are_refused_at_any_depth(portal: Portal) -> None:
     _problem(_raw_post(portal, good.replace(b'"records":[', b'"n":NaN,"records":[', 1)), 400,
              "malformed-json")  # fmt: skip
     _problem(_raw_post(portal, good.decode().encode("utf-16")), 400, "malformed-json")
+    # Beyond what every parser reads the same: a huge integer, an infinite number, a
+    # lone surrogate (found by review: the first was a 500).
+    for value in (b"1" * 5000, b"1e999", b'"\\ud800"'):
+        hostile = good.replace(b'"records":[', b'"n":' + value + b',"records":[', 1)
+        _problem(_raw_post(portal, hostile), 400, "malformed-json")
     assert portal.log_size() == size
     assert portal.post(envelope).status_code == 201  # the same batch, well-formed, is taken
 

@@ -9,7 +9,9 @@ from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from supervisor.custody.payload_keys import PayloadShreddedError, SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.records import PayloadMismatchError
 from supervisor.inspection.triage import ACTIONS, TRIAGE_ROLES, TriageError
 from supervisor.web.current import services
 from supervisor.web.portal import portal
@@ -36,12 +38,37 @@ def _finding_page(finding_id: str, message: str | None = None, status: int = 200
     if row is None:
         abort(404, description=_("There is no such finding."))
     stored = services_.store.entry(row.entry_index)
-    finding = services_.inspector.open_finding(stored.leaf, stored.payload)
+    unreadable = None
+    try:
+        finding = services_.inspector.open_finding(stored.leaf, stored.payload)
+    except (SealedPayloadError, PayloadMismatchError) as e:
+        # What the projection knows stays on the page; the sealed details do not.
+        unreadable = (
+            _("This finding's sealed details were destroyed at the end of their retention.")
+            if isinstance(e, PayloadShreddedError)
+            else _(
+                "This finding's stored details do not match what the ledger committed to: "
+                "they were altered in the database and are not shown. Report this to the "
+                "system administrator."
+            )
+        )
+        finding = {
+            "finding_id": row.finding_id,
+            "rule": row.rule_id,
+            "severity": row.severity,
+            "legal_basis": "—",
+            "record_index": row.record_index,
+            "record_id": row.record_id,
+            "evidence": {},
+            "reference_versions": {},
+            "policy_sha256": "—",
+        }
     current: PortalSession = g.portal_session
     actions = [a for a, (before, _after) in ACTIONS.items() if row.state in before]
     page = render_template(
         "portal/finding.html",
         finding=finding,
+        unreadable=unreadable,
         state=row.state,
         deadline=row.rectification_deadline,
         history=services_.triage.history(row.finding_id),

@@ -29,6 +29,8 @@ __all__ = ["STALE_AFTER", "Job", "JobRunningError", "PortalJobs", "Progress"]
 _jobs = tables.portal_jobs
 _log = logging.getLogger("careledger.portal.jobs")
 STALE_AFTER = timedelta(minutes=2)
+#: How often a running job says it is alive, whatever step it is in.
+HEARTBEAT = timedelta(seconds=30)
 _STOPPED = "the server process running it stopped"
 
 #: Called by the work with the name of the step it starts (one of its ``steps``).
@@ -120,12 +122,21 @@ class PortalJobs:
             done = steps.index(step) if step in steps else 0
             self._update(job_id, step=step, done_steps=done)
 
+        done = threading.Event()
+
+        def beat() -> None:  # a long step (recomputing a month) must not look dead
+            while not done.wait(HEARTBEAT.total_seconds()):
+                self._update(job_id)
+
+        threading.Thread(target=beat, name=f"job-{job_id}-beat", daemon=True).start()
         try:
             result = work(progress)
         except Exception as e:
             _log.exception("portal job failed", extra={"job_id": job_id})
             self._finish(job_id, "failed", {"error": f"{type(e).__name__}: {e}"})
             return
+        finally:
+            done.set()
         self._finish(job_id, "done", result)
 
     def _update(self, job_id: str, **values: Any) -> None:

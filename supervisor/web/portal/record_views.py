@@ -53,7 +53,11 @@ def _deliberate() -> bool:
     """
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:
-        return site in ("same-origin", "none")
+        # "none": typed, a bookmark, or a link from another application (a mail, a chat):
+        # the portal cannot tell these apart, so it asks as it does for another site. (A
+        # browser sending none of these headers, Safari before 16.4, on a page that also
+        # withholds its referrer, cannot be told from the portal's own links.)
+        return site == "same-origin"
     own = request.host_url.rstrip("/")
     for source in (request.headers.get("Origin"), request.headers.get("Referer")):
         if source and source != "null" and not (source == own or source.startswith(own + "/")):

@@ -9,6 +9,7 @@ failures in a window, before the directory is even asked (``LoginThrottle``).
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,9 +145,10 @@ class PortalSessions:
 def identity_key(username: str) -> str:
     """What the throttle counts failures of: the name as the directory matches it.
 
-    LDAP matches ``uid`` without regard to case, so ``ALICE`` and ``alice`` are one key.
+    LDAP matches ``uid`` without regard to case and with compatibility folding, so
+    ``ALICE``, ``alice`` and fullwidth ``ａｌｉｃｅ`` are one key (NFKC, then casefold).
     """
-    return username.strip().casefold()[:64]
+    return unicodedata.normalize("NFKC", username).strip().casefold()[:64]
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ _LARGEST_INDEX = 2**63 - 1
 def refuse_hostile_input() -> None:
     """No control characters, no giant values, no index beyond any database's integers:
     refused here with a page, before a view can turn them into a server error."""
+    for value in request.form.values():  # text areas may hold tabs and line breaks
+        if any((ord(c) < 32 and c not in "\t\r\n") or c == "\x7f" for c in value):
+            abort(400, description=_("Part of the form is not valid. Go back and try again."))
     values = [*request.args.values(), *(request.view_args or {}).values()]
     for value in values:
         if isinstance(value, int):
