@@ -18,10 +18,11 @@ from ledger import schema as ledger_schema
 from ledger.integrity import verify_stored_log
 from ledger.leaf import decode_leaf
 from supervisor.cli import cli
+from supervisor.config import Settings
 from supervisor.custody.data_folder import initialise
 from supervisor.database import tables
 from supervisor.demo.province import generate_province
-from supervisor.demo.province_files import load_province, write_province
+from supervisor.demo.province_files import LoadReport, load_province, write_province
 from supervisor.ground.records import open_leaf_payload
 from supervisor.inspection.related_records import RECORD_QUERY
 from supervisor.runtime.projections import rebuild_projections
@@ -39,16 +40,21 @@ __all__ = ["directory"]  # the fixture, shared
 pytestmark = pytest.mark.database
 
 
+def _load_small_province(tmp_path: Path, settings: Settings, *, seed: int) -> LoadReport:
+    """One institution's day, violations injected, submitted through the platform API."""
+    folder = tmp_path / "province"
+    small = {"institutions": 1, "days": 1, "seed": seed, "violation_rate": 0.3}
+    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
+    return load_province(folder, settings)
+
+
 @pytest.fixture
 def province_portal(
     tmp_path: Path, database_url: str, directory: Directory
 ) -> tuple[FlaskClient, FlaskClient, Services]:
     settings = _settings(tmp_path, database_url, directory)
     verifier = initialise(settings).log_verifier
-    folder = tmp_path / "province"
-    small = {"institutions": 1, "days": 1, "seed": 3, "violation_rate": 0.3}
-    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
-    report = load_province(folder, settings)
+    report = _load_small_province(tmp_path, settings, seed=3)
     clock = Clock(report.ended_at + timedelta(days=4))
     app = create_app(settings, clock=clock)
     services: Services = app.extensions["careledger"]
@@ -227,10 +233,7 @@ def test_ledger_verify_with_payloads_names_the_first_swapped_payload(
 ) -> None:
     settings = _settings(tmp_path, database_url, directory)
     initialise(settings)
-    folder = tmp_path / "province"
-    small = {"institutions": 1, "days": 1, "seed": 5, "violation_rate": 0.3}
-    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
-    load_province(folder, settings)
+    _load_small_province(tmp_path, settings, seed=5)
     app = create_app(settings)
     services: Services = app.extensions["careledger"]
     env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
@@ -292,10 +295,7 @@ def test_tampering_with_a_payload_never_passes_for_retention(
 ) -> None:
     settings = _settings(tmp_path, database_url, directory)
     initialise(settings)
-    folder = tmp_path / "province"
-    small = {"institutions": 1, "days": 1, "seed": 6, "violation_rate": 0.3}
-    write_province(generate_province(**small, end=date(2026, 11, 1)), folder)  # type: ignore[arg-type]
-    load_province(folder, settings)
+    _load_small_province(tmp_path, settings, seed=6)
     engine = create_app(settings).extensions["careledger"].engine
     env = {"CARELEDGER_DATA_DIR": str(settings.data_dir), "CARELEDGER_DATABASE_URL": database_url}
     clean = CliRunner().invoke(cli, ["ledger", "verify", "--payloads"], env=env)
