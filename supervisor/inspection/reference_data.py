@@ -10,6 +10,7 @@ force. Importing what is already in force appends nothing.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +96,20 @@ _LATEST = select(tables.reference_versions).where(
 )
 
 
+_DATASETS_KEPT = 12
+
+
+def _version(row: Any) -> ReferenceVersion:
+    return ReferenceVersion(
+        row.entry_index,
+        row.dataset,
+        row.version,
+        row.row_count,
+        row.source,
+        tables.read_time(row.imported_at),
+    )
+
+
 class ReferenceData:
     """Imports reference versions into the ledger and loads the snapshot in force."""
 
@@ -102,6 +117,8 @@ class ReferenceData:
         self.store = store
         self._lock = threading.Lock()
         self._cached: tuple[tuple[int, ...], ReferenceSnapshot, Policy] | None = None
+        #: Datasets by ledger index: versions never change, so a small cache serves history.
+        self._datasets: OrderedDict[int, Any] = OrderedDict()
 
     # -- importing ---------------------------------------------------------
 
@@ -208,6 +225,58 @@ class ReferenceData:
         """The canonical rows of a dataset version."""
         rows: list[dict[str, Any]] = orjson.loads(self.payload(entry_index))
         return rows
+
+    def _dataset(self, entry_index: int, dataset: str, version: str) -> Any:
+        """One dataset version, typed (kept for the next call: a page of history reads the
+        same few versions again and again)."""
+        with self._lock:
+            if (known := self._datasets.get(entry_index)) is not None:
+                self._datasets.move_to_end(entry_index)
+                return known
+        typed = dataset_from_rows(dataset, self.rows(entry_index), version)
+        with self._lock:
+            self._datasets[entry_index] = typed
+            while len(self._datasets) > _DATASETS_KEPT:
+                self._datasets.popitem(last=False)
+        return typed
+
+    def _snapshot_from(self, versions: Sequence[ReferenceVersion]) -> ReferenceSnapshot:
+        return ReferenceSnapshot(
+            **{v.dataset: self._dataset(v.entry_index, v.dataset, v.version) for v in versions}
+        )
+
+    def snapshot_at(self, entry_index: int) -> ReferenceSnapshot:
+        """The reference data in force when the ledger entry at ``entry_index`` was appended:
+        for each dataset, the newest version imported before it (empty if none was)."""
+        r = tables.reference_versions.c
+        newest_before = (
+            select(func.max(r.entry_index))
+            .where(r.entry_index < entry_index, r.dataset.in_(DATASETS))
+            .group_by(r.dataset)
+        )
+        with read_transaction(self.store.engine) as connection:
+            rows = connection.execute(
+                select(tables.reference_versions).where(r.entry_index.in_(newest_before))
+            ).all()
+        return self._snapshot_from([_version(row) for row in rows])
+
+    def snapshot_of(self, versions: Mapping[str, str]) -> ReferenceSnapshot:
+        """The reference data a finding names (dataset -> version hash), as it was imported;
+        a version never imported here (or the empty one) stays empty."""
+        r = tables.reference_versions.c
+        wanted = [(d, v) for d, v in versions.items() if d in DATASETS]
+        if not wanted:
+            return ReferenceSnapshot()
+        with read_transaction(self.store.engine) as connection:
+            rows = connection.execute(
+                select(tables.reference_versions)
+                .where(r.dataset.in_([d for d, _ in wanted]), r.version.in_([v for _, v in wanted]))
+                .order_by(r.entry_index)
+            ).all()
+        chosen = {
+            row.dataset: _version(row) for row in rows if versions.get(row.dataset) == row.version
+        }
+        return self._snapshot_from(list(chosen.values()))
 
     def snapshot(self) -> tuple[ReferenceSnapshot, Policy]:
         """The reference data and policy in force (the shipped policy if none was imported).
