@@ -10,16 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from inspectors.reference import ReferenceSnapshot
 from supervisor.ground.china_time import PROVINCE_ZONE
 
-__all__ = ["FieldRow", "field_labels", "record_rows"]
+__all__ = [
+    "FieldRow",
+    "department_names",
+    "field_labels",
+    "moment_of",
+    "person_name",
+    "price_item_name",
+    "record_rows",
+    "yuan",
+]
 
 _AMOUNTS = frozenset({"amount", "unit_price", "fee", "insurance_amount"})
+#: Codes named by the institutions' registrations and the department catalogue.
+_NAMED_CODES = frozenset(
+    {
+        "institution_code", "host_institution_code", "registered_institution_code",
+        "department_code", "departments",
+    }
+)  # fmt: skip
 _PRACTITIONERS = frozenset(
     {"practitioner_license_no", "prescriber_license_no", "pharmacist_license_no", "license_no"}
 )
@@ -66,21 +82,65 @@ def field_labels(_: Callable[[str], str]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _time(text: str) -> str | None:
+def moment_of(text: object) -> datetime | None:
+    """An ISO 8601 time with its offset (None if it is not one)."""
+    if not isinstance(text, str):
+        return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
+    return moment if moment.tzinfo is not None else None
+
+
+def _time(text: str) -> str | None:
+    moment = moment_of(text)
+    if moment is None:
         return None
     return moment.astimezone(PROVINCE_ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _yuan(value: object) -> str | None:
+def department_names(_: Callable[[str], str]) -> dict[str, str]:
+    """诊疗科目: the department codes platforms send, by name (no reference dataset carries
+    them yet; a code not here is shown as it is)."""
+    return {
+        "INTERNAL": _("internal medicine"), "CARDIOLOGY": _("cardiology"),
+        "ENDOCRINOLOGY": _("endocrinology"), "RESPIRATORY": _("respiratory medicine"),
+        "GASTROENTEROLOGY": _("gastroenterology"), "DERMATOLOGY": _("dermatology"),
+        "ORTHOPAEDICS": _("orthopaedics"), "NEPHROLOGY": _("nephrology"),
+        "PEDIATRICS": _("paediatrics"), "PHARMACY": _("pharmacy"),
+        "GENERAL": _("general practice"), "GYNECOLOGY": _("gynaecology"),
+        "PSYCHIATRY": _("psychiatry"), "NEUROLOGY": _("neurology"),
+    }  # fmt: skip
+
+
+def yuan(value: object) -> str | None:
+    """An amount as the province writes it: ¥ and two decimals (None if not a number)."""
     try:
         return f"¥{Decimal(str(value)).quantize(Decimal('0.01')):,}"
     except (InvalidOperation, ValueError):
         return None
+
+
+def person_name(reference: ReferenceSnapshot, licence: object) -> str:
+    """A practitioner by name and licence, as the registry in force names them."""
+    if not isinstance(licence, str):
+        return "—"
+    who = reference.registry.by_license.get(licence)
+    return f"{who.name} ({licence})" if who is not None else licence
+
+
+def price_item_name(
+    reference: ReferenceSnapshot, code: object, day: date, sent_name: object = None
+) -> str:
+    """A price item by the catalogue's name on ``day`` (else the name the platform sent)."""
+    if not isinstance(code, str):
+        return "—"
+    item = reference.prices.item_on(code, day)
+    if item is None and (versions := reference.prices.by_code.get(code)):
+        item = versions[-1]
+    name = item.item_name if item is not None else sent_name
+    return f"{name} ({code})" if name else code
 
 
 def record_rows(
@@ -89,22 +149,33 @@ def record_rows(
     labels: Mapping[str, str],
     value_names: Mapping[str, str],
     words: Mapping[str, str],
+    *,
+    names: Mapping[str, str] | None = None,
 ) -> list[FieldRow]:
-    """The record's fields as labelled rows. ``words`` has ``yes``, ``no`` and ``cst``."""
+    """The record's fields as labelled rows. ``words`` has ``yes``, ``no`` and ``cst``;
+    ``names`` names institution and department codes. ``reference`` is the data in force
+    when the ledger received the record, so a doctor renamed since reads as they were."""
+    names = names or {}
     rows: list[FieldRow] = []
+    moment = moment_of(record.get("occurred_at"))
+    day = moment.date() if moment is not None else None
 
     def shown(key: str, value: object) -> str:
         if isinstance(value, bool):
             return words["yes"] if value else words["no"]
-        if key in _AMOUNTS and (money := _yuan(value)) is not None:
+        if key in _AMOUNTS and (money := yuan(value)) is not None:
             return money
         if isinstance(value, str):
             if key.endswith("_at") and (moment := _time(value)) is not None:
                 return f"{moment} {words['cst']}"
-            if key in _PRACTITIONERS and (who := reference.registry.by_license.get(value)):
-                return f"{who.name} ({value})"
+            if key in _PRACTITIONERS:
+                return person_name(reference, value)
             if key == "drug_code" and (drug := reference.drugs.by_code.get(value)):
                 return f"{drug.drug_name} ({value})"
+            if key == "item_code" and day is not None:
+                return price_item_name(reference, value, day)
+            if key in _NAMED_CODES and (name := names.get(value)):
+                return f"{name} ({value})"
             return value_names.get(value, value)
         return str(value)
 

@@ -1,5 +1,6 @@
 """What the record page shows: the record as sealed in the ledger, its place in the tree
-proved against the latest signed checkpoint, its amendments and its findings.
+proved against the latest signed checkpoint, its amendments, its findings, and the
+consultation it belongs to as a timeline (each record of it proved the same way).
 
 Who sees the patient's identity is the portal's decision: auditors see the
 record with the identity masked.
@@ -7,13 +8,15 @@ record with the identity masked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import or_, select
 
-from ledger.checkpoint import open_checkpoint
+from inspectors.reference import ReferenceSnapshot
+from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.database import read_transaction
 from ledger.errors import LedgerError
 from ledger.proof import verify_inclusion
@@ -21,8 +24,12 @@ from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
 from supervisor.ground.records import RECORD_ENTRY_PREFIX, PayloadMismatchError, open_leaf_payload
 from supervisor.runtime.services import Services
+from supervisor.web.portal.timeline import FindingLink, TimelineRecord
 
 __all__ = ["IDENTITY_ROLES", "RecordView", "load_record_view", "mask_identity"]
+
+#: At most this many records of one consultation on its timeline (a real one has a few).
+TIMELINE_LIMIT = 200
 
 #: Roles that may see who the patient is (auditors work without identities).
 IDENTITY_ROLES = frozenset({"regulator", "supervisor"})
@@ -42,9 +49,17 @@ class RecordView:
     proof_verified: bool
     proof_problem: str | None
     amendments: list[tuple[int, str]]  # (ledger index, record id), this one's chain
-    findings: list[dict[str, Any]]
+    findings: list[FindingLink]
     #: The stored payload is not what the leaf commits to: nothing of it is shown.
     content_mismatch: bool = False
+    #: The inclusion proof's audit path (hex), leaf to root, when it was verified.
+    proof_path: tuple[str, ...] = ()
+    #: The reference data in force when the ledger received the record (names read by it).
+    reference: ReferenceSnapshot = field(default_factory=ReferenceSnapshot)
+    #: Institution codes (this one, host hospitals) with the names they registered under.
+    institution_names: dict[str, str] = field(default_factory=dict)
+    #: The consultation's records, this one included (empty for filings).
+    timeline: list[TimelineRecord] = field(default_factory=list)
 
 
 def mask_identity(record: dict[str, Any]) -> dict[str, Any]:
@@ -61,42 +76,59 @@ def mask_identity(record: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
+_r = tables.records.c
+
+
 def load_record_view(services: Services, index: int) -> RecordView | None:
     """The record at ledger ``index`` (None if that entry is not a record)."""
-    store = services.store
     with read_transaction(services.engine) as connection:
-        row = connection.execute(
-            select(tables.records).where(tables.records.c.entry_index == index)
-        ).first()
+        row = connection.execute(select(tables.records).where(_r.entry_index == index)).first()
         if row is None:
             return None
         chain = connection.execute(
-            select(tables.records.c.entry_index, tables.records.c.record_id)
+            select(_r.entry_index, _r.record_id)
             .where(
-                tables.records.c.institution_code == row.institution_code,
-                or_(
-                    tables.records.c.record_id == row.amends,
-                    tables.records.c.amends == row.record_id,
-                ),
+                _r.institution_code == row.institution_code,
+                or_(_r.record_id == row.amends, _r.amends == row.record_id),
             )
-            .order_by(tables.records.c.entry_index)
+            .order_by(_r.entry_index)
         ).all()
+        visit = _consultation_rows(connection, row)
+        indices = sorted({index, *(r.entry_index for r in visit)})
         found = connection.execute(
             select(tables.findings)
-            .where(tables.findings.c.record_index == index)
+            .where(tables.findings.c.record_index.in_(indices))
             .order_by(tables.findings.c.entry_index)
         ).all()
-    entry = store.entry(index)
+        names = dict(
+            connection.execute(
+                select(tables.platforms.c.institution_code, tables.platforms.c.name)
+            ).all()
+        )
+    findings: dict[int, list[FindingLink]] = {}
+    for f in found:
+        findings.setdefault(f.record_index, []).append(
+            FindingLink(f.finding_id, f.rule_id, f.severity)
+        )
+    entry = services.store.entry(index)
     if not entry.type.startswith(RECORD_ENTRY_PREFIX):
         return None
-    mismatch = False
-    try:
-        record = orjson.loads(open_leaf_payload(services.keys, entry.leaf, entry.payload))
-    except SealedPayloadError:
-        record = None
-    except PayloadMismatchError:
-        record, mismatch = None, True
-    size, verified, problem = _prove(services, index, entry.leaf_hash)
+    record, mismatch = _open(services, entry.leaf, entry.payload)
+    prover = _Prover(services)
+    proofs = prover.prove({index: entry.leaf_hash} | _leaf_hashes(services, visit, index))
+    verified, problem, path = proofs[index]
+    reference = services.reference.snapshot_at(index)
+    timeline = [
+        _timeline_record(
+            services,
+            r,
+            findings=findings.get(r.entry_index, []),
+            proofs=proofs,
+            page_reference=reference,
+            page_index=index,
+        )
+        for r in visit
+    ]
     return RecordView(
         index,
         entry.type,
@@ -105,36 +137,130 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         row.record_id,
         row.institution_code,
         row.patient_pseudonym,
-        size,
+        prover.size,
         verified,
         problem,
         [(r.entry_index, r.record_id) for r in chain],
-        [
-            {
-                "rule": f.rule_id,
-                "severity": f.severity,
-                "entry_index": f.entry_index,
-                "finding_id": f.finding_id,
-            }
-            for f in found
-        ],
+        findings.get(index, []),
         mismatch,
+        tuple(h.hex() for h in path) if verified else (),
+        reference,
+        names,
+        timeline,
     )
 
 
-def _prove(services: Services, index: int, leaf_hash: bytes) -> tuple[int | None, bool, str | None]:
-    """Check the inclusion proof against the latest checkpoint, as an auditor would: the
-    checkpoint's signature with the log's key, then the proof to its root."""
-    store = services.store
-    signed = store.latest_checkpoint()
-    if signed is None:
-        return None, False, "no signed checkpoint yet"
+def _consultation_rows(connection: Any, row: Any) -> list[Any]:
+    """The records of the consultation ``row`` is or belongs to (by the projection's
+    indexes: the institution's record id, and its consultation link)."""
+    visit_id = row.record_id if row.record_type == "consultation" else row.consultation_record_id
+    if visit_id is None:
+        return []
+    same_place = _r.institution_code == row.institution_code
+    wanted = (
+        _r.entry_index, _r.record_id, _r.record_type, _r.occurred_at, _r.received_at
+    )  # fmt: skip
+    visit = connection.execute(select(*wanted).where(same_place, _r.record_id == visit_id)).all()
+    belonging = connection.execute(
+        select(*wanted)
+        .where(same_place, _r.consultation_record_id == visit_id)
+        .order_by(_r.entry_index)
+        .limit(TIMELINE_LIMIT)
+    ).all()
+    return sorted({r.entry_index: r for r in [*visit, *belonging]}.values(), key=_index)
+
+
+def _index(row: Any) -> int:
+    return int(row.entry_index)
+
+
+def _open(services: Services, leaf: bytes, payload: bytes | None) -> tuple[Any, bool]:
+    """(the record, or None if destroyed or not committed; whether it was not committed)."""
     try:
-        checkpoint, _ = open_checkpoint(signed.note, services.log_keys())
-        if index >= checkpoint.size:
-            return checkpoint.size, False, "not yet covered by a signed checkpoint"
-        proof = store.inclusion_proof(index, checkpoint.size)
-        verify_inclusion(index, checkpoint.size, leaf_hash, proof.hashes, checkpoint.root)
-    except LedgerError as e:
-        return None, False, str(e)
-    return checkpoint.size, True, None
+        return orjson.loads(open_leaf_payload(services.keys, leaf, payload)), False
+    except SealedPayloadError:
+        return None, False
+    except PayloadMismatchError:
+        return None, True
+
+
+def _leaf_hashes(services: Services, rows: list[Any], skip: int) -> dict[int, bytes]:
+    return {
+        r.entry_index: services.store.entry(r.entry_index).leaf_hash
+        for r in rows
+        if r.entry_index != skip
+    }
+
+
+def _timeline_record(
+    services: Services,
+    row: Any,
+    *,
+    findings: list[FindingLink],
+    proofs: dict[int, tuple[bool, str | None, list[bytes]]],
+    page_reference: ReferenceSnapshot,
+    page_index: int,
+) -> TimelineRecord:
+    entry = services.store.entry(row.entry_index)
+    record, _mismatch = _open(services, entry.leaf, entry.payload)
+    reference = (
+        page_reference
+        if row.entry_index == page_index
+        else services.reference.snapshot_at(row.entry_index)
+    )
+    occurred: datetime = tables.read_time(row.occurred_at)
+    return TimelineRecord(
+        row.entry_index,
+        row.record_id,
+        row.record_type,
+        occurred,
+        record,
+        tuple(findings),
+        proofs[row.entry_index][0],
+        reference,
+    )
+
+
+class _Prover:
+    """Inclusion proofs against the latest checkpoint, checked as an auditor would: the
+    checkpoint's signature with the log's key (once), then each proof to its root."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.size: int | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.problem: str | None = None
+        signed = services.store.latest_checkpoint()
+        if signed is None:
+            self.problem = "no signed checkpoint yet"
+            return
+        try:
+            self.checkpoint, _ = open_checkpoint(signed.note, services.log_keys())
+        except LedgerError as e:
+            self.problem = str(e)
+            return
+        self.size = self.checkpoint.size
+
+    def prove(self, leaves: dict[int, bytes]) -> dict[int, tuple[bool, str | None, list[bytes]]]:
+        """index -> (verified, the problem if not, the audit path)."""
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return {i: (False, self.problem, []) for i in leaves}
+        results: dict[int, tuple[bool, str | None, list[bytes]]] = {
+            i: (False, "not yet covered by a signed checkpoint", [])
+            for i in leaves
+            if i >= checkpoint.size
+        }
+        covered = sorted(i for i in leaves if i < checkpoint.size)
+        try:
+            proofs = self.services.store.inclusion_proofs(covered, checkpoint.size)
+        except LedgerError as e:
+            return results | {i: (False, str(e), []) for i in covered}
+        for i, proof in zip(covered, proofs, strict=True):
+            try:
+                verify_inclusion(i, checkpoint.size, leaves[i], proof.hashes, checkpoint.root)
+            except LedgerError as e:
+                results[i] = (False, str(e), [])
+            else:
+                results[i] = (True, None, list(proof.hashes))
+        return results

@@ -12,10 +12,11 @@ from flask_babel import gettext as _
 from supervisor.web.current import services
 from supervisor.web.portal import portal
 from supervisor.web.portal.context import portal_context
-from supervisor.web.portal.record_fields import field_labels, record_rows
+from supervisor.web.portal.record_fields import department_names, field_labels, record_rows
 from supervisor.web.portal.record_page import IDENTITY_ROLES, load_record_view, mask_identity
 from supervisor.web.portal.search import RecordQuery, csv_rows, search_records
 from supervisor.web.portal.sessions import PortalSession
+from supervisor.web.portal.timeline import timeline_rows
 from supervisor.web.portal.views import check_csrf, signed_in, value_names
 
 
@@ -102,15 +103,20 @@ def record(index: int) -> Any:
     if shown is not None and not can_see_identity:
         shown = mask_identity(shown)
     fields = None
+    names = view.institution_names | department_names(_)
     if shown is not None:
-        reference, _policy = services().reference.snapshot()
         words = {"yes": _("yes"), "no": _("no"), "cst": _("CST")}
-        fields = record_rows(shown, reference, field_labels(_), value_names(), words)
+        fields = record_rows(
+            shown, view.reference, field_labels(_), value_names(), words, names=names
+        )
+    institution = view.institution_names.get(view.institution_code, view.institution_code)
     return render_template(
         "portal/record.html",
         view=view,
         record=shown,
         fields=fields,
+        institution_name=view.institution_names.get(view.institution_code),
+        timeline=timeline_rows(view.timeline, index, institution, _, value_names()),
         masked=not can_see_identity,
         can_see_identity=can_see_identity,
         trail=services().access.events(subject_index=index),
