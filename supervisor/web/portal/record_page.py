@@ -9,16 +9,17 @@ record with the identity masked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import or_, select
 
 from inspectors.reference import ReferenceSnapshot
+from ledger import schema as ledger_schema
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.database import read_transaction
 from ledger.errors import LedgerError
+from ledger.hashing import leaf_hash
 from ledger.proof import verify_inclusion
 from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
@@ -77,10 +78,15 @@ def mask_identity(record: dict[str, Any]) -> dict[str, Any]:
 
 
 _r = tables.records.c
+_e = ledger_schema.entries.c
 
 
 def load_record_view(services: Services, index: int) -> RecordView | None:
-    """The record at ledger ``index`` (None if that entry is not a record)."""
+    """The record at ledger ``index`` (None if that entry is not a record).
+
+    One read transaction for the rows, one for the checkpoint and the proofs, one for the
+    reference versions: a timeline of a dozen records costs no more round trips than one.
+    """
     with read_transaction(services.engine) as connection:
         row = connection.execute(select(tables.records).where(_r.entry_index == index)).first()
         if row is None:
@@ -95,6 +101,12 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         ).all()
         visit = _consultation_rows(connection, row)
         indices = sorted({index, *(r.entry_index for r in visit)})
+        stored = {
+            e.idx: e
+            for e in connection.execute(
+                select(_e.idx, _e.type, _e.leaf, _e.payload).where(_e.idx.in_(indices))
+            )
+        }
         found = connection.execute(
             select(tables.findings)
             .where(tables.findings.c.record_index.in_(indices))
@@ -105,34 +117,36 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
                 select(tables.platforms.c.institution_code, tables.platforms.c.name)
             ).all()
         )
+    entry = stored.get(index)
+    if entry is None or not entry.type.startswith(RECORD_ENTRY_PREFIX):
+        return None
     findings: dict[int, list[FindingLink]] = {}
     for f in found:
         findings.setdefault(f.record_index, []).append(
             FindingLink(f.finding_id, f.rule_id, f.severity)
         )
-    entry = services.store.entry(index)
-    if not entry.type.startswith(RECORD_ENTRY_PREFIX):
-        return None
     record, mismatch = _open(services, entry.leaf, entry.payload)
     prover = _Prover(services)
-    proofs = prover.prove({index: entry.leaf_hash} | _leaf_hashes(services, visit, index))
+    proofs = prover.prove({i: leaf_hash(bytes(e.leaf)) for i, e in stored.items()})
     verified, problem, path = proofs[index]
-    reference = services.reference.snapshot_at(index)
+    references = services.reference.snapshots_at(indices)
     timeline = [
-        _timeline_record(
-            services,
-            r,
-            findings=findings.get(r.entry_index, []),
-            proofs=proofs,
-            page_reference=reference,
-            page_index=index,
+        TimelineRecord(
+            r.entry_index,
+            r.record_id,
+            r.record_type,
+            tables.read_time(r.occurred_at),
+            record if r.entry_index == index else _open(services, *_sealed(stored, r))[0],
+            tuple(findings.get(r.entry_index, [])),
+            proofs[r.entry_index][0],
+            references[r.entry_index],
         )
         for r in visit
     ]
     return RecordView(
         index,
         entry.type,
-        entry.leaf_hash.hex(),
+        leaf_hash(bytes(entry.leaf)).hex(),
         record,
         row.record_id,
         row.institution_code,
@@ -144,10 +158,15 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         findings.get(index, []),
         mismatch,
         tuple(h.hex() for h in path) if verified else (),
-        reference,
+        references[index],
         names,
         timeline,
     )
+
+
+def _sealed(stored: dict[int, Any], row: Any) -> tuple[bytes, bytes | None]:
+    entry = stored[row.entry_index]
+    return bytes(entry.leaf), None if entry.payload is None else bytes(entry.payload)
 
 
 def _consultation_rows(connection: Any, row: Any) -> list[Any]:
@@ -157,9 +176,7 @@ def _consultation_rows(connection: Any, row: Any) -> list[Any]:
     if visit_id is None:
         return []
     same_place = _r.institution_code == row.institution_code
-    wanted = (
-        _r.entry_index, _r.record_id, _r.record_type, _r.occurred_at, _r.received_at
-    )  # fmt: skip
+    wanted = (_r.entry_index, _r.record_id, _r.record_type, _r.occurred_at)
     visit = connection.execute(select(*wanted).where(same_place, _r.record_id == visit_id)).all()
     belonging = connection.execute(
         select(*wanted)
@@ -177,48 +194,11 @@ def _index(row: Any) -> int:
 def _open(services: Services, leaf: bytes, payload: bytes | None) -> tuple[Any, bool]:
     """(the record, or None if destroyed or not committed; whether it was not committed)."""
     try:
-        return orjson.loads(open_leaf_payload(services.keys, leaf, payload)), False
+        return orjson.loads(open_leaf_payload(services.keys, bytes(leaf), payload)), False
     except SealedPayloadError:
         return None, False
     except PayloadMismatchError:
         return None, True
-
-
-def _leaf_hashes(services: Services, rows: list[Any], skip: int) -> dict[int, bytes]:
-    return {
-        r.entry_index: services.store.entry(r.entry_index).leaf_hash
-        for r in rows
-        if r.entry_index != skip
-    }
-
-
-def _timeline_record(
-    services: Services,
-    row: Any,
-    *,
-    findings: list[FindingLink],
-    proofs: dict[int, tuple[bool, str | None, list[bytes]]],
-    page_reference: ReferenceSnapshot,
-    page_index: int,
-) -> TimelineRecord:
-    entry = services.store.entry(row.entry_index)
-    record, _mismatch = _open(services, entry.leaf, entry.payload)
-    reference = (
-        page_reference
-        if row.entry_index == page_index
-        else services.reference.snapshot_at(row.entry_index)
-    )
-    occurred: datetime = tables.read_time(row.occurred_at)
-    return TimelineRecord(
-        row.entry_index,
-        row.record_id,
-        row.record_type,
-        occurred,
-        record,
-        tuple(findings),
-        proofs[row.entry_index][0],
-        reference,
-    )
 
 
 class _Prover:
