@@ -14,7 +14,7 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,15 +40,34 @@ _MAX_ROWS = 2_000_000
 
 @dataclass(frozen=True)
 class ReferenceProblem:
-    """One thing wrong with a reference file: where, which column, and what."""
+    """One thing wrong with a reference file: where, which column, and what.
+
+    ``key`` and ``params`` say the same as ``message`` in a form a reader's language can
+    say again (the portal does); ``message`` is the English the command line prints.
+    """
 
     where: str
     column: str
     message: str
+    key: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         column = f" ({self.column})" if self.column else ""
         return f"{self.where}{column}: {self.message}"
+
+
+class InvalidValueError(ValueError):
+    """A value refused: the English text, and its key and parameters for other languages."""
+
+    def __init__(self, key: str, english: str, **params: str) -> None:
+        super().__init__(english % params if params else english)
+        self.key = key
+        self.params = params
+
+
+def _problem(where: str, column: str, key: str, english: str, **params: str) -> ReferenceProblem:
+    return ReferenceProblem(where, column, english % params if params else english, key, params)
 
 
 class ReferenceFileError(Exception):
@@ -72,19 +91,21 @@ _Parser = Callable[[str | list[str]], Any]
 
 def _text(value: str | list[str]) -> str:
     if isinstance(value, list):
-        raise ValueError("one value expected, several given")
+        raise InvalidValueError("several", "one value expected, several given")
     value = value.strip()
     if not value:
-        raise ValueError("required")
+        raise InvalidValueError("required", "required")
     if len(value) > 200:
-        raise ValueError("longer than 200 characters")
+        raise InvalidValueError("too_long", "longer than 200 characters")
     return value
 
 
 def _code(value: str | list[str]) -> str:
     text = _text(value)
     if not _CODE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a code (letters, digits, '.', '_', '-')")
+        raise InvalidValueError(
+            "not_code", "%(value)s is not a code (letters, digits, '.', '_', '-')", value=repr(text)
+        )
     return text
 
 
@@ -101,7 +122,9 @@ def _day(value: str | list[str]) -> str:
     except ValueError:
         parsed = None
     if parsed is None or len(text) != 10:
-        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+        raise InvalidValueError(
+            "not_date", "%(value)s is not a date (YYYY-MM-DD)", value=repr(text)
+        )
     return text
 
 
@@ -115,7 +138,12 @@ def _choice(options: Sequence[str]) -> _Parser:
     def parse(value: str | list[str]) -> str:
         text = _text(value).lower()
         if text not in options:
-            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+            raise InvalidValueError(
+                "not_choice",
+                "%(value)s is not one of %(options)s",
+                value=repr(text),
+                options=", ".join(options),
+            )
         return text
 
     return parse
@@ -127,17 +155,19 @@ def _boolean(value: str | list[str]) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{text!r} is not true or false")
+    raise InvalidValueError("not_boolean", "%(value)s is not true or false", value=repr(text))
 
 
 def _price(value: str | list[str]) -> str:
     text = _text(value)
     if not _DECIMAL.fullmatch(text):
-        raise ValueError(f"{text!r} is not a price in yuan (e.g. 25.00)")
+        raise InvalidValueError(
+            "not_price", "%(value)s is not a price in yuan (e.g. 25.00)", value=repr(text)
+        )
     try:
         return str(Decimal(text).quantize(Decimal("0.0001")).normalize())
     except InvalidOperation as e:  # pragma: no cover - the pattern admits only decimals
-        raise ValueError(f"{text!r} is not a number") from e
+        raise InvalidValueError("not_price", "%(value)s is not a number", value=repr(text)) from e
 
 
 def _optional_days(value: str | list[str]) -> int | None:
@@ -145,7 +175,9 @@ def _optional_days(value: str | list[str]) -> int | None:
         return None
     text = _text(value)
     if not text.isdigit() or not 1 <= int(text) <= 366:
-        raise ValueError(f"{text!r} is not a number of days between 1 and 366")
+        raise InvalidValueError(
+            "not_days", "%(value)s is not a number of days between 1 and 366", value=repr(text)
+        )
     return int(text)
 
 
@@ -211,10 +243,13 @@ def _whole_file_problems(
             windows.setdefault(row[key], []).append((row["valid_from"], row["valid_to"], source))
         elif row[key] in first_seen:
             problems.append(
-                ReferenceProblem(
+                _problem(
                     _where(source, key),
                     key,
-                    f"{row[key]} appears again (first at {first_seen[row[key]]})",
+                    "duplicate",
+                    "%(code)s appears again (first at %(first)s)",
+                    code=row[key],
+                    first=first_seen[row[key]],
                 )
             )
         else:
@@ -224,10 +259,13 @@ def _whole_file_problems(
         for (_, end, earlier), (start, _, later) in itertools.pairwise(spans):
             if end is None or start <= end:
                 problems.append(
-                    ReferenceProblem(
+                    _problem(
                         _where(later, "valid_from"),
                         "valid_from",
-                        f"{code}'s validity overlaps the row at {earlier.where}",
+                        "overlap",
+                        "%(code)s's validity overlaps the row at %(other)s",
+                        code=code,
+                        other=earlier.where,
                     )
                 )
     return problems
@@ -241,17 +279,22 @@ def parse_reference_rows(dataset: str, rows: Sequence[SourceRow]) -> list[dict[s
     problems: list[ReferenceProblem] = []
     parsed: list[tuple[SourceRow, dict[str, Any]]] = []
     if not rows:
-        problems.append(ReferenceProblem("the file", "", "has no rows"))
+        problems.append(_problem("the file", "", "no_rows", "has no rows"))
     for source in rows:
         row: dict[str, Any] = {}
         for column, parse in columns.items():
             try:
                 row[column] = parse(source.values.get(column, ""))
             except ValueError as e:
-                problems.append(ReferenceProblem(_where(source, column), column, str(e)))
+                key, params = (e.key, e.params) if isinstance(e, InvalidValueError) else ("", {})
+                problems.append(
+                    ReferenceProblem(_where(source, column), column, str(e), key, params)
+                )
         if row.get("valid_to") and row.get("valid_from") and row["valid_to"] < row["valid_from"]:
             problems.append(
-                ReferenceProblem(_where(source, "valid_to"), "valid_to", "ends before valid_from")
+                _problem(
+                    _where(source, "valid_to"), "valid_to", "ends_early", "ends before valid_from"
+                )
             )
         elif len(row) == len(columns):
             parsed.append((source, row))
@@ -270,13 +313,15 @@ def parse_reference_csv(dataset: str, content: bytes) -> list[dict[str, Any]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ReferenceFileError(
-            dataset, [ReferenceProblem(f"byte {e.start}", "", "the file is not UTF-8")]
+            dataset, [_problem(f"byte {e.start}", "", "not_utf8", "the file is not UTF-8")]
         ) from e
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
-            raise ReferenceFileError(dataset, [ReferenceProblem("line 1", "", "the file is empty")])
+            raise ReferenceFileError(
+                dataset, [_problem("line 1", "", "empty", "the file is empty")]
+            )
         names = [name.strip() for name in header]
         expected = list(COLUMNS[dataset])
         missing = [c for c in expected if c not in names]
@@ -292,10 +337,16 @@ def parse_reference_csv(dataset: str, content: bytes) -> list[dict[str, Any]]:
             raise ReferenceFileError(
                 dataset,
                 [
-                    ReferenceProblem(
+                    _problem(
                         "line 1",
                         "",
-                        f"header: {'; '.join(detail)} (expected {', '.join(expected)})",
+                        "header",
+                        "header: %(detail)s (expected %(expected)s)",
+                        detail="; ".join(detail),
+                        expected=", ".join(expected),
+                        missing=", ".join(missing),
+                        unknown=", ".join(unknown),
+                        twice="yes" if len(set(names)) != len(names) else "",
                     )
                 ],
             )
@@ -308,18 +359,32 @@ def parse_reference_csv(dataset: str, content: bytes) -> list[dict[str, Any]]:
                 continue  # blank lines are harmless
             if len(values) != len(names):
                 problems.append(
-                    ReferenceProblem(
-                        f"line {line}", "", f"{len(values)} fields, the header has {len(names)}"
+                    _problem(
+                        f"line {line}",
+                        "",
+                        "field_count",
+                        "%(fields)s fields, the header has %(header)s",
+                        fields=str(len(values)),
+                        header=str(len(names)),
                     )
                 )
                 continue
             rows.append(SourceRow(f"line {line}", dict(zip(names, values, strict=True)), positions))
             if len(rows) > _MAX_ROWS:
-                problems.append(ReferenceProblem(f"line {line}", "", "too many rows"))
+                problems.append(_problem(f"line {line}", "", "too_many_rows", "too many rows"))
                 break
     except csv.Error as e:
         raise ReferenceFileError(
-            dataset, [ReferenceProblem(f"line {reader.line_num}", "", f"not valid CSV: {e}")]
+            dataset,
+            [
+                _problem(
+                    f"line {reader.line_num}",
+                    "",
+                    "not_csv",
+                    "not valid CSV: %(detail)s",
+                    detail=str(e),
+                )
+            ],
         ) from e
     try:
         parsed = parse_reference_rows(dataset, rows)

@@ -4,6 +4,7 @@ compared."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -44,7 +45,13 @@ def test_supervisors_manage_reference_data_and_policy(
     before = services.reference.current_versions()
     status, page = _upload(client, "drugs", DRUGS_HEADER + "N1,吗啡,opium,false,\n")
     assert status == 422 and "文件已整体退回，现行版本保持不变" in page
-    assert "line 2, column 3 (category)" in page
+    # Where and what, in the reader's language: the column by its name, the choices listed.
+    assert "第 2 行第 3 列 (类别): 'opium' 不是可选值之一：otc, rx" in html.unescape(page)
+    client.get("/portal/language?to=en")
+    status, page = _upload(client, "drugs", DRUGS_HEADER + "N1,吗啡,opium,false,\n")
+    assert status == 422
+    assert "line 2, column 3 (Category): 'opium' is not one of otc, rx" in html.unescape(page)
+    client.get("/portal/language?to=zh_Hans_CN")
     assert services.reference.current_versions() == before
     current = services.reference.rows(before["drugs"].entry_index)
     kept = [r for r in current if r["drug_code"] != "XN02AAM"]
@@ -65,7 +72,6 @@ def test_supervisors_manage_reference_data_and_policy(
     form = client.get("/portal/reference").get_data(as_text=True)
     text = re.search(r'<textarea id="policy" name="policy"[^>]*>(.*?)</textarea>', form, re.S)
     assert text
-    import html
 
     policy = html.unescape(text.group(1))
     changed = policy.replace("late_after_hours = 24", "late_after_hours = 48")

@@ -9,12 +9,13 @@ from flask_babel import gettext as _
 
 from inspectors.policy import PolicyError, default_policy_bytes
 from inspectors.reference_diff import diff_rows
-from inspectors.reference_files import ReferenceFileError, parse_reference_csv
+from inspectors.reference_files import ReferenceFileError, ReferenceProblem, parse_reference_csv
 from supervisor.inspection.reference_data import POLICY
 from supervisor.web.current import services
 from supervisor.web.portal import portal
+from supervisor.web.portal.problem_text import problem_text
 from supervisor.web.portal.sessions import PortalSession
-from supervisor.web.portal.views import check_csrf, signed_in
+from supervisor.web.portal.views import check_csrf, signed_in, value_names
 
 
 def _supervisor_only() -> PortalSession:
@@ -45,8 +46,12 @@ def _reference_page(message: str | None = None, problems: Any = (), status: int 
         previous=previous,
         policy_text=policy_text,
         message=message,
-        problems=[str(p) for p in problems],
+        problems=[
+            problem_text(p, _, _column_names()) if isinstance(p, ReferenceProblem) else str(p)
+            for p in problems
+        ],
         dataset_names=_dataset_names(),
+        sources={v.entry_index: _source_shown(v.source) for v in versions},
     )
     return page, status
 
@@ -58,6 +63,84 @@ def _dataset_names() -> dict[str, str]:
         "drugs": _("drug catalogue"),
         "policy": _("inspection policy"),
     }
+
+
+def _source_shown(source: str) -> str:
+    """Where a version came from, as recorded (``portal:USER``, ``file:NAME by USER``,
+    ``csv:NAME``, ``ldap:URL/BASE``, ``default``), in the reader's language."""
+    kind, _colon, rest = source.partition(":")
+    if source == "default":
+        return str(_("built-in default"))
+    if kind == "portal" and rest:
+        return str(_("uploaded in the portal by %(who)s", who=rest))
+    if kind in ("file", "csv") and rest:
+        name, by, who = rest.partition(" by ")
+        if by:
+            return str(_("file %(name)s, imported by %(who)s", name=name, who=who))
+        return str(_("file %(name)s", name=name))
+    if kind == "ldap" and rest:
+        return str(_("provider directory %(address)s", address=rest))
+    return source
+
+
+def _column_names() -> dict[str, str]:
+    """The reference CSV files' columns (``inspectors.reference_files``) as people read them."""
+    return {
+        "license_no": _("Licence number"),
+        "name": _("Name"),
+        "role": _("Role"),
+        "status": _("Status"),
+        "valid_from": _("Valid from"),
+        "valid_to": _("Valid to"),
+        "practice_start": _("Independent practice since"),
+        "primary_institution_code": _("Primary institution"),
+        "multi_site_institution_codes": _("Multi-site practice filings"),
+        "departments": _("Departments"),
+        "item_code": _("Item code"),
+        "item_name": _("Item"),
+        "unit": _("Unit"),
+        "ceiling_price": _("Price ceiling (yuan)"),
+        "insurance_covered": _("Covered by insurance"),
+        "drug_code": _("Drug code"),
+        "drug_name": _("Drug"),
+        "category": _("Category"),
+        "online_prescribable": _("May be prescribed online"),
+        "max_days_supply": _("Longest supply (days)"),
+    }
+
+
+def _drug_categories() -> dict[str, str]:
+    """``inspectors.reference.DRUG_CATEGORIES`` as people read them."""
+    return {
+        "otc": _("over-the-counter drug"),
+        "rx": _("prescription drug"),
+        "narcotic": _("narcotic drug"),
+        "psychotropic": _("psychotropic drug"),
+        "toxic": _("toxic drug for medical use"),
+        "radioactive": _("radioactive drug"),
+        "precursor": _("drug-type precursor chemical"),
+        "stimulant": _("drug containing a stimulant"),
+        "other_controlled": _("other specially controlled drug"),
+    }
+
+
+def _value_shown(value: Any, words: dict[str, str]) -> str:
+    if value is None or value in ("", []):
+        return "–"
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_shown(v, words) for v in value)
+    return words.get(str(value), str(value))
+
+
+def _rows_shown(
+    rows: list[dict[str, Any]], columns: dict[str, str], words: dict[str, str]
+) -> list[list[tuple[str, str]]]:
+    return [
+        [(columns.get(c, c), _value_shown(v, words)) for c, v in sorted(row.items())]
+        for row in rows
+    ]
 
 
 @portal.get("/reference")
@@ -124,13 +207,26 @@ def reference_diff(entry_index: int) -> Any:
     if not earlier:
         abort(404, description=_("This is the first version: nothing to compare with."))
     before = earlier[-1]
+    diff = diff_rows(this.dataset, reference.rows(before.entry_index), reference.rows(entry_index))
+    columns = _column_names()
+    words = {**value_names(), **_drug_categories()}
+    changed = [
+        (
+            key,
+            [
+                (columns.get(c, c), _value_shown(old, words), _value_shown(new, words))
+                for c, (old, new) in changed_columns.items()
+            ],
+        )
+        for key, changed_columns in diff.changed
+    ]
     return render_template(
         "portal/reference_diff.html",
         dataset=this.dataset,
         old_index=before.entry_index,
         new_index=entry_index,
-        diff=diff_rows(
-            this.dataset, reference.rows(before.entry_index), reference.rows(entry_index)
-        ),
+        added=_rows_shown(diff.added, columns, words),
+        removed=_rows_shown(diff.removed, columns, words),
+        changed=changed,
         dataset_names=_dataset_names(),
     )
