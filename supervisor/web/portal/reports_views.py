@@ -195,6 +195,17 @@ def _latest_runs(limit: int = 60) -> list[Any]:
         )
 
 
+def _run_status_names() -> dict[str, str]:
+    """A job run's status (``job_runs.status``, set by the scheduler) as people read it."""
+    return {
+        "running": _("running"),
+        "ok": _("succeeded"),
+        "retrying": _("failed, will retry"),
+        "failed": _("failed"),
+        "interrupted": _("interrupted"),
+    }
+
+
 def _schedules_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
     current: PortalSession = g.portal_session
     schedules = services().schedules.current()
@@ -219,6 +230,7 @@ def _schedules_page(message: str | None = None, error: str | None = None, status
         error=error,
         can_edit="supervisor" in current.roles,
         read_time=tables.read_time,
+        run_status_names=_run_status_names(),
     )
     return page, status
 
