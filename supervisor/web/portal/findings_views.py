@@ -38,11 +38,13 @@ _NEVER_IMPORTED = "0" * 64
 @signed_in
 def findings() -> str:
     wanted = FindingFilter.from_args(request.args)
+    registry = services().reference.snapshot()[0].registry  # names the practitioner filter
     return render_template(
         "portal/findings.html",
         wanted=wanted,
         result=findings_page(services().engine, wanted),
         rule_titles=rule_titles(_),
+        practitioner=registry.by_license.get(wanted.practitioner),
     )
 
 
