@@ -1,81 +1,114 @@
-"""Institution and practitioner profiles: who they are (filings, the registry), how much they
-send or do, what was found, and the share of their records with no finding."""
+"""Institution and practitioner profiles: who they are (filings, the registry in force), how
+much they send or do, what was found, and the share of their records with no finding.
+
+Every count is scoped by an indexed column (an institution's findings by
+``ix_findings_institution``, its records by ``uq_records_institution_record``; a
+practitioner's records by ``ix_records_practitioner`` and their findings through
+``ix_findings_record``), so a page costs the same whatever the size of the province. The
+findings counted by rule are exactly those the findings list shows when filtered by that
+rule and the same institution or practitioner (``findings_page.FindingFilter``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
+from inspectors.reference import ReferenceSnapshot, RegisteredPractitioner
 from ledger.database import read_transaction
 from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
+from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.runtime.services import Services
+from supervisor.web.portal.findings_page import UNRESOLVED_STATES
 
-__all__ = ["Profile", "institution_profile", "practitioner_profile"]
+__all__ = [
+    "Activity",
+    "Filing",
+    "InstitutionProfile",
+    "NamedInstitution",
+    "PractitionerProfile",
+    "RosterMember",
+    "institution_profile",
+    "practitioner_profile",
+]
 
 _r = tables.records.c
 _f = tables.findings.c
 _SERVICE_TYPES = ("consultation", "prescription", "charge")
+#: Filings first, then care in the order it happens.
+_TYPE_ORDER = {t: i for i, t in enumerate(("institution", "practitioner", *_SERVICE_TYPES))}
+_RECORD_OF_FINDING = tables.findings.join(tables.records, _f.record_index == _r.entry_index)
 
 
 @dataclass(frozen=True)
-class Profile:
-    key: str
-    facts: dict[str, Any] | None  # the filing or the registry entry; None if unknown
+class NamedInstitution:
+    code: str
+    name: str | None  # from its latest filing, else its platform's registration; None: unknown
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    """A practitioner as the registry in force knows them (None: not in the registry)."""
+
+    license_no: str
+    name: str | None
+    role: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Activity:
     volumes: dict[str, int]  # record type -> records
-    findings_by_rule: list[tuple[str, int]]
-    open_findings: int
+    findings_by_rule: list[tuple[str, int]]  # most found first
+    unresolved_findings: int  # open, acknowledged or under rectification
     compliance_rate: float | None  # service records with no finding / service records
-    related: list[tuple[str, str]]  # (code or licence, label): roster or institutions
 
 
-def _profile(
-    services: Services,
-    key: str,
-    where: Any,
-    facts: dict[str, Any] | None,
-    related: list[tuple[str, str]],
-) -> Profile:
-    with read_transaction(services.engine) as connection:
-        volumes = {
-            t: int(n)
-            for t, n in connection.execute(
-                select(_r.record_type, func.count()).where(where).group_by(_r.record_type)
-            )
-        }
-        flagged_records = select(_r.entry_index).where(where)
-        by_rule = connection.execute(
-            select(_f.rule_id, func.count())
-            .where(_f.record_index.in_(flagged_records))
-            .group_by(_f.rule_id)
-            .order_by(func.count().desc(), _f.rule_id)
-        ).all()
-        open_count = connection.execute(
-            select(func.count()).where(
-                _f.record_index.in_(flagged_records),
-                _f.state.in_(("open", "acknowledged", "rectification_ordered")),
-            )
-        ).scalar_one()
-        service = [where, _r.record_type.in_(_SERVICE_TYPES)]
-        total = connection.execute(select(func.count()).where(*service)).scalar_one()
-        with_finding = connection.execute(
-            select(func.count(func.distinct(_f.record_index))).where(
-                _f.record_index.in_(select(_r.entry_index).where(*service))
-            )
-        ).scalar_one()
-    return Profile(
-        key,
-        facts,
-        volumes,
-        [(rule, int(n)) for rule, n in by_rule],
-        int(open_count),
-        None if total == 0 else round(1 - with_finding / total, 4),
-        related,
-    )
+@dataclass(frozen=True)
+class Filing:
+    """The institution's latest filing (备案) as it sent it."""
+
+    entry_index: int
+    name: str | None
+    kind: str | None
+    license_no: str | None
+    license_valid_until: date | None
+    host: NamedInstitution | None
+    departments: tuple[str, ...]
+    last_inspection_date: str | None
+    filed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InstitutionProfile:
+    code: str
+    name: str | None
+    filing: Filing | None  # None: no filing received, or its content is unreadable
+    filing_unreadable: bool  # a filing exists but was shredded or altered
+    licence_in_force: bool | None  # on today's date in China; None without a filing
+    platform_name: str | None  # the platform registered to send its records
+    activity: Activity
+    roster: list[RosterMember]  # filed on its roster (practitioner records)
+    registered_here: list[RosterMember]  # the registry names it as primary or multi-site
+
+
+@dataclass(frozen=True)
+class PractitionerProfile:
+    license_no: str
+    entry: RegisteredPractitioner | None  # None: not in the registry in force
+    registry_version: str
+    primary: NamedInstitution | None
+    multi_site: list[NamedInstitution]
+    institutions: list[NamedInstitution]  # whose records name this practitioner
+    activity: Activity
 
 
 def _open(services: Services, index: int) -> dict[str, Any] | None:
@@ -89,15 +122,128 @@ def _open(services: Services, index: int) -> dict[str, Any] | None:
     return document
 
 
-def institution_profile(services: Services, code: str) -> Profile | None:
+def _latest_filings(connection: Connection, codes: Iterable[str]) -> dict[str, int]:
+    """Each institution's latest filing entry (by the institution-code index)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        select(_r.institution_code, func.max(_r.entry_index))
+        .where(_r.institution_code.in_(wanted), _r.record_type == "institution")
+        .group_by(_r.institution_code)
+    )
+    return {code: int(index) for code, index in rows}
+
+
+def _platform_names(connection: Connection, codes: Iterable[str]) -> dict[str, str]:
+    p = tables.platforms.c
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        select(p.institution_code, p.name).where(p.institution_code.in_(wanted))
+    )
+    return {code: name for code, name in rows}
+
+
+def _names(
+    services: Services, connection: Connection, codes: Iterable[str]
+) -> dict[str, NamedInstitution]:
+    """Institutions by the name their latest filing gives, else their platform's name."""
+    wanted = sorted(set(codes))
+    filings = _latest_filings(connection, wanted)
+    platforms = _platform_names(connection, wanted)
+    named = {}
+    for code in wanted:
+        name = None
+        if code in filings and (document := _open(services, filings[code])) is not None:
+            name = document.get("name") if isinstance(document.get("name"), str) else None
+        named[code] = NamedInstitution(code, name or platforms.get(code))
+    return named
+
+
+def _activity(
+    connection: Connection,
+    records_scope: ColumnElement[bool],
+    findings_from: Any,
+    findings_scope: ColumnElement[bool],
+) -> Activity:
+    counted = connection.execute(
+        select(_r.record_type, func.count()).where(records_scope).group_by(_r.record_type)
+    ).all()
+    volumes = {
+        str(t): int(n)
+        for t, n in sorted(counted, key=lambda row: (_TYPE_ORDER.get(row[0], 99), row[0]))
+    }
+    by_rule = connection.execute(
+        select(_f.rule_id, func.count())
+        .select_from(findings_from)
+        .where(findings_scope)
+        .group_by(_f.rule_id)
+        .order_by(func.count().desc(), _f.rule_id)
+    ).all()
+    unresolved = connection.execute(
+        select(func.count())
+        .select_from(findings_from)
+        .where(findings_scope, _f.state.in_(UNRESOLVED_STATES))
+    ).scalar_one()
+    # Found on a service record of this scope: the findings' own rows, then the record's
+    # type by its primary key (no scan of the scope's records).
+    with_finding = connection.execute(
+        select(func.count(func.distinct(_f.record_index)))
+        .select_from(_RECORD_OF_FINDING)
+        .where(findings_scope, records_scope, _r.record_type.in_(_SERVICE_TYPES))
+    ).scalar_one()
+    total = sum(volumes.get(t, 0) for t in _SERVICE_TYPES)
+    return Activity(
+        volumes,
+        [(str(rule), int(n)) for rule, n in by_rule],
+        int(unresolved),
+        None if total == 0 else round(1 - int(with_finding) / total, 4),
+    )
+
+
+def _member(reference: ReferenceSnapshot, license_no: str) -> RosterMember:
+    entry = reference.registry.by_license.get(license_no)
+    if entry is None:
+        return RosterMember(license_no, None, None, None)
+    return RosterMember(license_no, entry.name, entry.role, entry.status)
+
+
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _moment(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _text(document: Mapping[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    return value if isinstance(value, str) else None
+
+
+def institution_profile(
+    services: Services, code: str, reference: ReferenceSnapshot
+) -> InstitutionProfile | None:
+    """The institution's page, or None if neither the records, the platforms nor the
+    registry in force know the code. ``reference`` is the snapshot in force (one per page)."""
     where = _r.institution_code == code
+    registered_here = sorted(
+        (
+            entry.license_no
+            for entry in reference.registry.by_license.values()
+            if entry.primary_institution_code == code or code in entry.multi_site_institution_codes
+        ),
+    )
     with read_transaction(services.engine) as connection:
-        filing = connection.execute(
-            select(_r.entry_index)
-            .where(where, _r.record_type == "institution")
-            .order_by(_r.entry_index.desc())
-            .limit(1)
-        ).scalar()
         roster = (
             connection.execute(
                 select(_r.practitioner_license_no)
@@ -108,15 +254,53 @@ def institution_profile(services: Services, code: str) -> Profile | None:
             .scalars()
             .all()
         )
-        known = connection.execute(select(func.count()).where(where)).scalar_one()
-    if not known:
+        activity = _activity(connection, where, tables.findings, _f.institution_code == code)
+        filing_index = _latest_filings(connection, [code]).get(code)
+        platform_name = _platform_names(connection, [code]).get(code)
+        document = None if filing_index is None else _open(services, filing_index)
+        host_code = None if document is None else _text(document, "host_institution_code")
+        host = None if host_code is None else _names(services, connection, [host_code])[host_code]
+    if not activity.volumes and platform_name is None and not registered_here:
         return None
-    facts = None if filing is None else _open(services, int(filing))
-    return _profile(services, code, where, facts, [(licence, licence) for licence in roster])
+    filing = None
+    if document is not None and filing_index is not None:
+        departments = document.get("departments")
+        filing = Filing(
+            filing_index,
+            _text(document, "name"),
+            _text(document, "kind"),
+            _text(document, "license_no"),
+            _day(document.get("license_valid_until")),
+            host,
+            tuple(d for d in departments if isinstance(d, str))
+            if isinstance(departments, list)
+            else (),
+            _text(document, "last_inspection_date"),
+            _moment(document.get("occurred_at")),
+        )
+    today = services.clock().astimezone(PROVINCE_ZONE).date()
+    in_force = None
+    if filing is not None and filing.license_valid_until is not None:
+        in_force = filing.license_valid_until >= today
+    return InstitutionProfile(
+        code,
+        (filing.name if filing is not None else None) or platform_name,
+        filing,
+        filing_index is not None and document is None,
+        in_force,
+        platform_name,
+        activity,
+        [_member(reference, str(licence)) for licence in roster if licence],
+        [_member(reference, licence) for licence in registered_here],
+    )
 
 
-def practitioner_profile(services: Services, license_no: str) -> Profile | None:
-    reference, _ = services.reference.snapshot()
+def practitioner_profile(
+    services: Services, license_no: str, reference: ReferenceSnapshot
+) -> PractitionerProfile | None:
+    """The practitioner's page, or None if neither the registry in force nor any record
+    names the licence. Their records are those naming them as the consulting doctor or the
+    prescriber, and the roster filings that list them."""
     entry = reference.registry.by_license.get(license_no)
     where = _r.practitioner_license_no == license_no
     with read_transaction(services.engine) as connection:
@@ -127,20 +311,19 @@ def practitioner_profile(services: Services, license_no: str) -> Profile | None:
             .scalars()
             .all()
         )
-    if entry is None and not institutions:
-        return None
-    facts = None
-    if entry is not None:
-        facts = {
-            "name": entry.name,
-            "role": entry.role,
-            "status": entry.status,
-            "valid_from": entry.valid_from.isoformat(),
-            "valid_to": None if entry.valid_to is None else entry.valid_to.isoformat(),
-            "practice_start": entry.practice_start.isoformat(),
-            "primary_institution_code": entry.primary_institution_code,
-            "multi_site_institution_codes": sorted(entry.multi_site_institution_codes),
-            "departments": sorted(entry.departments),
-            "registry_version": reference.registry.version,
-        }
-    return _profile(services, license_no, where, facts, [(c, c) for c in institutions])
+        if entry is None and not institutions:
+            return None
+        activity = _activity(connection, where, _RECORD_OF_FINDING, where)
+        named_codes = [str(c) for c in institutions]
+        if entry is not None:
+            named_codes += [entry.primary_institution_code, *entry.multi_site_institution_codes]
+        names = _names(services, connection, named_codes)
+    return PractitionerProfile(
+        license_no,
+        entry,
+        reference.registry.version,
+        None if entry is None else names[entry.primary_institution_code],
+        [] if entry is None else [names[c] for c in sorted(entry.multi_site_institution_codes)],
+        [names[str(c)] for c in institutions],
+        activity,
+    )
