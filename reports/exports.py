@@ -1,5 +1,11 @@
 """A report's data as files: the JSON that is hashed into the ledger, and a CSV beside it.
 
+The CSV's header row is bilingual (``机构编码 / institution_code``, read back by
+``reports.spreadsheet.read_table``); its periods are China Standard Time
+calendar periods, and its header says so. The JSON's format is left as it is:
+its hash is in every publication entry and ``report verify`` recomputes it, so
+a changed format would fail the reports published before.
+
 The JSON is RFC 8785 canonical (``ledger.canonical``) with every fractional
 number written as a decimal string, so that anyone can recompute its hash
 from the numbers alone, in any language, and regenerating a report at the
@@ -17,7 +23,7 @@ from typing import Any
 
 from ledger.canonical import canonical_json
 
-from .spreadsheet import SpreadsheetWriter
+from .spreadsheet import SpreadsheetWriter, bilingual_header
 
 __all__ = [
     "ReportBasis",
@@ -116,10 +122,11 @@ def report_data(kind: str, period: str, basis: ReportBasis, body: Mapping[str, A
     return ReportData(identifier, kind, period, document, canonical_json(document), csv_bytes)
 
 
-def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+def _csv(header: Mapping[str, str], rows: list[list[Any]]) -> bytes:
+    """``header`` maps each column's machine name to its Chinese label, in column order."""
     out = io.StringIO()
     writer = SpreadsheetWriter(out, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow(bilingual_header(header))
     for row in rows:
         writer.writerow(row)
     # UTF-8 with a byte-order mark: spreadsheet programs used by regulators then read Chinese.
@@ -148,21 +155,21 @@ def _assessment_csv(document: Mapping[str, Any]) -> bytes:
                     item["peer_median"].get(indicator["id"]),
                 ]
             )
-    header = [
-        "period",
-        "rank",
-        "institution_code",
-        "institution_name",
-        "institution_kind",
-        "total_score",
-        "indicator",
-        "numerator",
-        "denominator",
-        "value",
-        "indicator_score",
-        "province_median",
-        "peer_median",
-    ]
+    header = {
+        "period": "考核周期（北京时间）",
+        "rank": "排名",
+        "institution_code": "机构编码",
+        "institution_name": "机构名称",
+        "institution_kind": "机构类型",
+        "total_score": "综合得分",
+        "indicator": "指标",
+        "numerator": "分子",
+        "denominator": "分母",
+        "value": "指标值",
+        "indicator_score": "指标得分",
+        "province_median": "全省中位数",
+        "peer_median": "同类中位数",
+    }
     return _csv(header, rows)
 
 
@@ -184,4 +191,11 @@ def _digest_csv(document: Mapping[str, Any]) -> bytes:
         rows.append([document["period"], "new_findings_by_severity", "", key, value])
     for key, value in sorted(digest["new_findings"]["by_rule"].items()):
         rows.append([document["period"], "new_findings_by_rule", "", key, value])
-    return _csv(["period", "section", "position", "subject", "details"], rows)
+    header = {
+        "period": "简报周期（北京时间）",
+        "section": "栏目",
+        "position": "序号",
+        "subject": "对象",
+        "details": "详情",
+    }
+    return _csv(header, rows)

@@ -269,7 +269,7 @@ def _digest_story(styles: Styles, document: Mapping[str, Any], language: str) ->
         for r in body["overdue_rectifications"]
     ]
     columns: Sequence[tuple[str, float]] = (
-        ("finding_id", 50), ("rule", 28), ("code", 34), ("deadline", 26), ("days_overdue", 22),
+        ("finding_id", 44), ("rule", 28), ("code", 32), ("deadline", 34), ("days_overdue", 22),
     )  # fmt: skip
     story += _listing(styles, language, "overdue", columns=columns, rows=rows, numeric_from=4)
     story.append(Paragraph(escaped(label("anomalies", language)), styles.h1))
@@ -277,7 +277,7 @@ def _digest_story(styles: Styles, document: Mapping[str, Any], language: str) ->
         [r["institution_code"], r["day"], r["records"], r["baseline_median"], r["robust_z"]]
         for r in body["volume_spikes"]
     ]
-    columns = (("code", 40), ("day", 28), ("records", 24), ("baseline_median", 30),
+    columns = (("code", 36), ("day", 32), ("records", 24), ("baseline_median", 30),
                ("robust_z", 24))  # fmt: skip
     story += _listing(styles, language, "volume_spikes", columns=columns, rows=rows, numeric_from=2)
     rows = [
@@ -321,7 +321,7 @@ def render_pdf(
     title_key = f"{kind}_title"
     basis = document["basis"]
     header = (
-        f"{label(title_key, language)} · {document['period']} · "
+        f"{label(title_key, language)} · {document['period']} {label('china_time', language)} · "
         f"{label('header_checkpoint', language)} {basis['log_origin']} "
         f"#{basis['tree_size']} {basis['root_hash'][:16]}…"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
@@ -26,6 +27,7 @@ from reportlab.platypus import (
 )
 
 from .labels import label
+from .periods import parse_period
 
 __all__ = [
     "MARGIN",
@@ -298,6 +300,13 @@ def cover(
     pairs.append((label("unreadable", language), basis["records_unreadable"]))
     pairs.append((label("data_sha256", language), data_sha256))
     period_key = "period" if document["kind"] == "assessment" else "digest_period"
+    period = parse_period(document["period"])
+    bounds = label(
+        "period_bounds",
+        language,
+        start=period.start.isoformat(),
+        end=(period.last + timedelta(days=1)).isoformat(),
+    )
     return [
         Spacer(1, 30 * mm),
         Paragraph(escaped(label(title_key, language)), styles.title),
@@ -309,10 +318,12 @@ def cover(
             else f"{escaped(label(period_key, language))}: {escaped(document['period'])}",
             styles.subtitle,
         ),
+        Paragraph(escaped(bounds), styles.body),
         Spacer(1, 18 * mm),
         Paragraph(escaped(label("basis", language)), styles.h2),
         key_values(styles, pairs),
         Spacer(1, 5 * mm),
         Paragraph(escaped(label("verify_hint", language)), styles.small),
+        Paragraph(escaped(label("time_zone_note", language)), styles.small),
         PageBreak(),
     ]

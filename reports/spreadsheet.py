@@ -12,12 +12,26 @@ numbers (``-12.5``, ``+3``) are left as they are: they run nothing.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Protocol
 
-__all__ = ["SpreadsheetWriter", "safe_cell"]
+__all__ = [
+    "CHINA_TIME",
+    "SpreadsheetWriter",
+    "bilingual_header",
+    "china_time_text",
+    "machine_name",
+    "read_table",
+    "safe_cell",
+]
+
+#: China Standard Time, the province's clock: every time a CSV careledger writes is in it.
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+_HEADER_SEPARATOR = " / "
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -49,3 +63,30 @@ class SpreadsheetWriter:
 
     def writerow(self, row: Iterable[object]) -> None:
         self._writer.writerow([safe_cell(value) for value in row])
+
+
+def bilingual_header(names: Mapping[str, str]) -> list[str]:
+    """A header row from machine names to Chinese labels: ``机构编码 / institution_code``."""
+    return [f"{zh}{_HEADER_SEPARATOR}{name}" for name, zh in names.items()]
+
+
+def machine_name(header: str) -> str:
+    """The machine name of a header cell (``institution_code`` of ``机构编码 /
+    institution_code``); a header written by an older version is its own name."""
+    return header.rpartition(_HEADER_SEPARATOR)[2].strip()
+
+
+def read_table(text: str) -> list[dict[str, str]]:
+    """The rows of a CSV careledger wrote (byte-order mark allowed), keyed by machine name."""
+    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    header = [machine_name(cell) for cell in next(rows, [])]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def china_time_text(moment: datetime) -> str:
+    """An aware time as ISO 8601 in China Standard Time, offset written: ``...T09:30:00+08:00``.
+
+    Requires an aware ``moment`` (a naive one has no place on any clock)."""
+    if moment.tzinfo is None:
+        raise ValueError("a time written to a file must be aware")
+    return moment.astimezone(CHINA_TIME).isoformat()
