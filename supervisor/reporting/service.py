@@ -67,6 +67,12 @@ class PublishedReport:
     requested_by: str
     published_at: datetime
 
+    def file_hashes(self) -> dict[str, str]:
+        """File kind (``json``, ``csv``, ``pdf-zh``, ``pdf-en``) -> the SHA-256 published."""
+        hashes = {"json": self.data_sha256, "csv": self.csv_sha256}
+        hashes.update({f"pdf-{lang}": digest for lang, digest in self.pdf_sha256.items()})
+        return hashes
+
     @classmethod
     def from_row(cls, row: RowMapping) -> PublishedReport:
         return cls(
@@ -125,13 +131,32 @@ class ReportService:
     def file_path(self, report_id: str, file_kind: str) -> Path:
         return self.reports_dir / self.file_names(report_id)[file_kind]
 
-    def write_files(self, computed: ComputedReport, folder: Path | None = None) -> list[Path]:
+    def write_files(
+        self,
+        computed: ComputedReport,
+        folder: Path | None = None,
+        *,
+        published: PublishedReport | None = None,
+    ) -> list[Path]:
+        """Write the report's files (to the data folder unless ``folder`` is given).
+
+        With ``published``, only the files whose bytes are those the publication names:
+        a file rendered since in another way (headers, a time marked differently) would
+        not verify, so it never replaces the published one. The data file always matches
+        when the ledger is intact; it is what ``report verify`` recomputes."""
         if folder is None:  # the data folder's copy is private; an --out folder is the user's
             folder = private_folder(self.reports_dir)
         folder.mkdir(parents=True, exist_ok=True)
         names = self.file_names(computed.data.report_id)
         contents = {"json": computed.data.json_bytes, "csv": computed.data.csv_bytes}
         contents.update({f"pdf-{lang}": pdf for lang, pdf in computed.pdfs.items()})
+        if published is not None:
+            named = published.file_hashes()
+            contents = {
+                kind: content
+                for kind, content in contents.items()
+                if sha256(content).hexdigest() == named.get(kind)
+            }
         written = []
         for file_kind, content in contents.items():
             path = folder / names[file_kind]
@@ -194,11 +219,12 @@ class ReportService:
         roles: tuple[str, ...] = (),
         at_size: int | None = None,
     ) -> Generated:
-        """Compute, write the files and publish; a report already published is not again."""
+        """Compute, write the files and publish; a report already published is not again,
+        and its published files are not replaced by ones rendered differently since."""
         computed = self.compute(kind, period_text, at_size=at_size)
         data = computed.data
-        self.write_files(computed)
         existing = self.get(data.report_id)
+        self.write_files(computed, published=existing)
         if existing is not None:
             return Generated(existing, computed, newly_published=False)
         basis = data.document["basis"]

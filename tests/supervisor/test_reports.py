@@ -23,7 +23,9 @@ from sqlalchemy import select, update
 from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.integrity import verify_stored_log
+from reports import labels
 from reports.methodology import load_methodology
+from reports.spreadsheet import read_table
 from supervisor.cli import cli
 from supervisor.config import Settings
 from supervisor.custody.data_folder import initialise
@@ -31,10 +33,12 @@ from supervisor.custody.payload_keys import SALT_SIZE
 from supervisor.database import tables
 from supervisor.demo.province import generate_province
 from supervisor.demo.province_files import ReplayClock, load_province, write_province
+from supervisor.inspection.findings_export import findings, write_findings
 from supervisor.reporting.service import Generated, ReportError
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
 from tests.conftest import postgres_schema_url
+from tests.reports.test_times_and_headers import NOT_CHINA_TIME
 from tests.tampering import take_down_ledger_guards
 
 pytestmark = pytest.mark.database
@@ -96,6 +100,7 @@ def world(
     assessment = services.reports.generate("assessment", "2026-11", requested_by="test")
     digest = services.reports.generate("digest", "2026-11-19", requested_by="test")
     yield World(settings, services, assessment, digest, _config(settings, root / "c.toml"))
+    assert verifier is not None
     result = verify_stored_log(services.engine, verifier)
     assert result.ok, result.discrepancy
     services.engine.dispose()
@@ -220,6 +225,7 @@ def _embedded_fonts(pdf: bytes) -> dict[str, bool]:
     fonts: dict[str, bool] = {}
     for page in PdfReader(io.BytesIO(pdf)).pages:
         resources = page.get("/Resources")
+        assert resources is not None
         for reference in (resources.get_object().get("/Font") or {}).values():
             font = reference.get_object()
             descendants = font.get("/DescendantFonts")
@@ -425,3 +431,67 @@ def test_each_edition_renders_with_poppler_and_is_not_blank(world: World) -> Non
             check=True,
         )  # fmt: skip
         assert pdf.with_suffix(".png").stat().st_size > 5_000
+
+
+def test_every_edition_marks_its_period_in_china_time_and_prints_no_utc(world: World) -> None:
+    reports = world.services.reports
+    bounds = {
+        "assessment": ("2026-11-01 00:00", "2026-12-01 00:00"),
+        "digest": ("2026-11-19 00:00", "2026-11-20 00:00"),
+    }
+    for generated in (world.assessment, world.digest):
+        report = generated.report
+        start, end = bounds[report.kind]
+        for language, zone in (("zh", "北京时间"), ("en", "CST")):
+            pages = _text(reports.file_path(report.report_id, f"pdf-{language}").read_bytes())
+            if language == "zh":
+                assert f"北京时间 {start} 至 {end}（UTC+08:00）" in pages[0]
+            else:
+                assert f"{start} to {end} China Standard Time (UTC+08:00)" in pages[0]
+            assert all(f"{report.period} {zone}" in page for page in pages), language
+            assert not NOT_CHINA_TIME.search("\n".join(pages)), language
+        rows = read_table(reports.file_path(report.report_id, "csv").read_text("utf-8-sig"))
+        assert rows and {row["period"] for row in rows} == {report.period}
+
+
+def test_the_findings_csv_names_columns_in_both_languages_and_times_in_china_time(
+    world: World,
+) -> None:
+    services = world.services
+    out = io.BytesIO()
+    count = write_findings(findings(services.engine, services.keys), out, "csv")
+    text = out.getvalue().decode("utf-8-sig")
+    header = text.splitlines()[0]
+    assert header.startswith("监管发现编号 / finding_id,规则 / rule,严重程度 / severity,")
+    assert "发现时间（北京时间） / found_at" in header
+    rows = read_table(text)
+    f = tables.findings.c
+    with services.engine.connect() as connection:
+        found = {i: t for i, t in connection.execute(select(f.entry_index, f.found_at))}
+    assert count == len(rows) == len(found) > 0
+    for row in rows:
+        assert row["found_at"].endswith("+08:00"), row["found_at"]
+        stored = tables.read_time(found[int(row["entry_index"])])
+        assert datetime.fromisoformat(row["found_at"]) == stored
+
+
+def test_regenerating_never_replaces_a_published_file_with_one_rendered_differently(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF rendered since in another way (a newer careledger) does not verify: the data
+    folder keeps the published one, which still does."""
+    reports = world.services.reports
+    published = world.assessment.report
+    pdf = reports.file_path(published.report_id, "pdf-zh")
+    before = pdf.read_bytes()
+    monkeypatch.setitem(labels._LABELS, "authority", ("另一个机关", "Another authority"))
+    again = reports.generate(
+        "assessment", "2026-11", requested_by="test", at_size=published.tree_size
+    )
+    assert not again.newly_published
+    assert sha256(again.computed.pdfs["zh"]).hexdigest() != published.pdf_sha256["zh"]
+    assert pdf.read_bytes() == before
+    assert sha256(before).hexdigest() == published.pdf_sha256["zh"]
+    data = reports.file_path(published.report_id, "json").read_bytes()
+    assert sha256(data).hexdigest() == published.data_sha256  # the data is the same, rewritten
+    assert world.cli("report", "verify", str(pdf)).exit_code == 0
