@@ -12,30 +12,32 @@ from sqlalchemy import Engine, select
 
 from ledger import schema as ledger_schema
 from ledger.database import snapshot_transaction
-from reports.spreadsheet import SpreadsheetWriter
+from reports.spreadsheet import SpreadsheetWriter, bilingual_header, china_time_text
 from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
-from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.inspection.inspector import FINDING_ENTRY
 
-__all__ = ["CSV_COLUMNS", "findings", "write_findings"]
+__all__ = ["CSV_COLUMNS", "CSV_HEADERS", "findings", "write_findings"]
 
-CSV_COLUMNS = (
-    "finding_id",
-    "rule",
-    "severity",
-    "institution_code",
-    "record_id",
-    "record_index",
-    "related_indices",
-    "entry_index",
-    "found_at",
-    "legal_basis",
-    "evidence",
-    "policy_sha256",
-    "reference_versions",
-)
+#: The CSV's columns: machine name, and the Chinese a regulator reads beside it in the header
+#: (``发现时间（北京时间） / found_at``; ``reports.spreadsheet.read_table`` reads it back).
+CSV_HEADERS = {
+    "finding_id": "监管发现编号",
+    "rule": "规则",
+    "severity": "严重程度",
+    "institution_code": "机构代码",
+    "record_id": "记录编号",
+    "record_index": "记录账本序号",
+    "related_indices": "关联记录账本序号",
+    "entry_index": "监管发现账本序号",
+    "found_at": "发现时间（北京时间）",
+    "legal_basis": "法律依据",
+    "evidence": "证据",
+    "policy_sha256": "监管策略 SHA-256",
+    "reference_versions": "基础数据版本",
+}
+CSV_COLUMNS = tuple(CSV_HEADERS)
 
 
 def findings(
@@ -66,12 +68,13 @@ def findings(
                 **document,
                 "entry_index": row.entry_index,
                 # In the province's time, offset included (+08:00), as regulators read it.
-                "found_at": tables.read_time(row.found_at).astimezone(PROVINCE_ZONE).isoformat(),
+                "found_at": china_time_text(tables.read_time(row.found_at)),
             }
 
 
 def write_findings(rows: Iterator[dict[str, Any]], out: IO[bytes], fmt: str) -> int:
-    """Write ``rows`` as ``jsonl`` or ``csv`` (UTF-8 with BOM, so spreadsheets read Chinese)."""
+    """Write ``rows`` as ``jsonl`` or ``csv`` (UTF-8 with BOM, so spreadsheets read Chinese;
+    a header row of Chinese and machine names, ``规则 / rule``)."""
     count = 0
     if fmt == "jsonl":
         for row in rows:
@@ -83,7 +86,7 @@ def write_findings(rows: Iterator[dict[str, Any]], out: IO[bytes], fmt: str) -> 
     out.write("\ufeff".encode())
     buffer = io.StringIO(newline="")
     writer = SpreadsheetWriter(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(bilingual_header(CSV_HEADERS))
     for row in rows:
         values = []
         for column in CSV_COLUMNS:

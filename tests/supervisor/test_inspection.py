@@ -378,9 +378,9 @@ def test_demo_generate_load_and_export_from_the_command_line(tmp_path: Path) -> 
         cli, ["findings", "export", "--format", "csv", "--out", str(out)], env=env
     )
     assert exported.exit_code == 0, exported.output
-    import csv
+    from reports.spreadsheet import read_table  # headers are "规则 / rule": read by machine name
 
-    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    rows = read_table(out.read_text(encoding="utf-8-sig"))
     labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(province)}
     # Loaded weeks ago, so every grace period has passed: the findings are final.
     assert {(r["institution_code"], r["record_id"], r["rule"]) for r in rows} == labels
