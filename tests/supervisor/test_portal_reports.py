@@ -3,6 +3,7 @@ demand, filter, download, verify (and see verification fail), change a schedule.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import threading
@@ -134,9 +135,10 @@ def test_a_supervisor_changes_a_schedule_and_everyone_sees_runs_and_failures(
     refused = client.post(
         "/portal/schedules/daily_digest", data={"csrf_token": token, "cron": "30 25 * * *"}
     )
-    assert refused.status_code == 422 and "not a valid cron expression" in refused.get_data(
-        as_text=True
-    )
+    shown = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 422 and "30 25 * * * 不是调度程序可以执行的计划" in shown
+    assert "not a valid cron expression" in shown.split("<details>")[1]  # detail, folded
+    assert "每天 00:30" in shown  # the schedule in force, in words
     changed = client.post(
         "/portal/schedules/daily_digest",
         data={"csrf_token": token, "cron": "0 7 * * *", "reason": "早班前送达"},

@@ -18,11 +18,12 @@ from supervisor.database import tables
 from supervisor.reporting.service import GENERATE_ROLES, KINDS, ReportError
 from supervisor.reporting.sources import LedgerBasisError
 from supervisor.reporting.verification import VERIFICATION_STEPS
-from supervisor.runtime.schedules import JOBS, ScheduleError
+from supervisor.runtime.schedules import JOBS, ScheduleError, cron_trigger
 from supervisor.web.current import services
 from supervisor.web.portal import portal
 from supervisor.web.portal.context import portal_context
 from supervisor.web.portal.jobs import JobRunningError, Progress
+from supervisor.web.portal.schedule_words import cron_words
 from supervisor.web.portal.sessions import PortalSession
 from supervisor.web.portal.views import check_csrf, signed_in
 
@@ -206,7 +207,9 @@ def _run_status_names() -> dict[str, str]:
     }
 
 
-def _schedules_page(message: str | None = None, error: str | None = None, status: int = 200) -> Any:
+def _schedules_page(
+    message: str | None = None, error: str | None = None, status: int = 200, detail: str = ""
+) -> Any:
     current: PortalSession = g.portal_session
     schedules = services().schedules.current()
     runs = _latest_runs()
@@ -231,6 +234,8 @@ def _schedules_page(message: str | None = None, error: str | None = None, status
         can_edit="supervisor" in current.roles,
         read_time=tables.read_time,
         run_status_names=_run_status_names(),
+        cron_words=lambda expression: cron_words(expression, _),
+        error_detail=detail,
     )
     return page, status
 
@@ -250,6 +255,25 @@ def schedule_change(job_id: str) -> Any:
         abort(403, description=_("Only supervisors change schedules."))
     if job_id not in JOBS:
         abort(404, description=_("No such job."))
+    if JOBS[job_id].default_cron is None:
+        return _schedules_page(
+            error=_("This job runs at a fixed interval; its schedule cannot be changed."),
+            status=422,
+        )
+    cron = request.form.get("cron", "")
+    try:
+        cron_trigger(" ".join(cron.split()))
+    except ScheduleError as refused:
+        return _schedules_page(
+            error=_(
+                "%(cron)s is not a schedule the scheduler can run. Give five fields in China "
+                "time, minute hour day month weekday: for example 30 0 * * * is 00:30 every "
+                "day, 0 2 1 * * is 02:00 on the first of every month.",
+                cron=cron[:64] or "—",
+            ),
+            detail=str(refused),
+            status=422,
+        )
     service = services().schedules
     try:
         index = service.change(
