@@ -39,7 +39,10 @@ __all__ = ["VERIFICATION_STEPS", "Check", "Verification", "find_publication", "v
 class Check:
     name: str
     ok: bool
-    detail: str
+    detail: str  # English, as the command line prints it
+    #: The same as ``detail`` for other languages: what was found, and its values.
+    key: str = ""
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,8 +56,8 @@ class Verification:
     def ok(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
-    def add(self, name: str, ok: bool, detail: str) -> bool:
-        self.checks.append(Check(name, ok, detail))
+    def add(self, name: str, ok: bool, detail: str, key: str = "", **params: object) -> bool:
+        self.checks.append(Check(name, ok, detail, key, {k: str(v) for k, v in params.items()}))
         return ok
 
     def document(self) -> dict[str, Any]:
@@ -62,7 +65,10 @@ class Verification:
         return {
             "report_id": self.report_id,
             "ok": self.ok,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "checks": [
+                {"name": c.name, "ok": c.ok, "detail": c.detail, "key": c.key, "params": c.params}
+                for c in self.checks
+            ],
         }
 
 
@@ -109,6 +115,8 @@ def verify_report(
         if found is not None
         else f"no report.publication entry in the ledger names a file with SHA-256 "
         f"{file_hash}: the file was altered, or was never published here",
+        "published" if found is not None else "not_published",
+        hash=file_hash,
     ):
         return result
     assert found is not None
@@ -123,12 +131,22 @@ def verify_report(
         proof = store.inclusion_proof(index, head.size)
         verify_inclusion(index, head.size, leaf_hash(leaf), proof.hashes, head.root)
     except LedgerError as e:
-        result.add("included", False, f"entry {index} is not proven in the log: {e}")
+        result.add(
+            "included",
+            False,
+            f"entry {index} is not proven in the log: {e}",
+            "not_included",
+            index=index,
+            reason=e,
+        )
         return result
     result.add(
         "included",
         True,
         f"entry {index} is included in the log's signed checkpoint at size {head.size}",
+        "included",
+        index=index,
+        size=head.size,
     )
     progress("checkpoint")
     size = int(statement["tree_size"])
@@ -144,13 +162,23 @@ def verify_report(
             size, head.size, store.consistency_proof(size, head.size), root, head.root
         )
     except LedgerError as e:
-        result.add("checkpoint", False, f"the report's checkpoint does not hold: {e}")
+        result.add(
+            "checkpoint",
+            False,
+            f"the report's checkpoint does not hold: {e}",
+            "checkpoint_broken",
+            reason=e,
+        )
         return result
     result.add(
         "checkpoint",
         True,
         f"the report's checkpoint (size {size}, root {root.hex()[:16]}…) is signed by the "
         f"log and consistent with its head (size {head.size})",
+        "checkpoint_holds",
+        size=size,
+        root=root.hex()[:16],
+        head=head.size,
     )
     progress("recomputed")
     methodology = None
@@ -169,7 +197,14 @@ def verify_report(
                 languages=(),
             )
     except LedgerBasisError as e:
-        result.add("recomputed", False, f"the ledger at size {size} no longer holds: {e}")
+        result.add(
+            "recomputed",
+            False,
+            f"the ledger at size {size} no longer holds: {e}",
+            "basis_broken",
+            size=size,
+            reason=e,
+        )
         return result
     same = computed.data.data_sha256 == statement["data_sha256"]
     result.add(
@@ -181,5 +216,9 @@ def verify_report(
             if same
             else f"differs from the published {statement['data_sha256']}"
         ),
+        "recomputed_same" if same else "recomputed_differs",
+        size=size,
+        hash=computed.data.data_sha256,
+        published=statement["data_sha256"],
     )
     return result

@@ -69,6 +69,10 @@ def test_a_regulator_generates_downloads_and_verifies_a_report(
     token = _csrf(client.get("/portal/reports").data)
     status, text = _verification(client, report.report_id, token)
     assert status == 200 and "已核验" in text and "未通过" not in text
+    # Each check says what it found in the reader's language, the CLI's English folded.
+    visible = html.unescape(re.sub(r"<details>.*?</details>", "", text, flags=re.S))
+    assert f"SHA-256 {report.pdf_sha256['zh']}" in visible and "账本中有一条报告发布条目" in visible
+    assert "与发布时一致" in visible and "included in the log" not in visible
     # Without the form's token, nothing is verified (or generated).
     assert client.post(f"/portal/reports/{report.report_id}/verify").status_code == 400
 
@@ -91,6 +95,8 @@ def test_verification_in_the_portal_fails_once_a_record_behind_the_report_change
     token = _csrf(client.get("/portal/reports").data)
     _, text = _verification(client, generated.report.report_id, token)
     assert "核验未通过" in text
+    visible = html.unescape(re.sub(r"<details>.*?</details>", "", text, flags=re.S))
+    assert "已不再包含报告计算所依据的数据" in visible, visible
     with services.engine.begin() as connection:
         take_down_ledger_guards(connection)
         connection.execute(update(e).where(e.c.idx == index).values(payload=payload))

@@ -153,6 +153,52 @@ def _check_names() -> dict[str, str]:
     }
 
 
+def _check_findings() -> dict[str, str]:
+    """What each check found (``supervisor.reporting.verification``'s keys), in words."""
+    return {
+        "published": _(
+            "A report.publication entry in the ledger names this file (SHA-256 "
+            "%(hash)s)."
+        ),
+        "not_published": _(
+            "No publication entry in the ledger names a file with SHA-256 %(hash)s:"
+            " the file was altered, or was never published here."
+        ),
+        "included": _(
+            "Publication entry %(index)s is included in the log's signed checkpoint"
+            " of size %(size)s."
+        ),
+        "not_included": _("Publication entry %(index)s is not proven in the log."),
+        "checkpoint_holds": _(
+            "The report's checkpoint (size %(size)s, root %(root)s…) is signed by "
+            "the log and consistent with the log today (size %(head)s)."
+        ),
+        "checkpoint_broken": _("The report's checkpoint does not hold against the log today."),
+        "recomputed_same": _(
+            "Recomputed from the ledger at size %(size)s: data SHA-256 %(hash)s, "
+            "the same as published."
+        ),
+        "recomputed_differs": _(
+            "Recomputed from the ledger at size %(size)s: data SHA-256 %(hash)s "
+            "differs from the published %(published)s."
+        ),
+        "basis_broken": _(
+            "The ledger at size %(size)s no longer holds what the report was "
+            "computed from."
+        ),
+    }  # fmt: skip
+
+
+def _said(check: dict[str, Any], findings: dict[str, str]) -> str:
+    template = findings.get(check.get("key") or "")
+    if template is None:
+        return ""  # a result kept from before checks had keys: the detail says it
+    try:
+        return str(template % check.get("params", {}))
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
 @portal.get("/jobs/<job_id>")
 @signed_in
 def job(job_id: str) -> Any:
@@ -170,6 +216,7 @@ def job(job_id: str) -> Any:
         report=report,
         result=found.result,
         check_names=check_names,
+        said={c["name"]: _said(c, _check_findings()) for c in found.result["checks"]},
     )
 
 
