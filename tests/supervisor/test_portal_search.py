@@ -7,7 +7,7 @@ import csv
 import io
 import logging
 import re
-from datetime import date, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ledger.leaf import decode_leaf
+from reports.spreadsheet import read_table
 from supervisor.custody.payload_keys import SALT_SIZE
 from supervisor.database import tables
 from supervisor.runtime.services import Services
@@ -138,7 +139,7 @@ def test_a_patient_search_goes_through_the_pseudonym_and_onto_the_trail(
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     text = exported.get_data(as_text=True)
     assert text.startswith("\ufeff")
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    rows = read_table(text)
     assert str(index) in {r["entry_index"] for r in rows}
     last = services.store.entry(services.store.head().size - 1)
     assert last.type == "access.exported"
@@ -217,8 +218,8 @@ def test_a_cross_site_navigation_appends_nothing_and_asks_first(
     # From the portal itself: no question asked.
     for site in ("same-origin",):
         size = services.store.head().size
-        page = client.get(f"/portal/records/{index}", headers={"Sec-Fetch-Site": site})
-        assert 'id="record-content"' in page.get_data(as_text=True)
+        shown = client.get(f"/portal/records/{index}", headers={"Sec-Fetch-Site": site})
+        assert 'id="record-content"' in shown.get_data(as_text=True)
         assert services.store.head().size == size + 1
 
 
@@ -246,3 +247,123 @@ def test_times_are_shown_and_exported_in_china_standard_time(
         "/portal/search/export", data={"type": "consultation", "csrf_token": token}
     ).get_data(as_text=True)
     assert "+08:00" in exported and "+00:00" not in exported
+
+
+def _listed(page: str) -> list[int]:
+    """The ledger indices of the result rows, in the order the page lists them."""
+    body = page[page.index("<tbody>") : page.index("</tbody>")]
+    return [int(i) for i in re.findall(r'<tr><td><a href="/portal/records/(\d+)"', body)]
+
+
+def _expected_order(services: Services, sort: str) -> list[int]:
+    """Every record's ledger index in ``sort``'s order, worked out here from the rows: by
+    occurred time (ties by index), or received, the ledger's own order."""
+    r = tables.records.c
+    with services.engine.connect() as connection:
+        rows = connection.execute(select(r.entry_index, r.occurred_at, r.received_at)).all()
+    column, direction = sort.split("_")
+    keyed = [
+        ((tables.read_time(occurred), index) if column == "occurred" else (index,), index)
+        for index, occurred, _ in rows
+    ]
+    ordered = [index for _, index in sorted(keyed, reverse=direction == "desc")]
+    if column == "received":  # the ledger's order is the order of the received times too
+        received = {index: tables.read_time(at) for index, _, at in rows}
+        times = [received[i] for i in ordered]
+        assert times == sorted(times, reverse=direction == "desc")
+    return ordered
+
+
+def test_results_sort_by_the_time_the_regulator_chooses_and_paging_keeps_it(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    _, auditor, services = province_portal
+    assert _sign_in(auditor, "zhaomin", "min-password-3")[0] == 302
+    orders = {sort: _expected_order(services, sort) for sort in search_module.SORTS}
+    # The data tells the two times apart: a record is often sent after later ones happened.
+    assert orders["occurred_desc"][:100] != orders["received_desc"][:100]
+    for sort, expected in orders.items():
+        page = auditor.get(f"/portal/search?from=2026-01-01&sort={sort}").get_data(as_text=True)
+        assert _listed(page) == expected[:50], sort
+        assert f'<option value="{sort}" selected>' in page
+        column, direction = sort.split("_")
+        aria = "descending" if direction == "desc" else "ascending"
+        assert re.search(f'<th scope="col" id="sort-{column}" aria-sort="{aria}">', page), sort
+        other = "received" if column == "occurred" else "occurred"
+        assert re.search(f'<th scope="col" id="sort-{other}">', page), sort  # no aria-sort
+        follow = page.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+        assert f"sort={sort}" in follow or sort == search_module.DEFAULT_SORT
+        assert _listed(auditor.get(follow).get_data(as_text=True)) == expected[50:100], sort
+    # The default is the newest received; the column heading turns it round.
+    page = auditor.get("/portal/search?from=2026-01-01").get_data(as_text=True)
+    assert _listed(page) == orders["received_desc"][:50]
+    heading = re.search(r'id="sort-received" aria-sort="descending"><a href="([^"]+)"', page)
+    assert heading and "sort=received_asc" in heading.group(1)
+    flipped = auditor.get(heading.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert _listed(flipped) == orders["received_asc"][:50]
+    heading = re.search(r'id="sort-occurred"><a href="([^"]+)"', page)
+    assert heading and "sort=occurred_desc" in heading.group(1)
+    # The form keeps the order through its post-redirect-get.
+    token = _csrf(auditor.get("/portal/search").data)
+    posted = auditor.post(
+        "/portal/search",
+        data={"from": "2026-01-01", "sort": "occurred_asc", "csrf_token": token},
+    )
+    assert posted.status_code == 303 and "sort=occurred_asc" in posted.headers["Location"]
+    # An order nobody offers: the default order, and the page says the field was left out.
+    odd = auditor.get("/portal/search?from=2026-01-01&sort=amount_desc%27--")
+    assert odd.status_code == 200
+    text = odd.get_data(as_text=True)
+    assert "sort" in text.split("已忽略：")[1].split("<")[0]
+    assert _listed(text) == orders["received_desc"][:50]
+
+
+def test_the_export_keeps_the_order_with_bilingual_headers_and_china_times(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    _, auditor, services = province_portal
+    assert _sign_in(auditor, "zhaomin", "min-password-3")[0] == 302
+    _state_purpose(auditor, f"/portal/records/{_consultation_index(services)}", "导出测试")
+    token = _csrf(auditor.get("/portal/search").data)
+    r = tables.records.c
+    with services.engine.connect() as connection:
+        times = {
+            index: (tables.read_time(occurred), tables.read_time(received))
+            for index, occurred, received in connection.execute(
+                select(r.entry_index, r.occurred_at, r.received_at)
+            )
+        }
+    for sort in ("occurred_asc", "received_desc"):
+        exported = auditor.post(
+            "/portal/search/export",
+            data={"from": "2026-01-01", "sort": sort, "csrf_token": token},
+        ).get_data(as_text=True)
+        header = next(csv.reader(io.StringIO(exported.lstrip("\ufeff"))))
+        assert header[0] == "账本序号 / entry_index"
+        assert header[-2:] == [
+            "发生时间（北京时间） / occurred_at",
+            "接收时间（北京时间） / received_at",
+        ]
+        rows = read_table(exported)
+        assert [int(row["entry_index"]) for row in rows] == _expected_order(services, sort)
+        for row in rows:
+            occurred, received = times[int(row["entry_index"])]
+            for text, moment in ((row["occurred_at"], occurred), (row["received_at"], received)):
+                assert text.endswith("+08:00"), text
+                assert datetime.fromisoformat(text) == moment  # the same instant, China clock
+
+
+def test_a_query_keeps_its_order_in_its_address_and_refuses_an_unknown_one() -> None:
+    query, problems = search_module.RecordQuery.from_args(
+        {"institution": "H1", "sort": "occurred_asc", "page": "3"}
+    )
+    assert problems == [] and query.sort == "occurred_asc"
+    assert query.to_args() == {"institution": "H1", "sort": "occurred_asc"}
+    assert query.to_args(page=4)["page"] == "4" and query.to_args(page=4)["sort"] == "occurred_asc"
+    assert "sort" not in query.to_args(sort=search_module.DEFAULT_SORT)
+    assert search_module.RecordQuery.from_args(query.to_args())[0] == query.__class__(
+        institution="H1", sort="occurred_asc"
+    )
+    assert search_module.RecordQuery.from_args({"sort": ["x"]})[0].sort == "received_desc"
+    with pytest.raises(ValueError, match="unknown sort"):
+        search_module.RecordQuery(sort="entry_index")

@@ -1,5 +1,6 @@
 """Record search over the projections: by institution, practitioner licence, patient (through
-the keyed pseudonym of the ID number, never the number itself), record type, rule and dates."""
+the keyed pseudonym of the ID number, never the number itself), record type, rule and dates,
+ordered by the time the regulator chooses (occurred or received, newest or oldest first)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ from typing import Any
 from sqlalchemy import Engine, Select, func, select
 
 from ledger.database import read_transaction
-from reports.spreadsheet import SpreadsheetWriter
+from reports.spreadsheet import SpreadsheetWriter, bilingual_header, china_time_text
 from supervisor.database import tables
-from supervisor.ground.china_time import PROVINCE_ZONE
 
-__all__ = ["COUNT_LIMIT", "PAGE_SIZE", "RecordQuery", "SearchResult", "csv_rows", "search_records"]
+__all__ = [
+    "COUNT_LIMIT",
+    "CSV_HEADERS",
+    "DEFAULT_SORT",
+    "PAGE_SIZE",
+    "SORTS",
+    "RecordQuery",
+    "SearchResult",
+    "csv_rows",
+    "search_records",
+]
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{16,64}")
 #: Dates a search may name: none of the records can be older, and the day's bounds in
@@ -32,6 +42,10 @@ COUNT_LIMIT = 10_000
 EXPORT_LIMIT = 100_000
 _r = tables.records.c
 _TYPES = ("consultation", "prescription", "charge", "practitioner", "institution")
+#: The orders a search may ask for: ``<time column>_<direction>`` (see ``_ordered``).
+SORTS = ("received_desc", "received_asc", "occurred_desc", "occurred_asc")
+#: The newest received first: what has just reached the ledger (the order before sorting).
+DEFAULT_SORT = "received_desc"
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,11 @@ class RecordQuery:
     occurred_from: date | None = None
     occurred_to: date | None = None
     page: int = 1
+    sort: str = DEFAULT_SORT
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise ValueError(f"unknown sort {self.sort!r}; expected one of {', '.join(SORTS)}")
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> tuple[RecordQuery, list[str]]:
@@ -81,6 +100,10 @@ class RecordQuery:
         if patient and not _PSEUDONYM.fullmatch(patient):
             problems.append("patient")
             patient = ""
+        sort = text("sort", 20) or DEFAULT_SORT
+        if sort not in SORTS:  # an old or edited address: the default order, said on the page
+            problems.append("sort")
+            sort = DEFAULT_SORT
         query = cls(
             text("institution"),
             text("practitioner"),
@@ -91,6 +114,7 @@ class RecordQuery:
             day("from"),
             day("to"),
             page,
+            sort,
         )
         return query, problems
 
@@ -109,8 +133,13 @@ class RecordQuery:
             )
         )
 
-    def to_args(self, patient: str | None = None, page: int | None = None) -> dict[str, Any]:
-        """The query as URL parameters. Never the ID number: the patient goes by pseudonym."""
+    def to_args(
+        self, patient: str | None = None, page: int | None = None, sort: str | None = None
+    ) -> dict[str, Any]:
+        """The query as URL parameters: the first page unless ``page`` is given, in this
+        query's order unless ``sort`` is given (the default order is left out). Never the ID
+        number: the patient goes by pseudonym."""
+        sort = sort if sort is not None else self.sort
         args = {
             "institution": self.institution,
             "practitioner": self.practitioner,
@@ -120,6 +149,7 @@ class RecordQuery:
             "from": self.occurred_from.isoformat() if self.occurred_from else "",
             "to": self.occurred_to.isoformat() if self.occurred_to else "",
             "page": str(page) if page and page > 1 else "",
+            "sort": sort if sort != DEFAULT_SORT else "",
         }
         return {name: value for name, value in args.items() if value}
 
@@ -172,6 +202,20 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
+def _ordered(statement: Select[Any], sort: str) -> Select[Any]:
+    """``statement`` in the order ``sort`` names.
+
+    Received is the ledger's order: the index is the order in which the province committed
+    the records, and cannot tie. (``received_at`` is stamped when a batch's request
+    arrives, before the append lock, so two batches in flight at once may carry stamps a
+    few milliseconds the other way round.) Occurred ties go by ledger index the same way,
+    so pages never overlap or skip a record. Both are served by an index, by institution
+    too (``ix_records_institution_occurred``, ``ix_records_institution_entry``)."""
+    column, direction = sort.split("_")
+    keys = [_r.entry_index] if column == "received" else [_r.occurred_at, _r.entry_index]
+    return statement.order_by(*(key.desc() if direction == "desc" else key.asc() for key in keys))
+
+
 def search_records(
     engine: Engine,
     query: RecordQuery,
@@ -179,8 +223,8 @@ def search_records(
     *,
     count_limit: int | None = None,
 ) -> SearchResult:
-    """One page of matches, newest first, and how many there are (up to ``count_limit``,
-    by default ``COUNT_LIMIT``)."""
+    """One page of matches in the query's order, and how many there are (up to
+    ``count_limit``, by default ``COUNT_LIMIT``)."""
     if count_limit is None:
         count_limit = COUNT_LIMIT
     statement = _select(query, patient_pseudonym)
@@ -193,22 +237,31 @@ def search_records(
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(query.page, pages)
         rows = connection.execute(
-            statement.order_by(_r.entry_index.desc())
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
+            _ordered(statement, query.sort).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
         ).all()
     return SearchResult([_row(r) for r in rows], total, page, pages, more)
 
 
+#: The export's columns: machine name, and the Chinese a regulator reads beside it.
+CSV_HEADERS = {
+    "entry_index": "账本序号",
+    "record_id": "记录编号",
+    "record_type": "记录类型",
+    "institution_code": "机构代码",
+    "practitioner_license_no": "医师执业证号",
+    "occurred_at": "发生时间（北京时间）",
+    "received_at": "接收时间（北京时间）",
+}
+
+
 def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) -> Iterator[str]:
-    """The whole result as CSV text (UTF-8 BOM first, for spreadsheets), at most 100,000 rows."""
-    columns = ("entry_index", "record_id", "record_type", "institution_code",
-               "practitioner_license_no", "occurred_at", "received_at")  # fmt: skip
+    """The whole result as CSV text (UTF-8 BOM first, for spreadsheets), at most 100,000 rows,
+    in the query's order; headers in Chinese and machine names, times with ``+08:00``."""
     buffer = io.StringIO()
     writer = SpreadsheetWriter(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow(bilingual_header(CSV_HEADERS))
     yield "\ufeff" + buffer.getvalue()
-    statement = _select(query, patient_pseudonym).order_by(_r.entry_index).limit(EXPORT_LIMIT)
+    statement = _ordered(_select(query, patient_pseudonym), query.sort).limit(EXPORT_LIMIT)
     with read_transaction(engine) as connection:
         rows = connection.execute(statement).all()
     for r in rows:
@@ -217,10 +270,8 @@ def csv_rows(engine: Engine, query: RecordQuery, patient_pseudonym: str | None) 
         row = _row(r)
         writer.writerow(
             [
-                row[c].astimezone(PROVINCE_ZONE).isoformat()  # +08:00: the province's clock
-                if isinstance(row[c], datetime)
-                else row[c]
-                for c in columns
+                china_time_text(row[c]) if isinstance(row[c], datetime) else row[c]
+                for c in CSV_HEADERS
             ]
         )
         yield buffer.getvalue()
