@@ -7,66 +7,29 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import orjson
 import pytest
 
-from supervisor.config import Settings
-from supervisor.custody.data_folder import initialise
-from supervisor.demo.province import generate_province
-from supervisor.demo.province_files import load_province, write_province
-from supervisor.runtime.services import build_services
 from tests.slapd import Directory
-from tests.supervisor.agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
-from tests.system_tools import unavailable
+from tests.supervisor.agency_directory import directory
 
+from .browser_province import CHROMIUM, inspected_province
 from .conftest import LiveServer, running_portal
 
 __all__ = ["directory"]  # the fixture, shared
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 #: Where screenshots go (CI can keep them): $CARELEDGER_SCREENSHOTS, else the test's folder.
 SCREENSHOTS = os.environ.get("CARELEDGER_SCREENSHOTS")
 
 
 @pytest.fixture
 def browser_portal(tmp_path: Path, directory: Directory) -> Iterator[tuple[LiveServer, str]]:
-    if not Path(CHROMIUM).exists():
-        unavailable("Debian's chromium is required: apt-get install chromium")
-    password_file = tmp_path / "portal-reader.password"
-    password_file.write_text(SERVICE_PASSWORD + "\n")
-    settings = Settings(data_dir=tmp_path / "var")
-    initialise(settings)
-    folder = tmp_path / "province"
-    write_province(
-        generate_province(
-            institutions=1, days=1, seed=3, violation_rate=0.3, end=date(2026, 11, 1)
-        ),
-        folder,
-    )
-    load_province(folder, settings)
-    services = build_services(settings)
-    services.inspector.follow()
-    services.engine.dispose()
+    folder, env = inspected_province(tmp_path, directory)
     patient = orjson.loads((folder / "patients.jsonl").read_text().splitlines()[0])
-    env = {
-        "CARELEDGER_PORTAL_LDAP_URL": directory.url,
-        "CARELEDGER_PORTAL_LDAP_USERS_BASE": PEOPLE,
-        "CARELEDGER_PORTAL_LDAP_SERVICE_DN": f"cn=portal-reader,{BASE}",
-        "CARELEDGER_PORTAL_LDAP_SERVICE_PASSWORD_FILE": str(password_file),
-        "CARELEDGER_PORTAL_ROLE_GROUPS": ";".join(
-            (
-                f"regulator=cn=careledger-regulators,{GROUPS}",
-                f"supervisor=cn=careledger-supervisors,{GROUPS}",
-                f"auditor=cn=careledger-auditors,{GROUPS}",
-            )
-        ),
-        "CARELEDGER_PORTAL_SECURE_COOKIES": "false",
-    }
     with running_portal(tmp_path, "", env, initialised=True) as server:
         yield server, _a_patient_with_records(folder, patient["id_number"])
 

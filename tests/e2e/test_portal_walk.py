@@ -21,7 +21,6 @@ import subprocess
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -36,20 +35,16 @@ from inspectors.reference import (
     PRACTITIONER_ROLES,
     PRACTITIONER_STATUSES,
 )
-from supervisor.config import Settings
-from supervisor.custody.data_folder import initialise
-from supervisor.demo.province import generate_province
-from supervisor.demo.province_files import load_province, write_province
 from supervisor.inspection.triage import ACTIONS, STATES
 from supervisor.intake.record_schema import RECORD_TYPES, record_definitions
 from supervisor.reporting.computation import KINDS
 from supervisor.reporting.verification import VERIFICATION_STEPS
-from supervisor.runtime.services import build_services
 from supervisor.web.directory_auth import ROLES
 from tests.slapd import Directory
-from tests.supervisor.agency_directory import BASE, GROUPS, PEOPLE, SERVICE_PASSWORD, directory
+from tests.supervisor.agency_directory import directory
 from tests.system_tools import unavailable
 
+from .browser_province import CHROMIUM, inspected_province
 from .conftest import LiveServer, running_portal
 
 if TYPE_CHECKING:
@@ -59,7 +54,6 @@ __all__ = ["directory"]  # the fixture, shared
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -519,23 +513,7 @@ def axe_script() -> Path:
 def province(tmp_path: Path, directory: Directory) -> Iterator[Province]:
     """The demo province served with the agency directory, a second registry version (so a
     reference change has a page) and a published assessment (so reports have files)."""
-    if not Path(CHROMIUM).exists():
-        unavailable("Debian's chromium is required: apt-get install chromium")
-    password_file = tmp_path / "portal-reader.password"
-    password_file.write_text(SERVICE_PASSWORD + "\n")
-    settings = Settings(data_dir=tmp_path / "var")
-    initialise(settings)
-    folder = tmp_path / "province"
-    write_province(
-        generate_province(
-            institutions=1, days=1, seed=3, violation_rate=0.3, end=date(2026, 11, 1)
-        ),
-        folder,
-    )
-    load_province(folder, settings)
-    services = build_services(settings)
-    services.inspector.follow()
-    services.engine.dispose()
+    folder, env = inspected_province(tmp_path, directory)
     records = [
         orjson.loads(line)["record"]
         for line in next((folder / "records").glob("*.jsonl")).read_text().splitlines()
@@ -544,20 +522,6 @@ def province(tmp_path: Path, directory: Directory) -> Iterator[Province]:
     registry = (folder / "registry.csv").read_text().splitlines()
     changed = [registry[0], registry[1].replace(",active,", ",suspended,", 1), *registry[2:]]
     (tmp_path / "registry-v2.csv").write_text("\n".join(changed) + "\n")
-    env = {
-        "CARELEDGER_PORTAL_LDAP_URL": directory.url,
-        "CARELEDGER_PORTAL_LDAP_USERS_BASE": PEOPLE,
-        "CARELEDGER_PORTAL_LDAP_SERVICE_DN": f"cn=portal-reader,{BASE}",
-        "CARELEDGER_PORTAL_LDAP_SERVICE_PASSWORD_FILE": str(password_file),
-        "CARELEDGER_PORTAL_ROLE_GROUPS": ";".join(
-            (
-                f"regulator=cn=careledger-regulators,{GROUPS}",
-                f"supervisor=cn=careledger-supervisors,{GROUPS}",
-                f"auditor=cn=careledger-auditors,{GROUPS}",
-            )
-        ),
-        "CARELEDGER_PORTAL_SECURE_COOKIES": "false",
-    }
     with running_portal(tmp_path, "", env, initialised=True) as server:
         server.careledger("reference", "import", "registry", str(tmp_path / "registry-v2.csv"))
         server.careledger("report", "generate", "--kind", "assessment", "--period", "2026-10")

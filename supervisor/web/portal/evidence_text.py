@@ -18,7 +18,7 @@ from typing import Any
 
 from inspectors.reference import ReferenceSnapshot
 from supervisor.ground.china_time import PROVINCE_ZONE
-from supervisor.web.portal.record_fields import department_names, field_labels
+from supervisor.web.portal.record_fields import department_names, drug_category_names, field_labels
 
 __all__ = [
     "SENTENCE_RULES",
@@ -302,15 +302,7 @@ def evidence_value_names(_: Gettext) -> dict[str, str]:
         "prescribing": _("prescribing doctor"),
         "reviewing": _("reviewing pharmacist"),
         "filed": _("practitioner filed by the institution"),
-        "otc": _("over-the-counter drug"),
-        "rx": _("prescription drug"),
-        "narcotic": _("narcotic drug"),
-        "psychotropic": _("psychotropic drug"),
-        "toxic": _("toxic drug for medical use"),
-        "radioactive": _("radioactive drug"),
-        "precursor": _("drug-type precursor chemical"),
-        "stimulant": _("drug containing a stimulant"),
-        "other_controlled": _("other specially controlled drug"),
+        **drug_category_names(_),
     }
 
 

@@ -20,6 +20,7 @@ from supervisor.ground.china_time import PROVINCE_ZONE
 __all__ = [
     "FieldRow",
     "department_names",
+    "drug_category_names",
     "field_labels",
     "moment_of",
     "person_name",
@@ -112,6 +113,21 @@ def department_names(_: Callable[[str], str]) -> dict[str, str]:
         "GENERAL": _("general practice"), "GYNECOLOGY": _("gynaecology"),
         "PSYCHIATRY": _("psychiatry"), "NEUROLOGY": _("neurology"),
     }  # fmt: skip
+
+
+def drug_category_names(_: Callable[[str], str]) -> dict[str, str]:
+    """``inspectors.reference.DRUG_CATEGORIES`` as people read them."""
+    return {
+        "otc": _("over-the-counter drug"),
+        "rx": _("prescription drug"),
+        "narcotic": _("narcotic drug"),
+        "psychotropic": _("psychotropic drug"),
+        "toxic": _("toxic drug for medical use"),
+        "radioactive": _("radioactive drug"),
+        "precursor": _("drug-type precursor chemical"),
+        "stimulant": _("drug containing a stimulant"),
+        "other_controlled": _("other specially controlled drug"),
+    }
 
 
 def yuan(value: object) -> str | None:

@@ -14,6 +14,7 @@ from supervisor.inspection.reference_data import POLICY
 from supervisor.web.current import services
 from supervisor.web.portal import portal
 from supervisor.web.portal.problem_text import problem_text
+from supervisor.web.portal.record_fields import drug_category_names
 from supervisor.web.portal.sessions import PortalSession
 from supervisor.web.portal.views import check_csrf, signed_in, value_names
 
@@ -109,21 +110,6 @@ def _column_names() -> dict[str, str]:
     }
 
 
-def _drug_categories() -> dict[str, str]:
-    """``inspectors.reference.DRUG_CATEGORIES`` as people read them."""
-    return {
-        "otc": _("over-the-counter drug"),
-        "rx": _("prescription drug"),
-        "narcotic": _("narcotic drug"),
-        "psychotropic": _("psychotropic drug"),
-        "toxic": _("toxic drug for medical use"),
-        "radioactive": _("radioactive drug"),
-        "precursor": _("drug-type precursor chemical"),
-        "stimulant": _("drug containing a stimulant"),
-        "other_controlled": _("other specially controlled drug"),
-    }
-
-
 def _value_shown(value: Any, words: dict[str, str]) -> str:
     if value is None or value in ("", []):
         return "–"
@@ -209,7 +195,7 @@ def reference_diff(entry_index: int) -> Any:
     before = earlier[-1]
     diff = diff_rows(this.dataset, reference.rows(before.entry_index), reference.rows(entry_index))
     columns = _column_names()
-    words = {**value_names(), **_drug_categories()}
+    words = {**value_names(), **drug_category_names(_)}
     changed = [
         (
             key,
