@@ -78,6 +78,25 @@ class ScheduleError(Exception):
     """A schedule change that cannot be made (bad expression, unknown job, role)."""
 
 
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _named_weekdays(field: str) -> str:
+    """Cron's weekday numbers (0 and 7 Sunday, 1 Monday) as names: APScheduler numbers
+    weekdays from Monday = 0, so "0 3 * * 1" would otherwise run on Tuesdays. Steps keep
+    their numbers ("*/2"); a number out of range is left for the trigger to refuse."""
+
+    def named(token: str) -> str:
+        return _WEEKDAYS[int(token)] if token.isdigit() and int(token) <= 7 else token
+
+    parts = []
+    for part in field.split(","):
+        span, slash, step = part.partition("/")
+        span = "-".join(named(end) for end in span.split("-"))
+        parts.append(span + slash + step)
+    return ",".join(parts)
+
+
 def cron_trigger(expression: str) -> CronTrigger:
     """A five-field cron expression in China time; raises ``ScheduleError`` saying why not."""
     fields = expression.split()
@@ -86,6 +105,7 @@ def cron_trigger(expression: str) -> CronTrigger:
             f"{expression!r} is not a cron expression: five fields are needed "
             "(minute hour day month weekday), e.g. '30 0 * * *'"
         )
+    fields[4] = _named_weekdays(fields[4])
     try:
         return CronTrigger.from_crontab(" ".join(fields), timezone=PROVINCE_ZONE)
     except ValueError as e:

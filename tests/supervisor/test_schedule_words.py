@@ -3,9 +3,12 @@ plainly is left to the expression beside it (never a wrong sentence)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
-from supervisor.runtime.schedules import JOBS
+from supervisor.ground.china_time import PROVINCE_ZONE
+from supervisor.runtime.schedules import JOBS, cron_trigger
 from supervisor.web.portal.schedule_words import cron_words
 
 
@@ -36,3 +39,13 @@ def test_every_shipped_schedule_is_said_in_words() -> None:
     for spec in JOBS.values():
         if spec.default_cron is not None:
             assert cron_words(spec.default_cron, _english), spec.default_cron
+
+
+@pytest.mark.parametrize("weekday", range(8))
+def test_a_weekday_in_words_is_the_day_the_scheduler_runs(weekday: int) -> None:
+    """Cron numbers weekdays from Sunday = 0 (and 7); the words and the trigger agree."""
+    cron = f"0 3 * * {weekday}"
+    after = datetime(2026, 11, 1, 8, tzinfo=PROVINCE_ZONE)  # a Sunday, after 03:00
+    fires = cron_trigger(cron).get_next_fire_time(None, after)
+    assert fires is not None
+    assert cron_words(cron, _english) == f"every {fires.strftime('%A')} at 03:00"
