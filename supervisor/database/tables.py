@@ -132,6 +132,14 @@ records = Table(
     #: Search by institution, a page in either order without sorting the institution's records.
     Index("ix_records_institution_occurred", "institution_code", "occurred_at", "entry_index"),
     Index("ix_records_institution_entry", "institution_code", "entry_index"),
+    #: Corrections only (partial): a record's amendment chain without reading its institution.
+    Index(
+        "ix_records_amends",
+        "institution_code",
+        "amends",
+        sqlite_where=text("amends IS NOT NULL"),
+        postgresql_where=text("amends IS NOT NULL"),
+    ),
 )
 
 #: Witness cosignatures collected for the log's checkpoints (input from witnesses, not a

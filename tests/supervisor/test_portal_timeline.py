@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from inspectors.reference import ReferenceSnapshot
+from ledger import schema as ledger_schema
 from supervisor.database import tables
 from supervisor.ground.records import open_leaf_payload
 from supervisor.runtime.services import Services
 from supervisor.web.portal.timeline import FindingLink, TimelineRecord, timeline_rows
+from tests.tampering import take_down_ledger_guards
 
 from .agency_directory import directory
-from .test_portal_records import _state_purpose, province_portal
+from .test_portal_records import _state_purpose, _swap_payloads, province_portal
 from .test_portal_sign_in import _sign_in
 
 __all__ = ["directory", "province_portal"]  # the fixtures, shared
@@ -194,3 +196,60 @@ def test_events_are_ordered_by_time_and_badged_once_per_record() -> None:
     assert by_record == {(3, True), (3, False), (5, True), (5, False)}
     assert [r.proved for r in rows if r.proved is not None] == [True, False]
     assert all(r.current == (r.index == 5) for r in rows)
+
+
+def test_a_swapped_record_on_the_timeline_is_an_alarm_not_a_proof(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "zhaomin", "min-password-3")[0] == 302  # an auditor
+    index, institution, visit_id = _busy_prescription(services)
+    with services.engine.connect() as connection:
+        charge = connection.execute(
+            select(_r.entry_index)
+            .where(
+                _r.institution_code == institution,
+                _r.consultation_record_id == visit_id,
+                _r.record_type == "charge",
+            )
+            .limit(1)
+        ).scalar_one()
+    _swap_payloads(services, charge, index)
+    try:
+        page = _state_purpose(client, f"/portal/records/{index}", "审计篡改检查")
+        rows = _rows(page)
+        swapped = [r for r in rows if f'href="/portal/records/{charge}"' in r]
+        assert swapped and "内容被篡改" in swapped[0] and "✓" not in swapped[0]
+        assert "存储的内容与账本承诺的内容不一致" in swapped[0]
+    finally:
+        _swap_payloads(services, charge, index)
+
+
+def test_a_record_after_the_last_checkpoint_awaits_it_and_is_not_called_unproved(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    index, _institution, _visit = _busy_prescription(services)
+    with services.engine.begin() as connection:
+        take_down_ledger_guards(connection)
+        connection.execute(delete(ledger_schema.checkpoints))
+    page = html.unescape(_state_purpose(client, f"/portal/records/{index}", "检查点测试"))
+    assert "尚未签署任何检查点" in page and "等待下一个检查点" in page
+    assert "✗ 未证明" not in page and "no signed checkpoint" not in page
+    services.store.sign_checkpoint(now=services.clock())
+
+
+def test_a_corrected_consultation_keeps_its_prescriptions_on_the_timeline() -> None:
+    """From a correction's page the consultation's other records are still listed, and a
+    record of the consultation always has its own row (pure: the rows come in)."""
+    original = _record(3, "consultation", {"started_at": "2026-10-01T09:00:00+08:00"})
+    corrected = _record(
+        9,
+        "consultation",
+        {"started_at": "2026-10-01T09:01:00+08:00", "amends": "R3"},
+    )
+    prescription = _record(5, "prescription", {"signed_at": "2026-10-01T09:10:00+08:00"})
+    rows = timeline_rows([original, prescription, corrected], 9, "H1", lambda s: s, {})
+    assert [r.index for r in rows] == [3, 9, 5]
+    assert "corrects R3" in rows[1].what and rows[1].current

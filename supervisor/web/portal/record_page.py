@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from inspectors.reference import ReferenceSnapshot
 from ledger import schema as ledger_schema
@@ -27,7 +27,14 @@ from supervisor.ground.records import RECORD_ENTRY_PREFIX, PayloadMismatchError,
 from supervisor.runtime.services import Services
 from supervisor.web.portal.timeline import FindingLink, TimelineRecord
 
-__all__ = ["IDENTITY_ROLES", "RecordView", "load_record_view", "mask_identity"]
+__all__ = [
+    "IDENTITY_ROLES",
+    "NOT_YET_COVERED",
+    "NO_CHECKPOINT",
+    "RecordView",
+    "load_record_view",
+    "mask_identity",
+]
 
 #: At most this many records of one consultation on its timeline (a real one has a few).
 TIMELINE_LIMIT = 200
@@ -61,6 +68,8 @@ class RecordView:
     institution_names: dict[str, str] = field(default_factory=dict)
     #: The consultation's records, this one included (empty for filings).
     timeline: list[TimelineRecord] = field(default_factory=list)
+    #: Records of the consultation past ``TIMELINE_LIMIT``, not on the timeline.
+    timeline_left_out: int = 0
 
 
 def mask_identity(record: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
             )
             .order_by(_r.entry_index)
         ).all()
-        visit = _consultation_rows(connection, row)
+        visit, left_out = _consultation_rows(connection, row)
         indices = sorted({index, *(r.entry_index for r in visit)})
         stored = {
             e.idx: e
@@ -130,16 +139,24 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
     proofs = prover.prove({i: leaf_hash(bytes(e.leaf)) for i, e in stored.items()})
     verified, problem, path = proofs[index]
     references = services.reference.snapshots_at(indices)
+    opened = {
+        r.entry_index: (record, mismatch)
+        if r.entry_index == index
+        else _open(services, *_sealed(stored, r))
+        for r in visit
+    }
     timeline = [
         TimelineRecord(
             r.entry_index,
             r.record_id,
             r.record_type,
             tables.read_time(r.occurred_at),
-            record if r.entry_index == index else _open(services, *_sealed(stored, r))[0],
+            opened[r.entry_index][0],
             tuple(findings.get(r.entry_index, [])),
             proofs[r.entry_index][0],
             references[r.entry_index],
+            content_mismatch=opened[r.entry_index][1],
+            proof_pending=proofs[r.entry_index][1] in _PENDING,
         )
         for r in visit
     ]
@@ -161,6 +178,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         references[index],
         names,
         timeline,
+        left_out,
     )
 
 
@@ -169,22 +187,50 @@ def _sealed(stored: dict[int, Any], row: Any) -> tuple[bytes, bytes | None]:
     return bytes(entry.leaf), None if entry.payload is None else bytes(entry.payload)
 
 
-def _consultation_rows(connection: Any, row: Any) -> list[Any]:
-    """The records of the consultation ``row`` is or belongs to (by the projection's
-    indexes: the institution's record id, and its consultation link)."""
+#: How far a consultation's corrections are followed (each hop is one indexed read).
+_CORRECTION_HOPS = 8
+
+
+def _consultation_rows(connection: Any, row: Any) -> tuple[list[Any], int]:
+    """The records of the consultation ``row`` is or belongs to, the consultation's
+    corrections included (a correction has a record id of its own), and how many were left
+    out past ``TIMELINE_LIMIT``. The page's own record is always among them."""
     visit_id = row.record_id if row.record_type == "consultation" else row.consultation_record_id
     if visit_id is None:
-        return []
+        return [], 0
     same_place = _r.institution_code == row.institution_code
+    ids = {visit_id}
+    for _hop in range(_CORRECTION_HOPS):
+        linked = connection.execute(
+            select(_r.record_id, _r.amends).where(
+                same_place,
+                _r.record_type == "consultation",
+                or_(_r.record_id.in_(ids), _r.amends.in_(ids)),
+            )
+        ).all()
+        grown = ids | {r.record_id for r in linked} | {r.amends for r in linked if r.amends}
+        if grown == ids:
+            break
+        ids = grown
     wanted = (_r.entry_index, _r.record_id, _r.record_type, _r.occurred_at)
-    visit = connection.execute(select(*wanted).where(same_place, _r.record_id == visit_id)).all()
+    visits = connection.execute(select(*wanted).where(same_place, _r.record_id.in_(ids))).all()
     belonging = connection.execute(
         select(*wanted)
-        .where(same_place, _r.consultation_record_id == visit_id)
+        .where(same_place, _r.consultation_record_id.in_(ids))
         .order_by(_r.entry_index)
-        .limit(TIMELINE_LIMIT)
+        .limit(TIMELINE_LIMIT + 1)
     ).all()
-    return sorted({r.entry_index: r for r in [*visit, *belonging]}.values(), key=_index)
+    left_out = 0
+    if len(belonging) > TIMELINE_LIMIT:
+        total = connection.execute(
+            select(func.count()).where(same_place, _r.consultation_record_id.in_(ids))
+        ).scalar_one()
+        belonging, left_out = belonging[:TIMELINE_LIMIT], int(total) - TIMELINE_LIMIT
+    rows = {r.entry_index: r for r in [*visits, *belonging]}
+    if row.entry_index not in rows:
+        rows[row.entry_index] = row
+        left_out = max(0, left_out - 1)
+    return sorted(rows.values(), key=_index), left_out
 
 
 def _index(row: Any) -> int:
@@ -201,6 +247,12 @@ def _open(services: Services, leaf: bytes, payload: bytes | None) -> tuple[Any, 
         return None, True
 
 
+#: Why a proof could not be checked yet: not a fault, the next checkpoint covers it.
+NO_CHECKPOINT = "no signed checkpoint yet"
+NOT_YET_COVERED = "not yet covered by a signed checkpoint"
+_PENDING = frozenset({NO_CHECKPOINT, NOT_YET_COVERED})
+
+
 class _Prover:
     """Inclusion proofs against the latest checkpoint, checked as an auditor would: the
     checkpoint's signature with the log's key (once), then each proof to its root."""
@@ -212,7 +264,7 @@ class _Prover:
         self.problem: str | None = None
         signed = services.store.latest_checkpoint()
         if signed is None:
-            self.problem = "no signed checkpoint yet"
+            self.problem = NO_CHECKPOINT
             return
         try:
             self.checkpoint, _ = open_checkpoint(signed.note, services.log_keys())
@@ -227,9 +279,7 @@ class _Prover:
         if checkpoint is None:
             return {i: (False, self.problem, []) for i in leaves}
         results: dict[int, tuple[bool, str | None, list[bytes]]] = {
-            i: (False, "not yet covered by a signed checkpoint", [])
-            for i in leaves
-            if i >= checkpoint.size
+            i: (False, NOT_YET_COVERED, []) for i in leaves if i >= checkpoint.size
         }
         covered = sorted(i for i in leaves if i < checkpoint.size)
         try:

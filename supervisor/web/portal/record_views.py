@@ -13,7 +13,13 @@ from supervisor.web.current import services
 from supervisor.web.portal import portal
 from supervisor.web.portal.context import portal_context
 from supervisor.web.portal.record_fields import department_names, field_labels, record_rows
-from supervisor.web.portal.record_page import IDENTITY_ROLES, load_record_view, mask_identity
+from supervisor.web.portal.record_page import (
+    IDENTITY_ROLES,
+    NO_CHECKPOINT,
+    NOT_YET_COVERED,
+    load_record_view,
+    mask_identity,
+)
 from supervisor.web.portal.search import RecordQuery, csv_rows, search_records
 from supervisor.web.portal.sessions import PortalSession
 from supervisor.web.portal.timeline import timeline_rows
@@ -117,6 +123,8 @@ def record(index: int) -> Any:
         fields=fields,
         institution_name=view.institution_names.get(view.institution_code),
         timeline=timeline_rows(view.timeline, index, institution, _, value_names()),
+        not_yet_covered=NOT_YET_COVERED,
+        no_checkpoint=NO_CHECKPOINT,
         masked=not can_see_identity,
         can_see_identity=can_see_identity,
         trail=services().access.events(subject_index=index),

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from inspectors.reference import ReferenceSnapshot
+from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.web.portal.record_fields import moment_of as _moment
 from supervisor.web.portal.record_fields import person_name, price_item_name, yuan
 
@@ -40,6 +41,10 @@ class TimelineRecord:
     findings: tuple[FindingLink, ...]
     proved: bool
     reference: ReferenceSnapshot  # in force when the ledger received it
+    #: The stored content is not what the ledger committed to (swapped or altered).
+    content_mismatch: bool = False
+    #: Not yet covered by a signed checkpoint: not proved, and not a fault either.
+    proof_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class TimelineRow:
     findings: tuple[FindingLink, ...]
     proved: bool | None  # None: a later event of a record already badged above
     current: bool  # the record this page is about
+    pending: bool = False  # not proved only because no checkpoint covers it yet
+    tampered: bool = False  # its stored content is not what the ledger committed to
 
 
 def _events(
@@ -63,8 +70,22 @@ def _events(
 ) -> list[tuple[datetime | None, str, str]]:
     """(time, actor, what) for each thing the record says happened."""
     r = item.record
+    if item.content_mismatch:
+        return [
+            (
+                item.occurred_at,
+                institution,
+                _("the stored content is not what the ledger committed to: not shown"),
+            )
+        ]
     if r is None:
-        return [(item.occurred_at, institution, _("content not available"))]
+        return [
+            (
+                item.occurred_at,
+                institution,
+                _("content destroyed at the end of its retention period; its proof holds"),
+            )
+        ]
 
     def word(value: object) -> str:
         return value_names.get(str(value), str(value))
@@ -112,7 +133,7 @@ def _events(
         events.append((_moment(r.get("dispensed_at")), institution, dispensed))
         return events
     if item.record_type == "charge":
-        day = item.occurred_at.date()
+        day = (_moment(r.get("charged_at")) or item.occurred_at).astimezone(PROVINCE_ZONE).date()
         what = _("Charged %(amount)s for %(item)s, paid by %(payer)s") % {
             "amount": yuan(r.get("amount")) or str(r.get("amount")),
             "item": price_item_name(item.reference, r.get("item_code"), day, r.get("item_name")),
@@ -155,6 +176,8 @@ def timeline_rows(
                     item.findings if number == 0 else (),
                     item.proved if number == 0 else None,
                     item.index == current_index,
+                    item.proof_pending and number == 0,
+                    item.content_mismatch,
                 )
             )
     rows.sort(key=lambda row: (row.at, row.index))
