@@ -68,8 +68,15 @@ def generate(
         result = services.reports.generate(
             kind, period, requested_by=f"cli:{_user()}", at_size=at_size
         )
+        not_written: list[str] = []
         if out is not None:
-            services.reports.write_files(result.computed, out)
+            written = services.reports.write_files(result.computed, out, published=result.report)
+            names = {path.name for path in written}
+            not_written = [
+                name
+                for name in services.reports.file_names(result.report.report_id).values()
+                if name not in names
+            ]
     finally:
         services.engine.dispose()
     published = result.report
@@ -80,6 +87,19 @@ def generate(
     click.echo(f"  data        sha256 {published.data_sha256}")
     for language, digest in published.pdf_sha256.items():
         click.echo(f"  pdf ({language})    sha256 {digest}")
+    for name in not_written:
+        click.echo(
+            f"warning: {name} is not written to {out}: this version of careledger renders it "
+            "differently from the published file, which would then not verify",
+            err=True,
+        )
+    for file_kind, path in result.unrestorable.items():
+        click.echo(
+            f"warning: the published {file_kind} file is not at {path}, and this version of "
+            "careledger renders it differently: restore it from a backup of the reports "
+            "folder (a file rendered now would not verify)",
+            err=True,
+        )
     same = result.computed.data.data_sha256 == published.data_sha256
     if not same:
         raise CommandError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
@@ -96,6 +96,9 @@ class Generated:
     report: PublishedReport
     computed: ComputedReport
     newly_published: bool
+    #: Published files missing from the data folder that this version cannot render again
+    #: byte for byte (file kind -> path): only a backup restores them.
+    unrestorable: dict[str, Path] = field(default_factory=dict)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
@@ -164,6 +167,11 @@ class ReportService:
             written.append(path)
         return written
 
+    def missing_files(self, report: PublishedReport) -> dict[str, Path]:
+        """The published report's files that are not in the data folder."""
+        paths = {kind: self.file_path(report.report_id, kind) for kind in report.file_hashes()}
+        return {kind: path for kind, path in paths.items() if not path.is_file()}
+
     # -- generating ----------------------------------------------------------
 
     def _checkpoint(self, at_size: int | None) -> SignedCheckpoint:
@@ -226,7 +234,7 @@ class ReportService:
         existing = self.get(data.report_id)
         self.write_files(computed, published=existing)
         if existing is not None:
-            return Generated(existing, computed, newly_published=False)
+            return Generated(existing, computed, False, self.missing_files(existing))
         basis = data.document["basis"]
         statement = {
             "report_id": data.report_id,

@@ -495,3 +495,27 @@ def test_regenerating_never_replaces_a_published_file_with_one_rendered_differen
     data = reports.file_path(published.report_id, "json").read_bytes()
     assert sha256(data).hexdigest() == published.data_sha256  # the data is the same, rewritten
     assert world.cli("report", "verify", str(pdf)).exit_code == 0
+
+
+def test_a_published_file_that_cannot_be_rendered_again_is_named_for_restoring(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A published PDF lost from the data folder, that this version renders differently: the
+    command says so and where, and neither the data folder nor --out gets a file that would
+    not verify."""
+    reports = world.services.reports
+    published = world.assessment.report
+    pdf = reports.file_path(published.report_id, "pdf-zh")
+    pdf.unlink()
+    monkeypatch.setitem(labels._LABELS, "authority", ("另一个机关", "Another authority"))
+    out = tmp_path / "out"
+    ran = world.cli(
+        "report", "generate", "--kind", "assessment", "--period", "2026-11",
+        "--at", str(published.tree_size), "--out", str(out),
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert f"warning: the published pdf-zh file is not at {pdf}" in ran.output
+    assert "restore it from a backup" in ran.output
+    assert f"warning: {pdf.name} is not written to {out}" in ran.output
+    assert not pdf.exists() and not (out / pdf.name).exists()
+    assert (out / f"{published.report_id}.json").exists()  # the data always matches

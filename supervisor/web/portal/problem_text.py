@@ -67,7 +67,10 @@ def problem_text(
     template = _messages(_).get(problem.key)
     params = dict(problem.params)
     if problem.key == "header":
+        twice = bool(params.get("twice"))
         params = {k: params.get(k) or "—" for k in ("missing", "unknown", "expected")}
+        if twice:
+            template = _("the header row is wrong: a column appears twice (expected %(expected)s)")
     for name in ("first", "other"):
         if name in params:
             params[name] = _where(params[name], _)

@@ -109,7 +109,14 @@ def report_file(report_id: str, file_kind: str) -> Any:
     report = _published(report_id)
     path = services().reports.file_path(report.report_id, file_kind)
     if not path.is_file():
-        abort(404, description=_("The file is not on this server; regenerate the report."))
+        abort(
+            404,
+            description=_(
+                "The file is not on this server. Generating the report again restores it if "
+                "this version renders it byte for byte as published; otherwise restore the "
+                "reports folder from a backup."
+            ),
+        )
     return send_file(
         path, mimetype=_FILE_TYPES[file_kind], as_attachment=True, download_name=path.name
     )
@@ -123,7 +130,14 @@ def report_verify(report_id: str) -> Any:
     report = _published(report_id)
     path = services().reports.file_path(report.report_id, "pdf-zh")
     if not path.is_file():
-        abort(404, description=_("The file is not on this server; regenerate the report."))
+        abort(
+            404,
+            description=_(
+                "The file is not on this server. Generating the report again restores it if "
+                "this version renders it byte for byte as published; otherwise restore the "
+                "reports folder from a backup."
+            ),
+        )
     content = path.read_bytes()
     reports = services().reports
 
