@@ -81,7 +81,7 @@ def test_a_regulators_day_in_the_browser(
             expect(page.locator("#search-total")).to_contain_text("条记录")
             page.screenshot(path=str(shots / "3-search.png"), full_page=True)
 
-            page.locator("main table a").first.click()
+            page.locator("main table tbody a").first.click()  # the record (headers sort)
             expect(page.locator("#proof-status")).to_contain_text("已通过已签名检查点验证")
             expect(page.locator("#access-trail")).to_contain_text("wangjing")
             expect(page.locator("#access-trail")).to_contain_text("投诉核查 2026-119")

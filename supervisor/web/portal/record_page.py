@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from inspectors.reference import ReferenceSnapshot
 from ledger import schema as ledger_schema
@@ -100,14 +100,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         row = connection.execute(select(tables.records).where(_r.entry_index == index)).first()
         if row is None:
             return None
-        chain = connection.execute(
-            select(_r.entry_index, _r.record_id)
-            .where(
-                _r.institution_code == row.institution_code,
-                or_(_r.record_id == row.amends, _r.amends == row.record_id),
-            )
-            .order_by(_r.entry_index)
-        ).all()
+        chain = _amendments(connection, row)
         visit, left_out = _consultation_rows(connection, row)
         indices = sorted({index, *(r.entry_index for r in visit)})
         stored = {
@@ -187,6 +180,21 @@ def _sealed(stored: dict[int, Any], row: Any) -> tuple[bytes, bytes | None]:
     return bytes(entry.leaf), None if entry.payload is None else bytes(entry.payload)
 
 
+def _amendments(connection: Any, row: Any) -> list[Any]:
+    """What ``row`` corrects and what corrects it (two indexed reads: an OR of the two would
+    read the whole institution)."""
+    same_place = _r.institution_code == row.institution_code
+    found = []
+    if row.amends is not None:
+        found += connection.execute(
+            select(_r.entry_index, _r.record_id).where(same_place, _r.record_id == row.amends)
+        ).all()
+    found += connection.execute(
+        select(_r.entry_index, _r.record_id).where(same_place, _r.amends == row.record_id)
+    ).all()
+    return sorted(found, key=_index)
+
+
 #: How far a consultation's corrections are followed (each hop is one indexed read).
 _CORRECTION_HOPS = 8
 
@@ -201,25 +209,32 @@ def _consultation_rows(connection: Any, row: Any) -> tuple[list[Any], int]:
     same_place = _r.institution_code == row.institution_code
     ids = {visit_id}
     for _hop in range(_CORRECTION_HOPS):
-        linked = connection.execute(
-            select(_r.record_id, _r.amends).where(
-                same_place,
-                _r.record_type == "consultation",
-                or_(_r.record_id.in_(ids), _r.amends.in_(ids)),
-            )
-        ).all()
+        linked = [
+            *connection.execute(
+                select(_r.record_id, _r.amends).where(same_place, _r.record_id.in_(ids))
+            ),
+            *connection.execute(
+                select(_r.record_id, _r.amends).where(same_place, _r.amends.in_(ids))
+            ),
+        ]  # (what corrects a consultation is a consultation: its record type is not asked,
+        # which would send SQLite's planner to the index of all records of that type)
         grown = ids | {r.record_id for r in linked} | {r.amends for r in linked if r.amends}
         if grown == ids:
             break
         ids = grown
     wanted = (_r.entry_index, _r.record_id, _r.record_type, _r.occurred_at)
     visits = connection.execute(select(*wanted).where(same_place, _r.record_id.in_(ids))).all()
-    belonging = connection.execute(
-        select(*wanted)
-        .where(same_place, _r.consultation_record_id.in_(ids))
-        .order_by(_r.entry_index)
-        .limit(TIMELINE_LIMIT + 1)
-    ).all()
+    # No ORDER BY: sorting by entry_index would tempt SQLite's planner, without statistics,
+    # to walk the whole institution by (institution_code, entry_index) instead of this
+    # consultation's index entries (which come in entry order for one id anyway).
+    belonging = sorted(
+        connection.execute(
+            select(*wanted)
+            .where(same_place, _r.consultation_record_id.in_(ids))
+            .limit(TIMELINE_LIMIT + 1)
+        ).all(),
+        key=_index,
+    )
     left_out = 0
     if len(belonging) > TIMELINE_LIMIT:
         total = connection.execute(
