@@ -129,9 +129,6 @@ records = Table(
     #: Covering for counts by type over a time range (the dashboard), and by time alone.
     Index("ix_records_received_type", "received_at", "record_type"),
     Index("ix_records_consultation", "institution_code", "consultation_record_id"),
-    #: Search by institution, a page in either order without sorting the institution's records.
-    Index("ix_records_institution_occurred", "institution_code", "occurred_at", "entry_index"),
-    Index("ix_records_institution_entry", "institution_code", "entry_index"),
     #: Corrections only (partial): a record's amendment chain without reading its institution.
     Index(
         "ix_records_amends",

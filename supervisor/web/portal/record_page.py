@@ -224,9 +224,9 @@ def _consultation_rows(connection: Any, row: Any) -> tuple[list[Any], int]:
         ids = grown
     wanted = (_r.entry_index, _r.record_id, _r.record_type, _r.occurred_at)
     visits = connection.execute(select(*wanted).where(same_place, _r.record_id.in_(ids))).all()
-    # No ORDER BY: sorting by entry_index would tempt SQLite's planner, without statistics,
-    # to walk the whole institution by (institution_code, entry_index) instead of this
-    # consultation's index entries (which come in entry order for one id anyway).
+    # No ORDER BY: sorting by entry_index tempts SQLite's planner, without statistics, to
+    # walk the ledger's order instead of this consultation's index entries (which come in
+    # entry order for one id anyway).
     belonging = sorted(
         connection.execute(
             select(*wanted)

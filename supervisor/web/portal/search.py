@@ -209,8 +209,11 @@ def _ordered(statement: Select[Any], sort: str) -> Select[Any]:
     the records, and cannot tie. (``received_at`` is stamped when a batch's request
     arrives, before the append lock, so two batches in flight at once may carry stamps a
     few milliseconds the other way round.) Occurred ties go by ledger index the same way,
-    so pages never overlap or skip a record. Both are served by an index, by institution
-    too (``ix_records_institution_occurred``, ``ix_records_institution_entry``)."""
+    so pages never overlap or skip a record. By type and dates, both orders read an index
+    in order. By institution, the institution's matches are sorted: at the province's sizes
+    that takes milliseconds (0.1 to 0.4 s only for one institution holding a tenth of a
+    million-record ledger). Two indexes that spared it were tried and left out: two more
+    B-trees on the most written table, for a choice of order (ops/bench/RESULTS.md)."""
     column, direction = sort.split("_")
     keys = [_r.entry_index] if column == "received" else [_r.occurred_at, _r.entry_index]
     return statement.order_by(*(key.desc() if direction == "desc" else key.asc() for key in keys))

@@ -5,15 +5,15 @@ corrected consultation; both look up ``amends`` within one institution. Without 
 that read every record of the institution. Only corrections carry ``amends``, so the
 index holds only them and costs ordinary submissions nothing.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0018
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
