@@ -66,7 +66,7 @@ def test_search_by_type_and_rule_with_pages(
     )
     assert f"共 {flagged} 条记录" in page
     page = auditor.get("/portal/search?from=yesterday&type=nonsense").get_data(as_text=True)
-    assert "以下检索条件无法识别，已忽略：type, from" in page
+    assert "以下检索条件无法识别，已忽略：记录类型、起" in page  # by the names the form uses
     assert auditor.get("/portal/search?patient_id=330100").status_code == 400  # never in a URL
     assert auditor.get(f"/portal/search?patient={'ab' * 32}").status_code == 403
 
