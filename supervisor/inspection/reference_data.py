@@ -187,29 +187,14 @@ class ReferenceData:
 
     @staticmethod
     def _current(connection: Connection) -> dict[str, ReferenceVersion]:
-        return {
-            row.dataset: ReferenceVersion(
-                row.entry_index,
-                row.dataset,
-                row.version,
-                row.row_count,
-                row.source,
-                tables.read_time(row.imported_at),
-            )
-            for row in connection.execute(_LATEST)
-        }
+        return {row.dataset: _version(row) for row in connection.execute(_LATEST)}
 
     def history(self, dataset: str | None = None) -> list[ReferenceVersion]:
         query = select(tables.reference_versions).order_by(tables.reference_versions.c.entry_index)
         if dataset is not None:
             query = query.where(tables.reference_versions.c.dataset == dataset)
         with read_transaction(self.store.engine) as connection:
-            return [
-                ReferenceVersion(
-                    r.entry_index, r.dataset, r.version, r.row_count, r.source, r.imported_at
-                )
-                for r in connection.execute(query)
-            ]
+            return [_version(row) for row in connection.execute(query)]
 
     def payload(self, entry_index: int) -> bytes:
         """A version's payload, checked against the SHA-256 its leaf states."""

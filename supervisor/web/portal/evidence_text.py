@@ -18,7 +18,12 @@ from typing import Any
 
 from inspectors.reference import ReferenceSnapshot
 from supervisor.ground.china_time import PROVINCE_ZONE
-from supervisor.web.portal.record_fields import department_names, drug_category_names, field_labels
+from supervisor.web.portal.record_fields import (
+    department_names,
+    drug_category_names,
+    field_labels,
+    yuan,
+)
 
 __all__ = [
     "SENTENCE_RULES",
@@ -327,7 +332,10 @@ class _Reader:
         return self.names.get(text, text)
 
     def yuan(self, value: object) -> str:
-        return f"¥{Decimal(str(value)).quantize(Decimal('0.01')):,}"
+        money = yuan(value)
+        if money is None:  # the sentence falls back to labelled lines
+            raise ValueError(f"{value!r} is not an amount")
+        return money
 
     def moments(self, *texts: str) -> list[str]:
         """Times in China Standard Time, to the minute unless two would then read the same."""

@@ -129,7 +129,8 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         )
     record, mismatch = _open(services, entry.leaf, entry.payload)
     prover = _Prover(services)
-    proofs = prover.prove({i: leaf_hash(bytes(e.leaf)) for i, e in stored.items()})
+    leaf_hashes = {i: leaf_hash(bytes(e.leaf)) for i, e in stored.items()}
+    proofs = prover.prove(leaf_hashes)
     verified, problem, path = proofs[index]
     references = services.reference.snapshots_at(indices)
     opened = {
@@ -156,7 +157,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
     return RecordView(
         index,
         entry.type,
-        leaf_hash(bytes(entry.leaf)).hex(),
+        leaf_hashes[index].hex(),
         record,
         row.record_id,
         row.institution_code,

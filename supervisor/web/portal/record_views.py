@@ -109,11 +109,12 @@ def record(index: int) -> Any:
     if shown is not None and not can_see_identity:
         shown = mask_identity(shown)
     fields = None
+    words_for_values = value_names()
     names = view.institution_names | department_names(_)
     if shown is not None:
         words = {"yes": _("yes"), "no": _("no"), "cst": _("CST")}
         fields = record_rows(
-            shown, view.reference, field_labels(_), value_names(), words, names=names
+            shown, view.reference, field_labels(_), words_for_values, words, names=names
         )
     institution = view.institution_names.get(view.institution_code, view.institution_code)
     return render_template(
@@ -122,7 +123,7 @@ def record(index: int) -> Any:
         record=shown,
         fields=fields,
         institution_name=view.institution_names.get(view.institution_code),
-        timeline=timeline_rows(view.timeline, index, institution, _, value_names()),
+        timeline=timeline_rows(view.timeline, index, institution, _, words_for_values),
         not_yet_covered=NOT_YET_COVERED,
         no_checkpoint=NO_CHECKPOINT,
         masked=not can_see_identity,
