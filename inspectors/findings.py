@@ -29,7 +29,15 @@ from .values import (
     named_practitioners,
 )
 
-__all__ = ["Finding", "Rule", "Severity", "Subject", "Violation"]
+__all__ = ["Finding", "Grouping", "Rule", "Severity", "Subject", "Violation"]
+
+
+class Grouping(StrEnum):
+    """How a rule's findings form cases (see ``inspectors.grouping``)."""
+
+    INSTITUTION = "institution"  # one case per institution and rule
+    PRACTITIONER = "practitioner"  # one per practitioner, institution and rule
+    MONTH = "month"  # one per institution, rule and month the record occurred in
 
 
 class Severity(StrEnum):
@@ -93,6 +101,7 @@ class Rule:
     legal_basis: str
     applies_to: frozenset[str]
     check: Check = field(compare=False)
+    grouping: Grouping = Grouping.MONTH
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,8 @@ class Finding:
     evidence: Mapping[str, Any]
     reference_versions: Mapping[str, str]
     policy_sha256: str
+    #: The case it belongs to (``inspectors.grouping``); not part of its identity.
+    case_key: str = ""
 
     @cached_property
     def finding_id(self) -> str:

@@ -9,8 +9,10 @@ order.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from .findings import Finding, Rule, Subject
+from .grouping import case_key
 from .policy import Policy
 from .reference import ReferenceSnapshot
 from .rules.credentials import CREDENTIAL_RULES
@@ -48,6 +50,12 @@ def record_type_name(record: object) -> str:
     return _TYPE_NAMES[type(record)]
 
 
+def _occurred_at(subject: Subject) -> datetime:
+    """When the record's event happened (a filing or roster entry: when it was received)."""
+    moment = getattr(subject.record.record, "occurred_at", None)
+    return moment if isinstance(moment, datetime) else subject.record.received_at
+
+
 def inspect_subject(
     subject: Subject, reference: ReferenceSnapshot, policy: Policy
 ) -> list[Finding]:
@@ -55,9 +63,13 @@ def inspect_subject(
     record = subject.record.record
     found: list[Finding] = []
     versions = None
+    occurred = _occurred_at(subject)
     for rule in _RULES_FOR[_TYPE_NAMES[type(record)]]:
         for violation in rule.check(subject, reference, policy):
             versions = versions or reference.versions()
+            key = case_key(
+                rule.id, rule.grouping, record.institution_code, violation.evidence, occurred
+            )
             found.append(
                 Finding(
                     rule.id,
@@ -70,6 +82,7 @@ def inspect_subject(
                     violation.evidence,
                     versions,
                     policy.sha256,
+                    key,
                 )
             )
     return found

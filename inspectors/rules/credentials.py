@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from ..findings import Rule, Severity, Subject, Violation
+from ..findings import Grouping, Rule, Severity, Subject, Violation
 from ..policy import Policy
 from ..reference import ReferenceSnapshot, RegisteredPractitioner
 from ..values import InstitutionFiling, NamedPractitioner
@@ -162,6 +162,7 @@ CREDENTIAL_RULES = (
         "并在执业注册信息中可查。",
         _NAMING_TYPES,
         _unregistered,
+        Grouping.PRACTITIONER,
     ),
     Rule(
         "CRED-INACTIVE",
@@ -170,6 +171,7 @@ CREDENTIAL_RULES = (
         f"{DIAGNOSIS_RULES}：医师应当具有有效的执业资质；执业注册被注销、暂停或过期期间不得执业。",
         _NAMING_TYPES,
         _registered_check(_inactive),
+        Grouping.PRACTITIONER,
     ),
     Rule(
         "CRED-SITE",
@@ -179,6 +181,7 @@ CREDENTIAL_RULES = (
         "应当根据多机构执业相关要求进行执业注册或备案。",
         _NAMING_TYPES,
         _registered_check(_site),
+        Grouping.PRACTITIONER,
     ),
     Rule(
         "CRED-EXPERIENCE",
@@ -188,6 +191,7 @@ CREDENTIAL_RULES = (
         "（年限以监管政策为准）。",
         _NAMING_TYPES,
         _registered_check(_experience),
+        Grouping.PRACTITIONER,
     ),
     Rule(
         "CRED-ROLE",
@@ -197,6 +201,7 @@ CREDENTIAL_RULES = (
         "其他人员不得替代医师或药师。",
         _NAMING_TYPES,
         _registered_check(_role),
+        Grouping.PRACTITIONER,
     ),
     Rule(
         "CRED-SCOPE",
@@ -205,5 +210,6 @@ CREDENTIAL_RULES = (
         f"{DIAGNOSIS_RULES}：医师应当在注册的执业范围内开展互联网诊疗活动。",
         frozenset({"consultation", "practitioner"}),
         _registered_check(_scope),
+        Grouping.PRACTITIONER,
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..findings import Rule, Severity, Subject, Violation
+from ..findings import Grouping, Rule, Severity, Subject, Violation
 from ..policy import Policy
 from ..reference import ReferenceSnapshot
 from .legal import HOSPITAL_RULES, SUPERVISION_RULES, evidence_value
@@ -63,6 +63,7 @@ DATA_RULES = (
         f"{SUPERVISION_RULES}：医疗机构应当将互联网诊疗数据及时上传至省级监管平台；时限以监管政策为准。",
         _SERVICE,
         _late,
+        Grouping.INSTITUTION,
     ),
     Rule(
         "ORG-UNKNOWN",
@@ -71,6 +72,7 @@ DATA_RULES = (
         f"{HOSPITAL_RULES}：互联网医院应当向监管平台上传执业许可及执业信息。",
         _ALL - {"institution"},
         _unknown_institution,
+        Grouping.INSTITUTION,
     ),
     Rule(
         "ORG-LICENSE",
@@ -79,5 +81,6 @@ DATA_RULES = (
         f"{HOSPITAL_RULES}、{SUPERVISION_RULES}：互联网医院应当取得并按期校验《医疗机构执业许可证》。",
         _ALL,
         _licence,
+        Grouping.INSTITUTION,
     ),
 )

@@ -114,6 +114,7 @@ def _register() -> None:
     from supervisor.cli import (
         audit_commands,
         backup_commands,
+        case_commands,
         db_commands,
         demo_commands,
         doctor_commands,
@@ -149,6 +150,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspector)
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
+    cli.add_command(case_commands.cases_group)
     cli.add_command(report_commands.report)
     cli.add_command(retention_commands.retention)
     cli.add_command(scheduler_commands.scheduler)

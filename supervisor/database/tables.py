@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -30,8 +31,11 @@ from sqlalchemy import (
 
 __all__ = [
     "access_events",
+    "alerts",
     "apscheduler_jobs",
     "batches",
+    "case_events",
+    "cases",
     "cosignatures",
     "finding_actions",
     "findings",
@@ -40,6 +44,8 @@ __all__ = [
     "job_runs",
     "login_failures",
     "metadata",
+    "notice_responses",
+    "notices",
     "platform_keys",
     "platforms",
     "portal_jobs",
@@ -179,7 +185,10 @@ findings = Table(
     #: Triage: open, acknowledged, rectification_ordered, resolved, dismissed.
     Column("state", String(24), nullable=False, server_default="open"),
     Column("rectification_deadline", String(10), nullable=True),
+    #: The case it joined (``supervisor.inspection.case_grouping``).
+    Column("case_id", String(16), nullable=True),
     Index("ix_findings_rule", "rule_id"),
+    Index("ix_findings_case", "case_id"),
     Index("ix_findings_institution", "institution_code"),
     Index("ix_findings_record", "record_index"),
 )
@@ -293,6 +302,106 @@ finding_actions = Table(
     Column("reason", String(500), nullable=False),
     Column("deadline", String(10), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+#: Cases: the findings that share one cause (one key), what regulators act on. A key's
+#: ``generation`` counts its cases: a recurrence after a case closed opens the next.
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(16), primary_key=True),
+    Column("case_key", String(160), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("rule_id", String(40), nullable=False),
+    Column("institution_code", String(64), nullable=False),
+    Column("grouping", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    #: open, acknowledged, rectification_ordered, responded, escalated, closed, dismissed.
+    Column("state", String(24), nullable=False),
+    Column("repeat", Boolean, nullable=False),
+    Column("finding_count", Integer, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("opened_index", BigInteger, nullable=False),
+    Column("deadline", String(10), nullable=True),
+    Column("notice_id", String(16), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_cases_key", "case_key", "generation", unique=True),
+    Index("ix_cases_state", "state"),
+    Index("ix_cases_institution", "institution_code"),
+)
+
+#: Every step people (or the scheduler) took on a case; one ``case.event`` entry each.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("case_id", String(16), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("state_after", String(24), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("roles", String(100), nullable=False),
+    Column("reason", String(2000), nullable=False),
+    Column("deadline", String(10), nullable=True),
+    Column("notice_id", String(16), nullable=True),
+    Column("response_id", String(80), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+#: Rectification notices (整改通知书) issued to institutions; ``document`` is the
+#: canonical JSON the ledger entry seals.
+notices = Table(
+    "notices",
+    metadata,
+    Column("notice_id", String(16), primary_key=True),
+    Column("case_id", String(16), nullable=False, index=True),
+    Column("institution_code", String(64), nullable=False, index=True),
+    Column("entry_index", BigInteger, nullable=False, unique=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("deadline", String(10), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+#: Platforms' signed answers to notices; ``envelope_sha256`` makes a resend idempotent.
+notice_responses = Table(
+    "notice_responses",
+    metadata,
+    Column("response_id", String(80), primary_key=True),
+    Column("notice_id", String(16), nullable=False, index=True),
+    Column("case_id", String(16), nullable=False, index=True),
+    Column("platform_id", String(80), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("entry_index", BigInteger, nullable=False, unique=True),
+    #: The tree size its receipt was issued at (the first checkpoint covering it).
+    Column("tree_size", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("statement", Text, nullable=False),
+    Column("attachments", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("envelope_sha256", String(64), nullable=False),
+    #: pending, accepted, rejected (by a ``case.event``).
+    Column("review", String(16), nullable=False),
+    Column("review_reason", String(2000), nullable=True),
+)
+
+#: Worker state (not a projection: kept by ``projections rebuild``). Alerts of
+#: high-severity cases to the on-duty regulators: each send and retry recorded.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(16), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(300), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("case_id", "channel", "recipient", name="ux_alerts_once"),
 )
 
 

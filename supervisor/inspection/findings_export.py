@@ -4,7 +4,7 @@ document (evidence, legal basis), as JSON Lines or CSV."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import orjson
@@ -18,7 +18,7 @@ from supervisor.database import tables
 from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 from supervisor.inspection.inspector import FINDING_ENTRY
 
-__all__ = ["CSV_COLUMNS", "CSV_HEADERS", "findings", "write_findings"]
+__all__ = ["CSV_COLUMNS", "CSV_HEADERS", "findings", "write_findings", "write_table"]
 
 #: The CSV's columns: machine name, and the Chinese a regulator reads beside it in the header
 #: (``发现时间（北京时间） / found_at``; ``reports.spreadsheet.read_table`` reads it back).
@@ -73,8 +73,16 @@ def findings(
 
 
 def write_findings(rows: Iterator[dict[str, Any]], out: IO[bytes], fmt: str) -> int:
+    """Write findings as ``jsonl`` or ``csv`` (see ``write_table``)."""
+    return write_table(rows, out, fmt, CSV_HEADERS)
+
+
+def write_table(
+    rows: Iterable[dict[str, Any]], out: IO[bytes], fmt: str, headers: Mapping[str, str]
+) -> int:
     """Write ``rows`` as ``jsonl`` or ``csv`` (UTF-8 with BOM, so spreadsheets read Chinese;
-    a header row of Chinese and machine names, ``规则 / rule``)."""
+    a header row of Chinese and machine names, ``规则 / rule``; ``headers`` maps each
+    column's machine name to its Chinese label, in order)."""
     count = 0
     if fmt == "jsonl":
         for row in rows:
@@ -86,10 +94,10 @@ def write_findings(rows: Iterator[dict[str, Any]], out: IO[bytes], fmt: str) -> 
     out.write("\ufeff".encode())
     buffer = io.StringIO(newline="")
     writer = SpreadsheetWriter(buffer, lineterminator="\n")
-    writer.writerow(bilingual_header(CSV_HEADERS))
+    writer.writerow(bilingual_header(headers))
     for row in rows:
         values = []
-        for column in CSV_COLUMNS:
+        for column in headers:
             value = row.get(column)
             if isinstance(value, dict | list):
                 value = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -48,6 +48,7 @@ from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.database import tables
 from supervisor.ground.sealed_entries import open_sealed, sealed_entry
+from supervisor.inspection.case_grouping import group_findings
 from supervisor.inspection.reference_data import ReferenceData
 from supervisor.inspection.related_records import (
     RECORD_QUERY,
@@ -103,6 +104,7 @@ def finding_row(index: int, statement: dict[str, Any], received_at: datetime) ->
         "record_id": statement["record_id"],
         "related_indices": ",".join(str(i) for i in statement["related_indices"]),
         "found_at": tables.stored_time(received_at),
+        "case_id": None,  # set by ``group_findings``
     }
 
 
@@ -415,6 +417,8 @@ class Inspector:
                 finding_row(result.first_index + offset, dict(draft.statement), now)
                 for offset, draft in enumerate(drafts[:-1])
             ]
+            keys = [str(draft.statement["case_key"]) for draft in drafts[:-1]]
+            group_findings(connection, rows, keys)
             insert_dicts(connection, tables.findings, rows)
             if also is not None:
                 also(connection, result)
@@ -433,6 +437,7 @@ class Inspector:
             "record_id": finding.record_id,
             "reference_versions": dict(finding.reference_versions),
             "policy_sha256": finding.policy_sha256,
+            "case_key": finding.case_key,
         }
         return sealed_entry(
             self.keys, FINDING_ENTRY, FINDING_ENTRY, now, public=public, details=finding.document()

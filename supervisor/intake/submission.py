@@ -56,7 +56,14 @@ from supervisor.intake.record_schema import RecordProblem, record_problems
 from supervisor.intake.request_signing import RequestSignature
 from supervisor.transparency.witnessing import witnessed_since
 
-__all__ = ["Envelope", "RejectionError", "SubmissionLimits", "SubmissionService", "parse_envelope"]
+__all__ = [
+    "Envelope",
+    "RejectionError",
+    "SubmissionLimits",
+    "SubmissionService",
+    "parse_envelope",
+    "require_unrevoked",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,21 @@ class Submitted:
 
     created: bool
     receipt: dict[str, Any]
+
+
+def require_unrevoked(connection: Connection, platform_id: str, key_id: str, what: str) -> None:
+    """Under the head lock: the signing key was not revoked while the ``what`` was in flight."""
+    revoked = connection.execute(
+        select(tables.platform_keys.c.revoked_index).where(tables.platform_keys.c.key_id == key_id)
+    ).scalar_one_or_none()
+    if revoked is not None:
+        raise RejectionError(
+            403,
+            "revoked-key",
+            "The signing key is revoked",
+            f"key {key_id} of {platform_id} was revoked while this {what} was in flight; "
+            "nothing of it was stored; sign with a current key",
+        )
 
 
 class SubmissionService:
@@ -85,7 +107,7 @@ class SubmissionService:
 
     # -- checks, in the order they are made -----------------------------------
 
-    def _platform_key(self, platform_id: str, key_id: str) -> PlatformKey:
+    def platform_key(self, platform_id: str, key_id: str) -> PlatformKey:
         """A current key of ``platform_id``; raises on an unknown or revoked key."""
         key = self.platforms.key(key_id)
         if key is None or key.platform_id != platform_id:
@@ -115,7 +137,7 @@ class SubmissionService:
                 "Sign the request",
                 "platform_id or key_id in the Authorization header is malformed",
             )
-        key = self._platform_key(signed.platform_id, signed.key_id)
+        key = self.platform_key(signed.platform_id, signed.key_id)
         now = self.clock()
         if abs(now.timestamp() - signed.created) > self.limits.clock_skew.total_seconds():
             raise RejectionError(
@@ -140,7 +162,7 @@ class SubmissionService:
 
     def _authenticate(self, envelope: Envelope) -> tuple[PlatformKey, bytes]:
         """The signing key and the signed bytes; raises on unknown/revoked key or bad signature."""
-        key = self._platform_key(envelope.platform_id, envelope.key_id)
+        key = self.platform_key(envelope.platform_id, envelope.key_id)
         try:
             signed = canonical_json(envelope.unsigned)
         except NotCanonicalizableError as e:
@@ -164,8 +186,12 @@ class SubmissionService:
         return key, signed
 
     def _check_clock(self, envelope: Envelope, now: datetime) -> None:
+        self.check_created_at(envelope.created_at_text, now)
+
+    def check_created_at(self, text: str, now: datetime) -> None:
+        """A signed document's ``created_at`` is a real date within the allowed clock skew."""
         try:
-            created_at = datetime.fromisoformat(envelope.created_at_text)
+            created_at = datetime.fromisoformat(text)
         except ValueError as e:  # matches the pattern but not the calendar (02-30)
             raise field_problem("created_at", "is not a valid date") from e
         skew = abs(created_at - now)
@@ -176,7 +202,7 @@ class SubmissionService:
                 "created_at is too far from the regulator's clock",
                 f"created_at is {skew.total_seconds():.0f} s from the server time "
                 f"{now.isoformat()}; at most {self.limits.clock_skew.total_seconds():.0f} s "
-                "allowed. Check the platform's clock and sign the batch again",
+                "allowed. Check the platform's clock and sign it again",
                 server_time=now.isoformat(),
             )
 
@@ -317,19 +343,7 @@ class SubmissionService:
         return Submitted(False, self._receipt_of(previous))
 
     def _require_unrevoked(self, connection: Connection, envelope: Envelope) -> None:
-        revoked = connection.execute(
-            select(tables.platform_keys.c.revoked_index).where(
-                tables.platform_keys.c.key_id == envelope.key_id
-            )
-        ).scalar_one_or_none()
-        if revoked is not None:
-            raise RejectionError(
-                403,
-                "revoked-key",
-                "The signing key is revoked",
-                f"key {envelope.key_id} of {envelope.platform_id} was revoked while this batch "
-                "was in flight; nothing of it was stored; sign with a current key",
-            )
+        require_unrevoked(connection, envelope.platform_id, envelope.key_id, "batch")
 
     # -- the submission ----------------------------------------------------------------
 

@@ -19,6 +19,9 @@ from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.database import write_transaction
 from ledger.leaf import LeafHeader, decode_leaf
+from supervisor.cases.events import CASE_EVENT_ENTRY, apply_case_event
+from supervisor.cases.responses import RESPONSE_ENTRY
+from supervisor.cases.service import apply_response, open_response
 from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
 from supervisor.ground.records import (
@@ -31,6 +34,7 @@ from supervisor.ground.records import (
 )
 from supervisor.ground.sealed_entries import open_sealed
 from supervisor.inspection.access_trail import ACCESS_ENTRY_PREFIX, access_row
+from supervisor.inspection.case_grouping import case_key_of, group_findings
 from supervisor.inspection.inspector import FINDING_ENTRY, finding_row
 from supervisor.inspection.reference_data import REFERENCE_ENTRY_PREFIX, reference_row
 from supervisor.inspection.triage import FINDING_ACTION_ENTRY, apply_action, open_action
@@ -48,9 +52,9 @@ def _project_other(connection: Connection, index: int, entry_type: str, header: 
         row = reference_row(index, header.statement, received_at)
         connection.execute(insert(tables.reference_versions).values(row))
     elif entry_type == FINDING_ENTRY:
-        connection.execute(
-            insert(tables.findings).values(finding_row(index, header.statement, received_at))
-        )
+        row = finding_row(index, header.statement, received_at)
+        group_findings(connection, [row], [case_key_of(header.statement, received_at)])
+        connection.execute(insert(tables.findings).values(row))
 
 
 @dataclass
@@ -121,6 +125,10 @@ def rebuild_projections(
             tables.reference_versions,
             tables.finding_actions,
             tables.findings,
+            tables.cases,
+            tables.case_events,
+            tables.notices,
+            tables.notice_responses,
             tables.access_events,
             tables.reports,
             tables.schedules,
@@ -206,6 +214,29 @@ def rebuild_projections(
                     _count_unopened(counts, tampered, entry.idx, e)
                 else:
                     apply_action(connection, entry.idx, action, utc_time(header.received_at))
+            elif entry.type == CASE_EVENT_ENTRY:
+                close_batch()
+                try:
+                    event = open_sealed(keys, entry.leaf, entry.payload)
+                except (SealedPayloadError, PayloadMismatchError) as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
+                else:
+                    apply_case_event(connection, entry.idx, event, utc_time(header.received_at))
+            elif entry.type == RESPONSE_ENTRY:
+                close_batch()
+                try:
+                    envelope = open_response(keys, entry.leaf, entry.payload)
+                except (SealedPayloadError, PayloadMismatchError) as e:
+                    _count_unopened(counts, tampered, entry.idx, e)
+                else:
+                    apply_response(
+                        connection,
+                        entry.idx,
+                        statement,
+                        envelope,
+                        tree_size=tree_size_of_batch(entry.idx),
+                        at=utc_time(header.received_at),
+                    )
             elif entry.type == REPORT_ENTRY:
                 close_batch()
                 try:

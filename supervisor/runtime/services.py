@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from ledger.log_keys import KeyChain
 from ledger.note import Verifier
 from ledger.store import LedgerStore
+from supervisor.cases.service import CaseService
 from supervisor.config import Settings
 from supervisor.custody.key_files import load_log_signer
 from supervisor.custody.log_rotation import log_signer_finder
@@ -45,6 +46,7 @@ class Services:
     triage: FindingTriage
     reports: ReportService
     schedules: ScheduleService
+    cases: CaseService
     #: The log's first key (``log.vkey``, printed by ``init``): where its key chain starts.
     log_genesis: Verifier
 
@@ -65,12 +67,13 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
     )
     reference = ReferenceData(store)
+    submissions = SubmissionService(store, keys, limits, clock)
     return Services(
         settings,
         engine,
         store,
         keys,
-        SubmissionService(store, keys, limits, clock),
+        submissions,
         clock,
         reference,
         Inspector(store, keys, reference, clock),
@@ -80,6 +83,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
             store, keys, lambda: store.key_chain(genesis), settings.data_dir / "reports", clock
         ),
         ScheduleService(store, keys, clock),
+        CaseService(store, keys, submissions, clock),
         genesis,
     )
 
