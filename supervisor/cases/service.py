@@ -38,6 +38,7 @@ from supervisor.ground.records import leaf_commitment, open_committed, record_co
 from supervisor.ground.sealed_entries import open_sealed, sealed_entry
 from supervisor.inspection.case_grouping import TERMINAL_CASE_STATES
 from supervisor.intake.envelope import RejectionError
+from supervisor.intake.record_schema import RecordProblem
 from supervisor.intake.submission import SubmissionService, require_unrevoked
 
 __all__ = [
@@ -539,9 +540,10 @@ class CaseService:
             view["notice"] = document
         return view
 
-    def respond(self, document: Any) -> Responded:
+    def respond(self, document: Any, *, notice_id: str | None = None) -> Responded:
         """Take a platform's signed response; idempotent by ``response_id``. Raises
-        ``RejectionError`` (the problem to answer with)."""
+        ``RejectionError`` (the problem to answer with). ``notice_id``: the notice it was
+        sent to (the API's path), which must be the one it answers."""
         envelope = parse_response(document)
         key = self.submissions.platform_key(envelope["platform_id"], envelope["key_id"])
         signed = canonical_json(envelope.unsigned)
@@ -555,6 +557,16 @@ class CaseService:
                 f"signature is not an Ed25519 signature by key {key.key_id} over the RFC 8785 "
                 "canonical JSON of the response without its signature field",
             ) from e
+        if notice_id is not None and envelope["notice_id"] != notice_id:
+            # After the signature: who is not a platform learns nothing from the order.
+            raise RejectionError(
+                422,
+                "invalid-response",
+                "The response is invalid",
+                f"notice_id: the response answers {envelope['notice_id']}, "
+                f"but was sent to notice {notice_id}",
+                [RecordProblem("/notice_id", "must be the notice the response is sent to")],
+            )
         now = self.clock()
         with read_transaction(self.store.engine) as connection:
             previous = connection.execute(

@@ -10,18 +10,20 @@ from flask import Blueprint, Response, g, request
 
 from supervisor.ground.strict_json import StrictJsonError, parse_strict_json
 from supervisor.intake.record_schema import published_schema
-from supervisor.intake.request_signing import parse_authorization, signing_input
+from supervisor.intake.request_signing import SCHEME, parse_authorization, signing_input
 from supervisor.intake.submission import RejectionError
 from supervisor.web.api.openapi import openapi_document
 from supervisor.web.current import services
 from supervisor.web.problems import problem_response
 
-__all__ = ["api"]
+__all__ = ["api", "json_response", "signed_platform", "strict_json_body"]
 
 api = Blueprint("api", __name__)
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -36,6 +38,8 @@ def _rejection(error: RejectionError) -> Response:
         error.detail,
         errors=[{"pointer": e.pointer, "detail": e.detail} for e in error.errors],
         extensions=error.extensions,
+        # RFC 9110: a 401 names the scheme that would get the request in.
+        headers={"WWW-Authenticate": SCHEME} if error.status == 401 else None,
     )
 
 
@@ -44,25 +48,52 @@ def rejected(error: RejectionError) -> Response:
     return _rejection(error)
 
 
-@api.post("/batches")
-def submit_batch() -> Response:
+def strict_json_body(what: str) -> Any:
+    """The request body as I-JSON (no key twice, bounded depth); raises ``RejectionError``
+    (415 for another content type, 400 for malformed JSON)."""
     if request.mimetype != "application/json":
-        return problem_response(
+        raise RejectionError(
             415,
             "unsupported-media-type",
             "Unsupported Media Type",
-            f"send the batch as application/json, not {request.mimetype or 'no content type'}",
+            f"send the {what} as application/json, not {request.mimetype or 'no content type'}",
         )
-    body = request.get_data(cache=False)
     try:
-        document = parse_strict_json(body)
+        return parse_strict_json(request.get_data(cache=False))
     except StrictJsonError as e:
-        return problem_response(
+        raise RejectionError(
             400,
             "malformed-json",
             "The body is not valid JSON",
             f"{e} (UTF-8 I-JSON: no key twice in an object, nesting depth at most 1024)",
+        ) from e
+
+
+def signed_platform() -> str:
+    """The platform whose registered key signed this read request (``request_signing``);
+    raises ``RejectionError`` (401 unsigned or badly signed, 403 unknown or revoked key)."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise RejectionError(
+            401,
+            "unauthenticated",
+            "Sign the request",
+            "this request needs an Authorization header signed with a platform key",
         )
+    try:
+        signed = parse_authorization(header)
+    except ValueError as e:
+        raise RejectionError(401, "unauthenticated", "Sign the request", str(e)) from e
+    services().submissions.authenticate_request(
+        signed, signing_input(request.method, request.path, signed.created)
+    )
+    g.platform_id = signed.platform_id
+    return signed.platform_id
+
+
+@api.post("/batches")
+def submit_batch() -> Response:
+    document = strict_json_body("batch")
     if isinstance(document, dict):
         g.platform_id = document.get("platform_id")
     outcome = services().submissions.submit(document)
@@ -70,48 +101,25 @@ def submit_batch() -> Response:
     # Quoted, so that no batch id (however it passed validation) can break the header
     # of a batch that is already committed.
     location = "/api/v1/batches/" + quote(receipt["batch_id"], safe="")
-    return _json(receipt, 201 if outcome.created else 200, {"Location": location})
+    return json_response(receipt, 201 if outcome.created else 200, {"Location": location})
 
 
 @api.get("/batches/<batch_id>")
 def batch_receipt(batch_id: str) -> Response:
-    header = request.headers.get("Authorization")
-    if header is None:
-        return problem_response(
-            401,
-            "unauthenticated",
-            "Sign the request",
-            "fetching a receipt needs an Authorization header signed with a platform key",
-            headers={"WWW-Authenticate": "CareLedger-Ed25519"},
-        )
-    try:
-        signed = parse_authorization(header)
-    except ValueError as e:
-        return problem_response(
-            401,
-            "unauthenticated",
-            "Sign the request",
-            str(e),
-            headers={"WWW-Authenticate": "CareLedger-Ed25519"},
-        )
-    submissions = services().submissions
-    submissions.authenticate_request(
-        signed, signing_input(request.method, request.path, signed.created)
-    )
-    g.platform_id = signed.platform_id
-    receipt = submissions.receipt(signed.platform_id, batch_id)
+    platform_id = signed_platform()
+    receipt = services().submissions.receipt(platform_id, batch_id)
     if receipt is None:
         return problem_response(
-            404, "unknown-batch", "No such batch", f"{signed.platform_id} sent no batch {batch_id}"
+            404, "unknown-batch", "No such batch", f"{platform_id} sent no batch {batch_id}"
         )
-    return _json(receipt)
+    return json_response(receipt)
 
 
 @api.get("/schema")
 def record_schema() -> Response:
-    return _json(published_schema(), headers={"Cache-Control": "public, max-age=3600"})
+    return json_response(published_schema(), headers={"Cache-Control": "public, max-age=3600"})
 
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return _json(openapi_document(), headers={"Cache-Control": "public, max-age=3600"})
+    return json_response(openapi_document(), headers={"Cache-Control": "public, max-age=3600"})
