@@ -19,8 +19,16 @@ Then, on the clock and in the same run:
   related records, run the 28 rules, append sealed findings and the run
   entries, move the cursor.
 
-Figures: records/s of both, their ratio, and the inspector's precision and
-recall against the province's ground-truth labels.
+Then the cost of grouping findings into cases (issue 20): the inspector
+again from an empty cursor, four times, alternately without and with case
+grouping (without, with, with, without: the ledger grows by the findings of
+each pass, so the order cancels out), the projections emptied before each.
+"Without" replaces ``group_findings`` with a function that leaves every
+finding without a case (this benchmark's patch; the product has no switch).
+
+Figures: records/s of both, their ratio, the inspector's precision and
+recall against the province's ground-truth labels, and the records/s with
+and without grouping with the slowdown (target: at most 10%).
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from bench_support import postgres_schemas, write_report
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from ledger.database import read_transaction
+import supervisor.inspection.inspector as inspector_module
+from ledger.database import read_transaction, write_transaction
 from supervisor.config import Settings
 from supervisor.custody.data_folder import initialise
 from supervisor.database import tables
@@ -46,6 +55,7 @@ from supervisor.inspection.related_records import read_record_rows
 from supervisor.runtime.services import build_services
 
 TARGET = 20_000
+GROUPING_COST_TARGET = 0.10
 CHUNK = 10_000  # the inspector's chunk
 #: Platforms send every six hours here (well within the 24-hour transmission deadline), so
 #: a million records take a few minutes to load rather than a quarter of an hour.
@@ -74,6 +84,52 @@ def _floor(settings: Settings) -> tuple[int, float]:
     return records, elapsed
 
 
+def _no_grouping(connection: Any, rows: Any, keys: Any) -> list[Any]:
+    del connection, rows, keys
+    return []
+
+
+def _timed_pass(settings: Settings, later: Any, grouping: bool) -> float:
+    """Records/s of one whole inspection from an empty cursor, with or without grouping."""
+    services = build_services(settings, lambda: later)
+    with write_transaction(services.engine) as connection:
+        for table in (
+            tables.findings,
+            tables.cases,
+            tables.inspection_cursor,
+            tables.inspection_pending,
+        ):
+            connection.execute(delete(table))
+    real = inspector_module.group_findings
+    inspector_module.group_findings = real if grouping else _no_grouping  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        passes = services.inspector.follow()
+        seconds = time.perf_counter() - started
+    finally:
+        inspector_module.group_findings = real  # type: ignore[assignment]
+    services.engine.dispose()
+    return sum(p.records for p in passes) / seconds
+
+
+def _grouping_cost(settings: Settings, later: Any) -> dict[str, Any]:
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for grouping in (False, True, True, False):
+        rates[grouping].append(_timed_pass(settings, later, grouping))
+    without = sum(rates[False]) / 2
+    with_grouping = sum(rates[True]) / 2
+    slowdown = 1 - with_grouping / without
+    return {
+        "records_per_s_without": round(without),
+        "records_per_s_with": round(with_grouping),
+        "passes_without": [round(r) for r in rates[False]],
+        "passes_with": [round(r) for r in rates[True]],
+        "slowdown": round(slowdown, 4),
+        "target_slowdown": GROUPING_COST_TARGET,
+        "meets_target": slowdown <= GROUPING_COST_TARGET,
+    }
+
+
 def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, Any]:
     settings = Settings(data_dir=work / name, database_url=database_url)
     initialise(settings)
@@ -93,7 +149,9 @@ def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, An
             (r.institution_code, r.record_id, r.rule_id)
             for r in connection.execute(select(tables.findings))
         }
+        cases = connection.execute(select(tables.cases.c.case_id)).all()
     services.engine.dispose()
+    grouping = _grouping_cost(settings, later)
     labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(folder)}
     hits = len(found & labels)
     inspect_rate = inspected / inspect_seconds
@@ -118,6 +176,8 @@ def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, An
         "labels": len(labels),
         "precision": round(hits / len(found), 6) if found else 1.0,
         "recall": round(hits / len(labels), 6) if labels else 1.0,
+        "cases": len(cases),
+        "case_grouping": grouping,
     }
 
 
