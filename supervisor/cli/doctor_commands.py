@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger import schema as ledger_schema
 from reports.fonts import BUILT_IN_FONT, embedded_font_file
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
 from supervisor.custody.data_folder import data_at_rest_problems, sqlite_files
+from supervisor.database import tables
 from supervisor.database.engine import durability_problems, open_engine
 
 
@@ -51,7 +52,22 @@ def _database(context: CliContext) -> list[Finding]:
     try:
         with engine.connect() as connection:
             size = connection.execute(select(ledger_schema.head.c.size)).scalar_one()
+            ungrouped = connection.execute(
+                select(func.count())
+                .select_from(tables.findings)
+                .where(tables.findings.c.case_id.is_(None))
+            ).scalar_one()
         found = [Finding(True, f"database reachable, ledger of {size} entries")]
+        if ungrouped:
+            # Findings recorded before cases existed (an upgraded installation).
+            found.append(
+                Finding(
+                    False,
+                    f"{ungrouped} findings belong to no case yet",
+                    "run `careledger projections rebuild` once to group them",
+                    needed_to_run=False,
+                )
+            )
         problems = durability_problems(engine)
     except Exception as e:  # reported, not raised: the doctor names every problem
         fix = "check database_url (CARELEDGER_DATABASE_URL), then `careledger init`"

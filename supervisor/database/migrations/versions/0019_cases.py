@@ -3,6 +3,8 @@
 Findings that share one cause form a case (the key each finding's entry
 names); what people decide about a case, the notices it issues and the
 platforms' answers are ledger entries projected here. Alerts are worker state.
+Findings recorded before this revision belong to no case until ``careledger
+projections rebuild`` replays them (``careledger doctor`` says so).
 
 Revision ID: 0019
 Revises: 0018
