@@ -120,6 +120,7 @@ def _register() -> None:
         doctor_commands,
         inspection_commands,
         ledger_commands,
+        notice_commands,
         platform_commands,
         projection_commands,
         reference_commands,
@@ -151,6 +152,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
     cli.add_command(case_commands.cases_group)
+    cli.add_command(notice_commands.notices_group)
     cli.add_command(report_commands.report)
     cli.add_command(retention_commands.retention)
     cli.add_command(scheduler_commands.scheduler)

@@ -50,7 +50,8 @@ def _already_receipted(path: Path) -> set[str]:
     return done
 
 
-def _verifier(context: CliContext, vkey: str | None) -> Verifier:
+def log_verifier(context: CliContext, vkey: str | None) -> Verifier:
+    """The log key receipts are verified from: the one given, or the data folder's."""
     if vkey:
         return Verifier.from_vkey(vkey)
     return context.log_verifier()
@@ -95,7 +96,7 @@ def submit(
     regulator holds already from this platform lead to their original receipt.
     """
     key = load_platform_key(read_secret(key_path))
-    receipt_verifier = ReceiptVerifier(url, _verifier(context, log_vkey))
+    receipt_verifier = ReceiptVerifier(url, log_verifier(context, log_vkey))
     receipts_path = receipts_path or records_path.with_name(records_path.name + ".receipts.jsonl")
     outbox = Outbox(records_path.with_name(records_path.name + ".outbox.json"))
     client = SubmitClient(url)

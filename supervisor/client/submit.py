@@ -35,6 +35,7 @@ __all__ = [
     "ReceiptVerifier",
     "SubmitClient",
     "SubmitError",
+    "answer_of",
     "load_platform_key",
     "sign_envelope",
     "wait_for_portal",
@@ -165,7 +166,7 @@ class SubmitClient:
             orjson.dumps(envelope),
             {"Content-Type": "application/json"},
         )
-        return status, _receipt_or_error(status, payload)
+        return status, answer_of(status, payload)
 
     def fetch_receipt(
         self, platform_id: str, key: PlatformKeyFile, batch_id: str, *, now: datetime
@@ -181,10 +182,12 @@ class SubmitClient:
         )
         path = f"/api/v1/batches/{urllib.parse.quote(batch_id, safe='')}"
         status, payload = self._request("GET", path, None, {"Authorization": header})
-        return _receipt_or_error(status, payload)
+        return answer_of(status, payload)
 
 
-def _receipt_or_error(status: int, payload: bytes) -> dict[str, Any]:
+def answer_of(status: int, payload: bytes) -> dict[str, Any]:
+    """The JSON object of a 200 or 201; any other answer raises ``SubmitError`` quoting
+    the problem's detail and the pointers it gives."""
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as e:
@@ -213,9 +216,9 @@ class ReceiptVerifier:
         self.url = url
         self.log_keys = KeyChain.starting_with(trusted)
 
-    def verify(
-        self, receipt: Mapping[str, Any], envelope: Mapping[str, Any] | None = None
-    ) -> VerifiedReceipt:
+    def keys_for(self, receipt: Mapping[str, Any]) -> KeyChain:
+        """The log's keys, followed as far as proven to the one the receipt's checkpoint
+        names; raises ``ReceiptError``."""
         known = {key.key_id for key in self.log_keys.verifiers}
         try:
             named = signature_key_ids(str(receipt.get("checkpoint", "")))
@@ -226,7 +229,12 @@ class ReceiptVerifier:
                 self.log_keys = follow_key_chain(HttpLogSource(self.url), self.log_keys)
             except MonitorAlarmError as e:
                 raise ReceiptError(f"the log's new key is not proven: {e}") from e
-        return verify_receipt(receipt, self.log_keys, envelope)
+        return self.log_keys
+
+    def verify(
+        self, receipt: Mapping[str, Any], envelope: Mapping[str, Any] | None = None
+    ) -> VerifiedReceipt:
+        return verify_receipt(receipt, self.keys_for(receipt), envelope)
 
 
 def submit_and_verify(

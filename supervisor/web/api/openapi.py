@@ -252,22 +252,321 @@ def _log_paths() -> dict[str, Any]:
     }
 
 
+_AUTHORIZATION = {
+    "name": "Authorization",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": 'CareLedger-Ed25519 platform_id="..", key_id="..", '
+    'created="<unix seconds>", signature="<base64>"',
+}
+_NOTICE_ID = {
+    "name": "notice_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_RESPONSE_ID_PATTERN = "^[A-Za-z0-9._:-]{1,80}$"
+_NOTICE_ID_PATTERN = "^N[0-9A-F]{15}$"
+#: Some character that is not white space: a text of blanks says nothing.
+_SAYS_SOMETHING = "\\S"
+
+_RESPONSE_ENVELOPE = {
+    "type": "object",
+    "required": [
+        "platform_id",
+        "key_id",
+        "notice_id",
+        "response_id",
+        "created_at",
+        "kind",
+        "statement",
+        "attachments",
+        "signature",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "platform_id": {"type": "string", "pattern": PLATFORM_ID_PATTERN},
+        "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
+        "notice_id": {
+            "type": "string",
+            "pattern": _NOTICE_ID_PATTERN,
+            "description": "The notice answered: the one in the path.",
+        },
+        "response_id": {
+            "type": "string",
+            "pattern": _RESPONSE_ID_PATTERN,
+            "description": "The platform's id for this response: resending the same bytes "
+            "gets the same receipt; other content under it is a 409.",
+        },
+        "created_at": {"type": "string", "pattern": DATE_TIME_PATTERN},
+        "kind": {"enum": ["rectified", "objection"]},
+        "statement": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 4000,
+            "pattern": _SAYS_SOMETHING,
+            "description": "What was done, or why the institution objects.",
+        },
+        "attachments": {
+            "type": "array",
+            "maxItems": 20,
+            "description": "Files kept by the institution, named by their hashes (not uploaded).",
+            "items": {
+                "type": "object",
+                "required": ["name", "sha256", "size"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 200,
+                        "pattern": _SAYS_SOMETHING,
+                    },
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "size": {"type": "integer", "minimum": 0, "maximum": 2**40},
+                },
+            },
+        },
+        "signature": {
+            "type": "string",
+            "pattern": SIGNATURE_PATTERN,
+            "description": "Ed25519 over the RFC 8785 canonical JSON of the response "
+            "without this field.",
+        },
+    },
+}
+
+_RESPONSE_RECEIPT = {
+    "type": "object",
+    "required": [
+        "receipt_version",
+        "platform_id",
+        "notice_id",
+        "response_id",
+        "index",
+        "tree_size",
+        "checkpoint",
+        "leaf",
+        "leaf_hash",
+        "salt",
+        "inclusion_proof",
+    ],
+    "properties": {
+        "receipt_version": {"const": "careledger.response-receipt/v1"},
+        "platform_id": {"type": "string"},
+        "notice_id": {"type": "string"},
+        "response_id": {"type": "string"},
+        "index": {"type": "integer", "minimum": 0},
+        "tree_size": {"type": "integer", "minimum": 1},
+        "checkpoint": {
+            "type": "string",
+            "description": "C2SP signed checkpoint note that includes the response.",
+        },
+        "leaf": _B64,
+        "leaf_hash": _B64,
+        "salt": _B64,
+        "inclusion_proof": {"type": "array", "items": _B64},
+    },
+}
+
+_REVIEWED_RESPONSE = {
+    "type": "object",
+    "required": ["response_id", "kind", "created_at", "received_at", "review"],
+    "properties": {
+        "response_id": {"type": "string"},
+        "kind": {"enum": ["rectified", "objection"]},
+        "created_at": {"type": "string"},
+        "received_at": {"type": "string"},
+        "review": {"enum": ["pending", "accepted", "rejected"]},
+        "review_reason": {"type": ["string", "null"]},
+    },
+}
+
+_NOTICE_STATE = {
+    "notice_id": {"type": "string", "pattern": _NOTICE_ID_PATTERN},
+    "cursor": {"type": "integer", "minimum": 0, "description": "Ask `after` this next."},
+    "case_id": {"type": "string"},
+    "case_state": {"type": "string"},
+    "deadline": {"type": "string", "format": "date", "description": "Rectify by (China)."},
+    "awaiting_response": {"type": "boolean"},
+    "responses": {"type": "array", "items": _REVIEWED_RESPONSE},
+}
+_NOTICE_STATE_REQUIRED = list(_NOTICE_STATE)
+
+_NOTICE_SUMMARY = {
+    "type": "object",
+    "required": [*_NOTICE_STATE_REQUIRED, "institution_code", "rule", "severity", "issued_at"],
+    "properties": {
+        **_NOTICE_STATE,
+        "institution_code": {"type": "string"},
+        "rule": {"type": "string"},
+        "title": {"type": "string"},
+        "severity": {"type": "string"},
+        "issued_at": {"type": "string"},
+        "finding_count": {"type": "integer", "minimum": 0},
+    },
+}
+
+_NOTICE = {
+    "type": "object",
+    "required": [*_NOTICE_STATE_REQUIRED, "notice"],
+    "properties": {
+        **_NOTICE_STATE,
+        "notice": {
+            "type": "object",
+            "description": "The notice (整改通知书) as the ledger seals it: the case, the rule "
+            "and its legal basis, every finding with its evidence, what must be done, the "
+            "deadline it was issued with.",
+            "required": ["notice_id", "case_id", "rule", "legal_basis", "deadline", "findings"],
+            "properties": {
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["finding_id", "rule", "record_id", "evidence"],
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+def _notice_paths() -> dict[str, Any]:
+    """Notices to the platform's institution and its answers: reads are signed requests,
+    a response signs itself."""
+    unsigned = _problem("Missing, malformed or invalid request signature")
+    unknown_key = _problem("Unknown or revoked key")
+    response_receipt = {"$ref": "#/components/schemas/ResponseReceipt"}
+    return {
+        "/api/v1/notices": {
+            "get": {
+                "operationId": "listNotices",
+                "summary": "Notices to the platform's institution, oldest first (signed request)",
+                "parameters": [
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                        "description": "A notice's cursor (a next_cursor): the notices after it.",
+                    },
+                    _AUTHORIZATION,
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "A page of notices; next_cursor is null when there are no more",
+                        {
+                            "type": "object",
+                            "required": ["notices", "next_cursor"],
+                            "properties": {
+                                "notices": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/NoticeSummary"},
+                                },
+                                "next_cursor": {"type": ["integer", "null"], "minimum": 0},
+                            },
+                        },
+                    ),
+                    "401": unsigned,
+                    "403": unknown_key,
+                    "422": _problem("after is not a whole number from 0 to 2^63 - 1"),
+                },
+            }
+        },
+        "/api/v1/notices/{notice_id}": {
+            "get": {
+                "operationId": "getNotice",
+                "summary": "One notice with its findings and evidence (signed request)",
+                "parameters": [_NOTICE_ID, _AUTHORIZATION],
+                "responses": {
+                    "200": _json_response("The notice", {"$ref": "#/components/schemas/Notice"}),
+                    "401": unsigned,
+                    "403": unknown_key,
+                    "404": _problem("No such notice to this platform's institution"),
+                },
+            }
+        },
+        "/api/v1/notices/{notice_id}/responses": {
+            "post": {
+                "operationId": "respondToNotice",
+                "summary": "Answer a notice with a signed response (rectified or objection)",
+                "parameters": [_NOTICE_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ResponseEnvelope"}
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json_response("Taken: the durable, final receipt", response_receipt),
+                    "200": _json_response(
+                        "A resend of a taken response: its receipt", response_receipt
+                    ),
+                    "400": _problem("The body is not valid JSON"),
+                    "403": _problem("Unknown or revoked key, or bad signature"),
+                    "404": _problem("No such notice to this platform's institution"),
+                    "409": _problem(
+                        "response_id reused with other content, or the notice awaits no response"
+                    ),
+                    "413": _problem("Too large a body"),
+                    "415": _problem("Not application/json"),
+                    "422": _problem(
+                        "Invalid response (errors point at it), notice_id not the path's, or "
+                        "created_at too far from the regulator's clock"
+                    ),
+                },
+            }
+        },
+        "/api/v1/notices/{notice_id}/responses/{response_id}/receipt": {
+            "get": {
+                "operationId": "getResponseReceipt",
+                "summary": "Fetch a response's receipt again (signed request)",
+                "parameters": [
+                    _NOTICE_ID,
+                    {
+                        "name": "response_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    _AUTHORIZATION,
+                ],
+                "responses": {
+                    "200": _json_response("The receipt", response_receipt),
+                    "401": unsigned,
+                    "403": unknown_key,
+                    "404": _problem("No such response from this platform to that notice"),
+                },
+            }
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     receipt = {"$ref": "#/components/schemas/Receipt"}
     schemas: dict[str, Any] = {
         "BatchEnvelope": _ENVELOPE,
         "Receipt": _RECEIPT,
         "Problem": _PROBLEM,
+        "ResponseEnvelope": _RESPONSE_ENVELOPE,
+        "ResponseReceipt": _RESPONSE_RECEIPT,
+        "NoticeSummary": _NOTICE_SUMMARY,
+        "Notice": _NOTICE,
         "Record": record_union("#/components/schemas/"),
         **record_definitions(),
     }
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "careledger API: platform submissions and the public log",
+            "title": "careledger API: platform submissions, notices and the public log",
             "version": "1",
             "description": "Mandatory transmission of internet-healthcare records to the "
-            "regulator: signed batches in, final verifiable receipts out.",
+            "regulator: signed batches in, final verifiable receipts out; rectification "
+            "notices to the institution out, its signed answers in.",
         },
         "paths": {
             "/api/v1/batches": {
@@ -329,6 +628,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json_response("JSON Schema 2020-12", {"type": "object"})},
                 }
             },
+            **_notice_paths(),
             **_log_paths(),
             "/api/v1/openapi.json": {
                 "get": {
