@@ -30,8 +30,10 @@ CASE_ACTIONS: Mapping[str, tuple[frozenset[str], str]] = {
         "rectification_ordered",
     ),
     "respond": (frozenset({"rectification_ordered", "escalated"}), "responded"),
-    "accept": (frozenset({"responded"}), "closed"),
-    "reject": (frozenset({"responded"}), "rectification_ordered"),
+    # An answer escalated while it awaited review is still reviewed (``review`` requires a
+    # pending response).
+    "accept": (frozenset({"responded", "escalated"}), "closed"),
+    "reject": (frozenset({"responded", "escalated"}), "rectification_ordered"),
     "escalate": (_NOT_FINAL - {"escalated"}, "escalated"),
     "dismiss": (_NOT_FINAL, "dismissed"),
 }

@@ -127,6 +127,27 @@ def apply_response(
     )
 
 
+@dataclass(frozen=True)
+class _Awaiting:
+    state: str
+    notice_id: str | None
+    pending: bool  # an answer awaits review
+
+
+def _awaiting(connection: Connection, case_id: str) -> _Awaiting:
+    """What decides whether a case's notice may be answered now."""
+    case = connection.execute(
+        select(tables.cases.c.state, tables.cases.c.notice_id).where(
+            tables.cases.c.case_id == case_id
+        )
+    ).one()
+    r = tables.notice_responses.c
+    pending = connection.execute(
+        select(r.response_id).where(r.case_id == case_id, r.review == "pending").limit(1)
+    ).first()
+    return _Awaiting(case.state, case.notice_id, pending is not None)
+
+
 def open_response(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
     """The sealed envelope of a response entry, checked against its leaf."""
     return open_sealed(keys, leaf, payload)
@@ -523,7 +544,11 @@ class CaseService:
                 .order_by(r.entry_index)
             )
         ]
-        awaiting = row.current == notice_id and row.state in {"rectification_ordered", "escalated"}
+        awaiting = (
+            row.current == notice_id
+            and row.state in {"rectification_ordered", "escalated"}
+            and all(x["review"] != "pending" for x in responses)
+        )
         view = {
             "notice_id": notice_id,
             "cursor": row.entry_index,
@@ -590,11 +615,7 @@ class CaseService:
                     "No such notice",
                     f"no notice {envelope['notice_id']} to {envelope['platform_id']}",
                 )
-            case = connection.execute(
-                select(tables.cases.c.state, tables.cases.c.notice_id).where(
-                    tables.cases.c.case_id == notice.case_id
-                )
-            ).one()
+            case = _awaiting(connection, notice.case_id)
         self._require_awaiting(case, envelope)
         salt = os.urandom(SALT_SIZE)
         body = canonical_json(envelope.document)
@@ -605,12 +626,7 @@ class CaseService:
 
         def project(connection: Connection, result: AppendResult) -> None:
             require_unrevoked(connection, envelope["platform_id"], envelope["key_id"], "response")
-            current = connection.execute(
-                select(tables.cases.c.state, tables.cases.c.notice_id).where(
-                    tables.cases.c.case_id == notice.case_id
-                )
-            ).one()
-            self._require_awaiting(current, envelope)
+            self._require_awaiting(_awaiting(connection, notice.case_id), envelope)
             apply_response(
                 connection,
                 result.first_index,
@@ -635,16 +651,17 @@ class CaseService:
         return Responded(True, self._receipt(result.first_index, result.size, envelope.document))
 
     @staticmethod
-    def _require_awaiting(case: Any, envelope: ResponseEnvelope) -> None:
-        if case.notice_id != envelope["notice_id"] or case.state not in {
-            "rectification_ordered",
-            "escalated",
-        }:
+    def _require_awaiting(case: _Awaiting, envelope: ResponseEnvelope) -> None:
+        if (
+            case.notice_id != envelope["notice_id"]
+            or case.state not in {"rectification_ordered", "escalated"}
+            or case.pending
+        ):
             why = (
                 "it is closed"
                 if case.state in TERMINAL_CASE_STATES
                 else "an answer awaits the regulator's review"
-                if case.state == "responded"
+                if case.state == "responded" or case.pending
                 else "a later notice replaced it"
                 if case.notice_id != envelope["notice_id"]
                 else f"its case is {case.state}"

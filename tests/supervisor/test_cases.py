@@ -65,6 +65,8 @@ def test_the_steps_a_case_may_take_and_what_each_needs() -> None:
         == "rectification_ordered"
     )
     assert next_case_state("responded", "accept", reason="", deadline=None, today=today) == "closed"
+    # An answer the scheduler escalated while it awaited review is still reviewed.
+    assert next_case_state("escalated", "accept", reason="", deadline=None, today=today) == "closed"
     assert (
         next_case_state("responded", "reject", reason="证据不足", deadline=later, today=today)
         == "rectification_ordered"
