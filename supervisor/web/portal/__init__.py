@@ -16,6 +16,7 @@ portal = Blueprint(
 
 # Importing the view modules registers their routes on the blueprint.
 from supervisor.web.portal import (  # noqa: E402, F401
+    case_views,
     findings_views,
     profile_views,
     record_views,

@@ -136,6 +136,7 @@ def findings_page(engine: Engine, wanted: FindingFilter) -> FindingsPage:
                 "record_index": r.record_index,
                 "entry_index": r.entry_index,
                 "found_at": tables.read_time(r.found_at),
+                "case_id": r.case_id,
             }
             for r in rows
         ],

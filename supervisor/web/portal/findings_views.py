@@ -45,11 +45,11 @@ def findings() -> str:
         result=findings_page(services().engine, wanted),
         rule_titles=rule_titles(_),
         practitioner=registry.by_license.get(wanted.practitioner),
-        institution_names=_institution_names(),
+        institution_names=institution_names(),
     )
 
 
-def _institution_names() -> dict[str, str]:
+def institution_names() -> dict[str, str]:
     """Institution codes with the names their platforms registered under."""
     p = tables.platforms.c
     with read_transaction(services().engine) as connection:
