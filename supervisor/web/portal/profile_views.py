@@ -17,6 +17,7 @@ from supervisor.web.portal import portal
 from supervisor.web.portal.evidence_text import rule_titles
 from supervisor.web.portal.profiles import (
     Activity,
+    CaseStanding,
     InstitutionProfile,
     NamedInstitution,
     PractitionerProfile,
@@ -197,6 +198,7 @@ def _page(
     lists: list[tuple[str, str, list[Person]]],
     institutions: list[tuple[str, str | None]],
     institutions_title: str,
+    cases: CaseStanding | None = None,
 ) -> str:
     return render_template(
         "portal/profile.html",
@@ -210,6 +212,9 @@ def _page(
         lists=lists,
         institutions=institutions,
         institutions_title=institutions_title,
+        cases=cases,
+        scope_code=scope.get("institution", ""),
+        rule_titles=rule_titles(_),
     )
 
 
@@ -251,6 +256,7 @@ def institution(code: str) -> Any:
         lists=[entry for entry in lists if entry[2] or entry[0] == "roster"],
         institutions=[],
         institutions_title="",
+        cases=profile.cases,
     )
 
 

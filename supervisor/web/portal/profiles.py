@@ -20,20 +20,24 @@ import orjson
 from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from inspectors.findings import Severity
 from inspectors.reference import ReferenceSnapshot, RegisteredPractitioner
 from ledger.database import read_transaction
 from supervisor.custody.payload_keys import SealedPayloadError
 from supervisor.database import tables
 from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
+from supervisor.inspection.case_grouping import OPEN_CASE_STATES
 from supervisor.runtime.services import Services
 from supervisor.web.portal.findings_page import UNRESOLVED_STATES
 
 __all__ = [
     "Activity",
+    "CaseStanding",
     "Filing",
     "InstitutionProfile",
     "NamedInstitution",
+    "OverdueNotice",
     "PractitionerProfile",
     "RosterMember",
     "institution_profile",
@@ -46,6 +50,11 @@ _SERVICE_TYPES = ("consultation", "prescription", "charge")
 #: Filings first, then care in the order it happens.
 _TYPE_ORDER = {t: i for i, t in enumerate(("institution", "practitioner", *_SERVICE_TYPES))}
 _RECORD_OF_FINDING = tables.findings.join(tables.records, _f.record_index == _r.entry_index)
+_c = tables.cases.c
+_n = tables.notices.c
+_nr = tables.notice_responses.c
+#: A notice awaits the institution's answer while its case is in one of these states.
+_AWAITING_ANSWER = ("rectification_ordered", "escalated")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,31 @@ class Activity:
     findings_by_rule: list[tuple[str, int]]  # most found first
     unresolved_findings: int  # open, acknowledged or under rectification
     compliance_rate: float | None  # service records with no finding / service records
+
+
+@dataclass(frozen=True)
+class OverdueNotice:
+    notice_id: str
+    case_id: str
+    rule_id: str
+    deadline: str
+
+
+@dataclass(frozen=True)
+class CaseStanding:
+    """An institution's cases and how it answers notices (by ``ix_cases_institution`` and
+    the notices' institution index: the cost of one institution's cases, not the province's)."""
+
+    open_by_severity: list[tuple[str, int]]  # not final, gravest first
+    overdue_notices: list[OverdueNotice]  # awaiting its answer, deadline passed
+    notices: int  # issued to it
+    answered_by_deadline: int  # notices it answered on or before their deadline
+    accepted_by_deadline: int  # ... with an answer the regulator accepted
+    repeat_cases: int  # recurrences after a case of the same cause was closed
+
+    @property
+    def open_cases(self) -> int:
+        return sum(n for _, n in self.open_by_severity)
 
 
 @dataclass(frozen=True)
@@ -98,6 +132,7 @@ class InstitutionProfile:
     activity: Activity
     roster: list[RosterMember]  # filed on its roster (practitioner records)
     registered_here: list[RosterMember]  # the registry names it as primary or multi-site
+    cases: CaseStanding
 
 
 @dataclass(frozen=True)
@@ -230,6 +265,63 @@ def _text(document: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _case_standing(connection: Connection, code: str, today: date) -> CaseStanding:
+    by_severity: dict[str, int] = dict(
+        connection.execute(
+            select(_c.severity, func.count())
+            .where(_c.institution_code == code, _c.state.in_(OPEN_CASE_STATES))
+            .group_by(_c.severity)
+        ).all()
+    )
+    order = [s.value for s in Severity]
+    repeats = connection.execute(
+        select(func.count())
+        .select_from(tables.cases)
+        .where(_c.institution_code == code, _c.repeat.is_(True))
+    ).scalar_one()
+    notices = connection.execute(
+        select(
+            _n.notice_id,
+            _n.case_id,
+            _n.deadline,
+            _c.rule_id,
+            _c.state,
+            _c.notice_id.label("in_force"),
+            _c.deadline.label("case_deadline"),
+        )
+        .join(tables.cases, _c.case_id == _n.case_id)
+        .where(_n.institution_code == code)
+        .order_by(_n.entry_index)
+    ).all()
+    answers: dict[str, list[tuple[date, str]]] = {}
+    if notices:
+        for notice_id, received_at, review in connection.execute(
+            select(_nr.notice_id, _nr.received_at, _nr.review).where(
+                _nr.notice_id.in_([n.notice_id for n in notices])
+            )
+        ):
+            day = tables.read_time(received_at).astimezone(PROVINCE_ZONE).date()
+            answers.setdefault(notice_id, []).append((day, review))
+    overdue, answered, accepted = [], 0, 0
+    for n in notices:
+        # A rejection sets a new deadline on the case for the notice in force.
+        deadline = n.case_deadline if n.notice_id == n.in_force and n.case_deadline else n.deadline
+        due = date.fromisoformat(deadline)
+        timely = [review for day, review in answers.get(n.notice_id, []) if day <= due]
+        answered += bool(timely)
+        accepted += "accepted" in timely
+        if n.notice_id == n.in_force and n.state in _AWAITING_ANSWER and due < today:
+            overdue.append(OverdueNotice(n.notice_id, n.case_id, n.rule_id, deadline))
+    return CaseStanding(
+        [(s, by_severity[s]) for s in order if by_severity.get(s)],
+        overdue,
+        len(notices),
+        answered,
+        accepted,
+        int(repeats),
+    )
+
+
 def institution_profile(
     services: Services, code: str, reference: ReferenceSnapshot
 ) -> InstitutionProfile | None:
@@ -260,6 +352,8 @@ def institution_profile(
         document = None if filing_index is None else _open(services, filing_index)
         host_code = None if document is None else _text(document, "host_institution_code")
         host = None if host_code is None else _names(services, connection, [host_code])[host_code]
+        today = services.clock().astimezone(PROVINCE_ZONE).date()
+        cases = _case_standing(connection, code, today)
     if not activity.volumes and platform_name is None and not registered_here:
         return None
     filing = None
@@ -278,7 +372,6 @@ def institution_profile(
             _text(document, "last_inspection_date"),
             _moment(document.get("occurred_at")),
         )
-    today = services.clock().astimezone(PROVINCE_ZONE).date()
     in_force = None
     if filing is not None and filing.license_valid_until is not None:
         in_force = filing.license_valid_until >= today
@@ -292,6 +385,7 @@ def institution_profile(
         activity,
         [_member(reference, str(licence)) for licence in roster if licence],
         [_member(reference, licence) for licence in registered_here],
+        cases,
     )
 
 
