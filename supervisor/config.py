@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,30 @@ class Settings:
     scheduler_attempts: int = 3
     scheduler_retry_seconds: int = 30
 
+    # -- alerts of high-severity cases (``supervisor.cases.alerts``) --
+    #: The SMTP relay alerts are sent through (empty: no e-mail), its port, and whether to
+    #: upgrade with STARTTLS. The relay's password is read from ``alert_smtp_password_file``.
+    alert_smtp_host: str = ""
+    alert_smtp_port: int = 25
+    alert_smtp_starttls: bool = False
+    alert_smtp_username: str = ""
+    alert_smtp_password_file: str = ""
+    alert_from: str = ""
+    #: The regulators on duty: one e-mail each per high-severity case.
+    alert_recipients: tuple[str, ...] = ()
+    #: A URL each alert is also POSTed to as JSON, signed with HMAC-SHA256 under the secret
+    #: in ``alert_webhook_secret_file`` (empty: no webhook).
+    alert_webhook_url: str = ""
+    alert_webhook_secret_file: str = ""
+    #: Alert cases first seen at or after this time (ISO 8601 with offset); empty: from the
+    #: alert dispatcher's first run, so switching alerts on sends no history.
+    alert_since: str = ""
+    #: Attempts of one alert before it is given up as failed (retries back off to 30 min).
+    alert_max_attempts: int = 10
+    #: Where regulators reach careledger (scheme and host, e.g. ``https://jg.example.cn``),
+    #: for the case links in alerts; empty: links are paths (``/portal/cases/<id>``).
+    portal_base_url: str = ""
+
     def __post_init__(self) -> None:
         # Relative to the folder careledger was started from, once and for all: Flask
         # resolves a relative file path against the package's folder, not the caller's.
@@ -113,6 +138,8 @@ class Settings:
             "clock_skew_seconds",
             "scheduler_lease_seconds",
             "scheduler_attempts",
+            "alert_smtp_port",
+            "alert_max_attempts",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
@@ -124,6 +151,7 @@ class Settings:
                 raise ConfigError(f"a witness is '<url> <vkey>', not {entry!r}")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise ConfigError("trusted_proxy_hops must be between 0 and 5")
+        self._check_alerts()
         for name in ("portal_idle_minutes", "portal_session_hours", "portal_max_login_failures"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
@@ -134,6 +162,26 @@ class Settings:
                     f"portal_role_groups entry {entry!r} must be '<role>=<group DN>' with a role "
                     "among regulator, supervisor, auditor"
                 )
+
+    def _check_alerts(self) -> None:
+        if self.alert_smtp_host and not (self.alert_from and self.alert_recipients):
+            raise ConfigError("alert_smtp_host needs alert_from and alert_recipients")
+        if self.alert_recipients and not self.alert_smtp_host:
+            raise ConfigError("alert_recipients need alert_smtp_host (the relay to send through)")
+        if self.alert_webhook_url:
+            if not self.alert_webhook_url.startswith(("https://", "http://")):
+                raise ConfigError("alert_webhook_url must be an http(s) URL")
+            if len(self.alert_webhook_url) > 300:
+                raise ConfigError("alert_webhook_url must be at most 300 characters")
+            if not self.alert_webhook_secret_file:
+                raise ConfigError("alert_webhook_url needs alert_webhook_secret_file")
+        if self.alert_since:
+            try:
+                since = datetime.fromisoformat(self.alert_since)
+            except ValueError as e:
+                raise ConfigError(f"alert_since {self.alert_since!r} is not ISO 8601") from e
+            if since.tzinfo is None:
+                raise ConfigError("alert_since needs its offset, e.g. 2026-12-01T00:00:00+08:00")
 
     @property
     def effective_database_url(self) -> str:
@@ -153,9 +201,17 @@ class Settings:
 
 
 _LIST_SETTINGS = frozenset(
-    {"witnesses", "registry_ldap_attributes", "portal_role_groups", "retention_years"}
+    {
+        "witnesses",
+        "registry_ldap_attributes",
+        "portal_role_groups",
+        "retention_years",
+        "alert_recipients",
+    }
 )
-_BOOLEAN_SETTINGS = frozenset({"portal_ldap_start_tls", "portal_secure_cookies"})
+_BOOLEAN_SETTINGS = frozenset(
+    {"portal_ldap_start_tls", "portal_secure_cookies", "alert_smtp_starttls"}
+)
 _INTEGER_SETTINGS = frozenset(
     {
         "max_batch_records",
@@ -169,6 +225,8 @@ _INTEGER_SETTINGS = frozenset(
         "scheduler_lease_seconds",
         "scheduler_attempts",
         "scheduler_retry_seconds",
+        "alert_smtp_port",
+        "alert_max_attempts",
     }
 )
 

@@ -8,7 +8,7 @@ Grouping findings into cases happens where findings are recorded
 projected into ``cases``, ``case_events``, ``notices`` and ``notice_responses``.
 
 Owns: ``lifecycle``, ``events``, ``notice_document``, ``responses``, ``service``,
-``alerts``.
+``alerts`` and ``alert_message``.
 May import: ``ledger``, ``inspectors``, ``reports`` (the notice PDF), ``inspection``,
 ``intake`` (platform keys, receipts) and the rooms below; never ``web``, ``cli``,
 ``runtime`` or ``reporting``.

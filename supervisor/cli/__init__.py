@@ -112,6 +112,7 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 def _register() -> None:
     from supervisor.cli import (
+        alert_commands,
         audit_commands,
         backup_commands,
         case_commands,
@@ -152,6 +153,7 @@ def _register() -> None:
     cli.add_command(inspection_commands.inspect)
     cli.add_command(inspection_commands.findings_group)
     cli.add_command(case_commands.cases_group)
+    cli.add_command(alert_commands.alerts_group)
     cli.add_command(notice_commands.notices_group)
     cli.add_command(report_commands.report)
     cli.add_command(retention_commands.retention)

@@ -61,6 +61,8 @@ JOBS: dict[str, JobSpec] = {
             "Sign checkpoints, collect cosignatures",
         ),
         JobSpec("inspection", "* * * * *", None, "智能审核巡检", "Inspection sweep"),
+        JobSpec("alerts", "* * * * *", None, "高风险案件告警推送", "Alerts of high-severity cases"),
+        JobSpec("case_escalation", "15 0 * * *", None, "逾期案件升级", "Escalate overdue cases"),
         JobSpec("daily_digest", "30 0 * * *", None, "每日智能监管简报", "Daily supervision digest"),
         JobSpec("monthly_assessment", "0 2 1 * *", None, "月度绩效考核", "Monthly assessment"),
         JobSpec(

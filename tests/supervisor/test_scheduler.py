@@ -117,6 +117,8 @@ def test_jobs_and_changed_schedules_persist_across_a_restart(services: Services)
     assert set(stored) == {
         "checkpoint",
         "inspection",
+        "alerts",
+        "case_escalation",
         "daily_digest",
         "monthly_assessment",
         "quarterly_assessment",

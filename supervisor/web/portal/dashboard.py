@@ -1,5 +1,6 @@
 """The dashboard's figures: what arrived today and this month, who sends late, what is open,
-the last two weeks' trend, and whether the latest signed checkpoint holds."""
+the last two weeks' trend, whether the latest signed checkpoint holds, and whether alerts
+of high-severity cases get through."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from ledger.checkpoint import open_checkpoint
 from ledger.database import read_transaction
 from ledger.errors import LedgerError
+from supervisor.cases.alerts import AlertTrouble, alert_trouble
 from supervisor.database import tables
 from supervisor.runtime.services import Services
 from supervisor.transparency.witnessing import witnessed_since
@@ -46,6 +48,8 @@ class Dashboard:
     witnesses: list[str]
     log_holds: bool
     log_problem: str | None
+    #: Alerts of high cases not getting through (relay down), or None.
+    alerts: AlertTrouble | None = None
 
 
 def _utc_midnight(day: date) -> datetime:
@@ -96,6 +100,7 @@ def dashboard(services: Services, now: datetime) -> Dashboard:
             .order_by(func.count().desc(), f.rule_id)
             .limit(12)
         ).all()
+        alerts = alert_trouble(connection, now)
         start = today - timedelta(days=_TREND_DAYS - 1)
         counts = []
         for offset in range(_TREND_DAYS):
@@ -130,6 +135,7 @@ def dashboard(services: Services, now: datetime) -> Dashboard:
         [] if witnessed is None else witnessed[1],
         holds,
         problem,
+        alerts,
     )
 
 
