@@ -112,7 +112,9 @@ def _attachments(value: Any) -> None:
             raise _invalid(f"{where}/name", "must be a file name of 1-200 characters")
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise _invalid(f"{where}/sha256", "must be 64 lower-case hex digits")
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 2**40:
+        # 1786.0 is 1786 in JSON (and in the RFC 8785 bytes that were signed).
+        whole = isinstance(size, int) or (isinstance(size, float) and size.is_integer())
+        if isinstance(size, bool) or not whole or not 0 <= size <= 2**40:
             raise _invalid(f"{where}/size", "must be a whole number of bytes")
 
 
@@ -147,7 +149,11 @@ def parse_response(document: Any) -> ResponseEnvelope:
     if not statement.strip() or len(statement) > MAX_STATEMENT:
         raise _invalid("statement", f"must say what was done, 1-{MAX_STATEMENT} characters")
     _attachments(document["attachments"])
-    return ResponseEnvelope(dict(document), base64.b64decode(document["signature"]))
+    # Sizes as integers, so the projection reads as it will on replay of the sealed bytes.
+    attachments = [{**item, "size": int(item["size"])} for item in document["attachments"]]
+    return ResponseEnvelope(
+        {**document, "attachments": attachments}, base64.b64decode(document["signature"])
+    )
 
 
 def sign_response(seed: bytes, unsigned: Mapping[str, Any]) -> dict[str, Any]:

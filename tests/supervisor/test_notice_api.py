@@ -299,3 +299,25 @@ def test_a_second_platform_can_neither_see_nor_answer_the_first_ones_notices(
     with portal.services.engine.connect() as connection:
         rows = list(connection.execute(select(tables.notice_responses.c.platform_id)))
     assert [r.platform_id for r in rows] == [portal.platform_id]
+
+
+def test_a_size_written_as_1786_0_is_the_whole_number_it_signs(portal: Portal) -> None:
+    """JSON (and the RFC 8785 bytes signed) cannot tell 48213.0 from 48213: both are taken,
+    and the answer reads the same live as after a replay of the ledger."""
+    notice_id, _ = _inspected_with_notices(portal)
+    envelope = _response(portal, notice_id, "resp-float")
+    envelope["attachments"][0]["size"] = 48213.0  # the signature still holds
+    raw = orjson.dumps(envelope)
+    assert b'"size":48213.0' in raw
+    path = f"/api/v1/notices/{notice_id}/responses"
+    taken = portal.client.post(path, data=raw, content_type="application/json")
+    assert taken.status_code == 201, taken.get_data(as_text=True)
+    verify_response_receipt(taken.get_json(), portal.verifier, envelope)
+    with portal.services.engine.connect() as connection:
+        stored = connection.execute(select(tables.notice_responses.c.attachments)).scalar_one()
+    assert orjson.loads(stored)[0]["size"] == 48213 and "48213.0" not in stored
+    envelope["attachments"][0]["size"] = 48213.5
+    refused = portal.client.post(path, json=envelope)
+    assert _problem(refused, 422, "invalid-response")["errors"][0]["pointer"] == (
+        "/attachments/0/size"
+    )
