@@ -13,12 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from inspectors.findings import Grouping, Severity
-from inspectors.grouping import case_id_of, legacy_case_key
+from inspectors.grouping import (
+    CASE_STATES,
+    OPEN_CASE_STATES,
+    TERMINAL_CASE_STATES,
+    legacy_case_key,
+    place_in_case,
+)
 from inspectors.rulebook import RULES_BY_ID
 from supervisor.database import tables
 from supervisor.inspection.related_records import slices
@@ -33,17 +40,6 @@ __all__ = [
     "worst_severity",
 ]
 
-CASE_STATES = (
-    "open",
-    "acknowledged",
-    "rectification_ordered",
-    "responded",
-    "escalated",
-    "closed",
-    "dismissed",
-)
-TERMINAL_CASE_STATES = frozenset({"closed", "dismissed"})
-OPEN_CASE_STATES = tuple(s for s in CASE_STATES if s not in TERMINAL_CASE_STATES)
 _SEVERITY_ORDER = {s.value: rank for rank, s in enumerate(Severity)}  # high first
 
 
@@ -120,24 +116,29 @@ def group_findings(
         case = touched.get(key)
         if case is None:
             known = latest.get(key)
-            if known is not None and known.state not in TERMINAL_CASE_STATES:
+            place = place_in_case(
+                key,
+                None if known is None else known.generation,
+                None if known is None else known.state,
+                partial(_closed_before, connection, key),
+            )
+            if known is not None and not place.opens:
                 case = _Case(
                     known.case_id, known.severity, known.finding_count, row["found_at"], False, {}
                 )
             else:
-                generation = 1 if known is None else known.generation + 1
                 rule_id = str(row["rule_id"])
                 rule = RULES_BY_ID.get(rule_id)
                 case_row = {
-                    "case_id": case_id_of(key, generation),
+                    "case_id": place.case_id,
                     "case_key": key,
-                    "generation": generation,
+                    "generation": place.generation,
                     "rule_id": rule_id,
                     "institution_code": row["institution_code"],
                     "grouping": (Grouping.MONTH if rule is None else rule.grouping).value,
                     "severity": row["severity"],
                     "state": "open",
-                    "repeat": known is not None and _closed_before(connection, key),
+                    "repeat": place.repeat,
                     "finding_count": 0,
                     "first_seen": row["found_at"],
                     "last_seen": row["found_at"],
