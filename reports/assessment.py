@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +19,26 @@ from .facts import CHARGE, CONSULTATION, NO_VALUE, PRESCRIPTION, FindingFact, Le
 from .methodology import IndicatorSpec, Methodology
 from .periods import Period
 
-__all__ = ["Assessment", "IndicatorValue", "InstitutionAssessment", "assess", "score_indicator"]
+__all__ = [
+    "Assessment",
+    "IndicatorValue",
+    "InstitutionAssessment",
+    "Tallies",
+    "Tally",
+    "assess",
+    "competition_ranks",
+    "indicator_values",
+    "medians",
+    "score_indicator",
+    "weighted_score",
+]
 
 _LEGITIMACY_RULES = frozenset({"VISIT-FIRST", "VISIT-DIAGNOSIS-MISMATCH"})
 _PRICE_FAMILIES = frozenset({"PRICE", "INS"})
 
 
 @dataclass
-class _Tally:
+class Tally:
     """Counts for one institution in one period."""
 
     consultations: int = 0
@@ -146,7 +158,7 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def _indicator_values(tally: _Tally) -> dict[str, tuple[float | None, int, float | None]]:
+def indicator_values(tally: Tally) -> dict[str, tuple[float | None, int, float | None]]:
     """id -> (numerator, denominator, value) for one institution-period."""
     values: dict[str, tuple[float | None, int, float | None]] = {}
 
@@ -186,7 +198,7 @@ def _indicator_values(tally: _Tally) -> dict[str, tuple[float | None, int, float
     return values
 
 
-def _weighted_score(methodology: Methodology, indicators: Iterable[IndicatorValue]) -> float | None:
+def weighted_score(methodology: Methodology, indicators: Iterable[IndicatorValue]) -> float | None:
     scored = {spec.id: spec.weight for spec in methodology.scored}
     pairs = [(scored[i.id], i.score) for i in indicators if i.id in scored and i.score is not None]
     weight = sum(w for w, _ in pairs)
@@ -195,15 +207,21 @@ def _weighted_score(methodology: Methodology, indicators: Iterable[IndicatorValu
     return round(sum(w * s for w, s in pairs) / weight, 2)
 
 
-class _Tallies:
+class Tallies:
     """Tallies per (institution id, period position) over consecutive periods."""
 
-    def __init__(self, facts: LedgerFacts, periods: list[Period]) -> None:
+    def __init__(
+        self,
+        facts: LedgerFacts,
+        periods: list[Period],
+        counts: Callable[[FindingFact], bool] = lambda finding: finding.counts,
+    ) -> None:
         self.facts = facts
+        self.counts = counts
         self.periods = periods
         self._starts = [p.first_day for p in periods]
         self._end = periods[-1].end_day
-        self.by_key: dict[tuple[int, int], _Tally] = defaultdict(_Tally)
+        self.by_key: dict[tuple[int, int], Tally] = defaultdict(Tally)
 
     def position(self, day: int) -> int | None:
         if day < self._starts[0] or day >= self._end:
@@ -237,7 +255,7 @@ class _Tallies:
         facts = self.facts
         flagged: dict[str, set[int]] = defaultdict(set)
         for finding in facts.findings.values():
-            if not finding.counts:
+            if not self.counts(finding):
                 continue
             slot = facts.slot_of(finding.record_index)
             if slot is None or slot in facts.superseded:
@@ -287,8 +305,8 @@ def _groups(finding: FindingFact, kind: int) -> list[str]:
     return groups
 
 
-def _indicators(methodology: Methodology, tally: _Tally) -> tuple[IndicatorValue, ...]:
-    raw = _indicator_values(tally)
+def _indicators(methodology: Methodology, tally: Tally) -> tuple[IndicatorValue, ...]:
+    raw = indicator_values(tally)
     return tuple(
         IndicatorValue(
             spec.id,
@@ -301,7 +319,7 @@ def _indicators(methodology: Methodology, tally: _Tally) -> tuple[IndicatorValue
     )
 
 
-def _competition_ranks(scores: Mapping[str, float]) -> dict[str, int]:
+def competition_ranks(scores: Mapping[str, float]) -> dict[str, int]:
     """1, 2, 2, 4: equal scores share a rank."""
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     ranks: dict[str, int] = {}
@@ -311,7 +329,7 @@ def _competition_ranks(scores: Mapping[str, float]) -> dict[str, int]:
     return ranks
 
 
-def _medians(
+def medians(
     rows: list[tuple[IndicatorValue, ...]], methodology: Methodology
 ) -> dict[str, float | None]:
     medians: dict[str, float | None] = {}
@@ -324,35 +342,35 @@ def _medians(
 def assess(facts: LedgerFacts, methodology: Methodology, period: Period) -> Assessment:
     """The assessment of every institution for ``period``, with its trend over earlier ones."""
     periods = period.history(methodology.trend_periods)
-    tallies = _Tallies(facts, periods)
+    tallies = Tallies(facts, periods)
     tallies.count_records()
     tallies.count_findings()
     current = len(periods) - 1
     codes = sorted(set(facts.institutions) | set(facts.institution_filings))
     ids = {code: n for n, code in enumerate(facts.institutions)}
-    empty = _Tally()
+    empty = Tally()
 
-    def tally_of(code: str, position: int) -> _Tally:
+    def tally_of(code: str, position: int) -> Tally:
         found = ids.get(code)
         return tallies.by_key.get((found, position), empty) if found is not None else empty
 
     indicators = {code: _indicators(methodology, tally_of(code, current)) for code in codes}
-    scores = {code: _weighted_score(methodology, indicators[code]) for code in codes}
+    scores = {code: weighted_score(methodology, indicators[code]) for code in codes}
     eligible = {
         code
         for code in codes
         if tally_of(code, current).records >= methodology.min_records and scores[code] is not None
     }
-    ranks = _competition_ranks({code: scores[code] for code in eligible})  # type: ignore[misc]
-    province_median = _medians([indicators[c] for c in sorted(eligible)], methodology)
+    ranks = competition_ranks({code: scores[code] for code in eligible})  # type: ignore[misc]
+    province_median = medians([indicators[c] for c in sorted(eligible)], methodology)
     kinds = {code: facts.institution_kind(code) for code in codes}
     peer_medians = {
-        kind: _medians([indicators[c] for c in sorted(eligible) if kinds[c] == kind], methodology)
+        kind: medians([indicators[c] for c in sorted(eligible) if kinds[c] == kind], methodology)
         for kind in sorted(set(kinds.values()))
     }
     trends = {
         code: tuple(
-            _weighted_score(methodology, _indicators(methodology, tally_of(code, position)))
+            weighted_score(methodology, _indicators(methodology, tally_of(code, position)))
             for position in range(len(periods))
         )
         for code in codes

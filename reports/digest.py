@@ -3,6 +3,10 @@
 Pure, like the assessment: ``digest(facts, period)`` over the same facts
 gives the same digest. Windows are counted in province days ending with the
 period; "new" means a finding that entered the ledger during the period.
+
+Editions: ``digest-v1`` is what digests published before cases were computed
+with, and still recomputes them byte for byte; ``digest-v2`` (``digest_document``)
+adds the cases escalated in the period and the notices overdue at its end.
 """
 
 from __future__ import annotations
@@ -13,10 +17,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .facts import PRESCRIPTION, FindingFact, LedgerFacts
+from .facts import PRESCRIPTION, FindingFact, LedgerFacts, NoticeFact
 from .periods import Period, date_of_day, day_number, day_of_date
 
-__all__ = ["SEVERITY_WEIGHT", "Digest", "digest", "robust_z"]
+__all__ = [
+    "DIGEST_EDITIONS",
+    "SEVERITY_WEIGHT",
+    "Digest",
+    "digest",
+    "digest_document",
+    "escalated_cases",
+    "overdue_notices",
+    "robust_z",
+]
+
+#: Oldest first; the last is what new digests are computed with.
+DIGEST_EDITIONS = ("digest-v1", "digest-v2")
 
 #: How much a finding weighs in the risk ranking; a warning is a suspicion, not a breach.
 SEVERITY_WEIGHT: Mapping[str, int] = {"high": 5, "medium": 3, "low": 1, "warning": 1}
@@ -257,3 +273,76 @@ def digest(facts: LedgerFacts, period: Period) -> Digest:
         prescribing_anomalies=tuple(_prescribing_anomalies(facts, period)),
         changes=changes,
     )
+
+
+def escalated_cases(facts: LedgerFacts, period: Period) -> list[dict[str, Any]]:
+    """Cases escalated during the period (by a person or by the scheduler on a missed
+    deadline), each once, at its latest escalation in the period."""
+    rows: dict[str, dict[str, Any]] = {}
+    for case in facts.cases.values():
+        for at, action, _ in case.steps:
+            if action != "escalate" or not period.first_day <= day_number(at) < period.end_day:
+                continue
+            notice = facts.notices.get(case.notice_id or "")
+            rows[case.case_id] = {
+                "case_id": case.case_id,
+                "rule": case.rule,
+                "institution_code": case.institution_code,
+                "severity": case.severity,
+                "day": date_of_day(day_number(at)).isoformat(),
+                "deadline": None
+                if notice is None or notice.deadline is None
+                else notice.deadline.isoformat(),
+                "state": case.state,
+            }
+    return sorted(rows.values(), key=lambda r: (r["day"], r["institution_code"], r["case_id"]))
+
+
+def _accepted_by(notice: NoticeFact, end_day: int) -> bool:
+    return any(
+        r.review == "accepted" and r.reviewed_at is not None and day_number(r.reviewed_at) < end_day
+        for r in notice.responses
+    )
+
+
+def overdue_notices(facts: LedgerFacts, period: Period) -> list[dict[str, Any]]:
+    """Notices in force at the period's last day whose deadline had passed without an
+    accepted answer, the case neither closed nor dismissed by then."""
+    on_day = period.end_day - 1
+    rows = []
+    for notice in facts.notices.values():
+        case = facts.cases.get(notice.case_id)
+        if case is None or notice.deadline is None or case.notice_id != notice.notice_id:
+            continue
+        if day_number(notice.issued_at) > on_day:
+            continue
+        if case.ended_at is not None and day_number(case.ended_at) <= on_day:
+            continue
+        deadline_day = day_of_date(notice.deadline)
+        if deadline_day >= on_day or _accepted_by(notice, period.end_day):
+            continue
+        rows.append(
+            {
+                "notice_id": notice.notice_id,
+                "case_id": case.case_id,
+                "rule": case.rule,
+                "institution_code": case.institution_code,
+                "deadline": notice.deadline.isoformat(),
+                "days_overdue": on_day - deadline_day,
+                "answers": sum(day_number(r.received_at) <= on_day for r in notice.responses),
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["days_overdue"], r["notice_id"]))
+
+
+def digest_document(facts: LedgerFacts, period: Period, edition: str) -> dict[str, Any]:
+    """The digest's data in ``edition`` (one of ``DIGEST_EDITIONS``)."""
+    if edition not in DIGEST_EDITIONS:
+        raise ValueError(f"unknown digest edition {edition!r}")
+    document = digest(facts, period).document()
+    if edition == "digest-v1":
+        return document
+    document["edition"] = edition
+    document["escalated_cases"] = escalated_cases(facts, period)
+    document["overdue_notices"] = overdue_notices(facts, period)
+    return document

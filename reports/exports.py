@@ -100,14 +100,22 @@ class ReportData:
         return sha256(self.csv_bytes).hexdigest()
 
 
-def report_id(kind: str, period: str, tree_size: int) -> str:
-    """One report per kind, period and checkpoint: regenerating it gives the same id."""
-    return f"{kind}-{period}-at-{tree_size}"
+def report_id(kind: str, period: str, tree_size: int, edition: str | None = None) -> str:
+    """One report per kind (or edition after the first: ``assessment-v2``), period and
+    checkpoint: regenerating it gives the same id, and editions never share one."""
+    return f"{edition or kind}-{period}-at-{tree_size}"
 
 
-def report_data(kind: str, period: str, basis: ReportBasis, body: Mapping[str, Any]) -> ReportData:
-    """The data document of a report (``body`` is ``Assessment.document()`` or a digest's)."""
-    identifier = report_id(kind, period, basis.tree_size)
+def report_data(
+    kind: str,
+    period: str,
+    basis: ReportBasis,
+    body: Mapping[str, Any],
+    edition: str | None = None,
+) -> ReportData:
+    """The data document of a report (``body`` is ``Assessment.document()`` or a digest's);
+    ``edition`` names a version after the first (None: the first, as ever computed)."""
+    identifier = report_id(kind, period, basis.tree_size, edition)
     document = plain_numbers(
         {
             "format": FORMAT,
@@ -118,7 +126,12 @@ def report_data(kind: str, period: str, basis: ReportBasis, body: Mapping[str, A
             kind: dict(body),
         }
     )
-    csv_bytes = _assessment_csv(document) if kind == "assessment" else _digest_csv(document)
+    if kind != "assessment":
+        csv_bytes = _digest_csv(document)
+    elif "spread" in document["assessment"]["province"]:
+        csv_bytes = _assessment_v2_csv(document)
+    else:
+        csv_bytes = _assessment_csv(document)
     return ReportData(identifier, kind, period, document, canonical_json(document), csv_bytes)
 
 
@@ -173,6 +186,50 @@ def _assessment_csv(document: Mapping[str, Any]) -> bytes:
     return _csv(header, rows)
 
 
+def _assessment_v2_csv(document: Mapping[str, Any]) -> bytes:
+    """One row per institution and indicator, its rating, quality, case penalty and vetoes,
+    then the province's spread of rated scores (institution code ``*``)."""
+    rows: list[list[Any]] = []
+    period = document["period"]
+    body = document["assessment"]
+    for item in body["institutions"]:
+        veto = " ".join(f"{v['rule']}:{v['case_id']}" for v in item["veto"])
+        for indicator in item["indicators"]:
+            rows.append(
+                [
+                    period, item["rank"], item["institution_code"], item["name"], item["kind"],
+                    item["rating"], item["score"], item["quality_score"], item["case_penalty"],
+                    veto, indicator["id"], indicator["numerator"], indicator["denominator"],
+                    indicator["value"], indicator["score"],
+                    item["province_median"].get(indicator["id"]),
+                    item["peer_median"].get(indicator["id"]),
+                ]
+            )  # fmt: skip
+    for key, value in body["province"]["spread"].items():
+        rows.append([period, None, "*", None, None, None, None, None, None, None,
+                     f"spread_{key}", None, None, value, None, None, None])  # fmt: skip
+    header = {
+        "period": "考核周期（北京时间）",
+        "rank": "排名",
+        "institution_code": "机构编码",
+        "institution_name": "机构名称",
+        "institution_kind": "机构类型",
+        "rating": "评级状态",
+        "total_score": "综合得分",
+        "quality_score": "质量得分",
+        "case_penalty": "案件扣分",
+        "veto": "一票否决（规则:案件）",
+        "indicator": "指标",
+        "numerator": "分子",
+        "denominator": "分母",
+        "value": "指标值",
+        "indicator_score": "指标得分",
+        "province_median": "全省中位数",
+        "peer_median": "同类中位数",
+    }
+    return _csv(header, rows)
+
+
 def _digest_csv(document: Mapping[str, Any]) -> bytes:
     """One row per listed item: section, subject and the item's fields as ``key=value``."""
     digest = document["digest"]
@@ -185,6 +242,11 @@ def _digest_csv(document: Mapping[str, Any]) -> bytes:
         ("prescribing_anomalies", "license_no"),
     ):
         for position, item in enumerate(digest[section], start=1):
+            details = "; ".join(f"{k}={v}" for k, v in sorted(item.items()) if k != subject_key)
+            rows.append([document["period"], section, position, item[subject_key], details])
+    # Sections of later editions (absent from digest-v1 documents, whose bytes stay).
+    for section, subject_key in (("escalated_cases", "case_id"), ("overdue_notices", "notice_id")):
+        for position, item in enumerate(digest.get(section, ()), start=1):
             details = "; ".join(f"{k}={v}" for k, v in sorted(item.items()) if k != subject_key)
             rows.append([document["period"], section, position, item[subject_key], details])
     for key, value in sorted(digest["new_findings"]["by_severity"].items()):

@@ -23,20 +23,37 @@ __all__ = [
     "CHARGE",
     "CONSULTATION",
     "PRESCRIPTION",
+    "CaseFact",
     "FactsBuilder",
     "FindingFact",
     "LedgerFacts",
+    "NoticeFact",
+    "ResponseFact",
+    "case_grouping",
     "rule_family",
 ]
 
 CONSULTATION, PRESCRIPTION, CHARGE = 1, 2, 3
 _KIND_OF_TYPE = {"consultation": CONSULTATION, "prescription": PRESCRIPTION, "charge": CHARGE}
 NO_VALUE = -1.0
+#: Worst first; a case is as severe as its worst finding.
+_SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2, "warning": 3}
 
 
 def rule_family(rule_id: str) -> str:
     """``RX-DAYS`` -> ``RX``: rules are grouped by the prefix of their id."""
     return rule_id.split("-", 1)[0]
+
+
+def case_grouping(case_key: str) -> str:
+    """``institution``, ``practitioner`` or ``month``: read from the key's last part
+    (``RULE|INSTITUTION|`` + "" | ``p:...`` | ``m:YYYY-MM``, see ``inspectors.grouping``)."""
+    part = case_key.split("|", 2)[2] if case_key.count("|") >= 2 else ""
+    if part.startswith("p:"):
+        return "practitioner"
+    if part.startswith("m:"):
+        return "month"
+    return "institution"
 
 
 def _time(text: str) -> datetime:
@@ -63,6 +80,7 @@ class FindingFact:
     ordered_at: datetime | None = None
     deadline: date | None = None
     resolved_at: datetime | None = None
+    case_id: str | None = None
 
     @property
     def family(self) -> str:
@@ -72,6 +90,57 @@ class FindingFact:
     def counts(self) -> bool:
         """A dismissed finding was judged unfounded; it counts against nobody."""
         return self.state != "dismissed"
+
+
+@dataclass
+class ResponseFact:
+    """A platform's answer to a notice, and the regulator's review of it by the checkpoint."""
+
+    response_id: str
+    notice_id: str
+    kind: str
+    received_at: datetime
+    #: The notice's deadline when the answer arrived (None once its details are shredded).
+    deadline: date | None
+    review: str = "pending"
+    reviewed_at: datetime | None = None
+
+
+@dataclass
+class NoticeFact:
+    """A rectification notice; ``deadline`` is the latest set (a rejection sets a new one)."""
+
+    notice_id: str
+    case_id: str
+    institution_code: str
+    issued_at: datetime
+    deadline: date | None
+    responses: list[ResponseFact] = field(default_factory=list)
+
+
+@dataclass
+class CaseFact:
+    """A case as the findings and steps on the ledger make it, as of the checkpoint.
+
+    ``steps`` are ``(at, action, state_after)`` in ledger order; ``record_indices`` are
+    its findings' records (when the problem occurred, not when it was found)."""
+
+    case_id: str
+    case_key: str
+    rule: str
+    institution_code: str
+    severity: str
+    repeat: bool
+    first_found: datetime
+    record_indices: list[int] = field(default_factory=list)
+    state: str = "open"
+    ended_at: datetime | None = None
+    notice_id: str | None = None
+    steps: list[tuple[datetime, str, str]] = field(default_factory=list)
+
+    @property
+    def grouping(self) -> str:
+        return case_grouping(self.case_key)
 
 
 @dataclass
@@ -99,6 +168,8 @@ class LedgerFacts:
     institution_filings: dict[str, dict[str, Any]] = field(default_factory=dict)
     practitioner_names: dict[str, str] = field(default_factory=dict)
     unreadable: int = 0
+    cases: dict[str, CaseFact] = field(default_factory=dict)
+    notices: dict[str, NoticeFact] = field(default_factory=dict)
 
     def slot_of(self, entry_index: int) -> int | None:
         slot = bisect_left(self.index, entry_index)
@@ -205,16 +276,95 @@ class FactsBuilder:
         """A record whose payload was crypto-shredded: it is counted, not read."""
         self.facts.unreadable += 1
 
-    def add_finding(self, statement: Mapping[str, Any], received_at: datetime) -> None:
-        """A finding entry's public statement."""
-        self.facts.findings[statement["finding_id"]] = FindingFact(
+    def add_finding(
+        self,
+        statement: Mapping[str, Any],
+        received_at: datetime,
+        *,
+        case_id: str | None = None,
+        case_key: str | None = None,
+        repeat: bool = False,
+    ) -> None:
+        """A finding entry's public statement, and the case it joined (placed by the
+        reader with ``inspectors.grouping.CaseBook``, as the portal places it)."""
+        finding = FindingFact(
             finding_id=statement["finding_id"],
             rule=statement["rule"],
             severity=statement["severity"],
             institution_code=statement["institution_code"],
             record_index=int(statement["record_index"]),
             found_at=received_at,
+            case_id=case_id,
         )
+        self.facts.findings[finding.finding_id] = finding
+        if case_id is None or case_key is None:
+            return
+        case = self.facts.cases.get(case_id)
+        if case is None:
+            case = self.facts.cases[case_id] = CaseFact(
+                case_id=case_id,
+                case_key=case_key,
+                rule=finding.rule,
+                institution_code=finding.institution_code,
+                severity=finding.severity,
+                repeat=repeat,
+                first_found=received_at,
+            )
+        elif _SEVERITY_RANK.get(finding.severity, 9) < _SEVERITY_RANK.get(case.severity, 9):
+            case.severity = finding.severity
+        case.record_indices.append(finding.record_index)
+
+    def add_case_event(
+        self,
+        statement: Mapping[str, Any],
+        details: Mapping[str, Any] | None,
+        received_at: datetime,
+    ) -> None:
+        """A ``case.event``: its public statement, and its opened details (None once
+        shredded: the state still moves, the deadline is then unknown)."""
+        case = self.facts.cases.get(statement["case_id"])
+        if case is None:
+            return
+        action, state = statement["action"], statement["state_after"]
+        case.state = state
+        case.steps.append((received_at, action, state))
+        if state in ("closed", "dismissed"):
+            case.ended_at = received_at
+        deadline_text = None if details is None else details.get("deadline")
+        deadline = None if deadline_text is None else date.fromisoformat(deadline_text)
+        notice_id = statement.get("notice_id")
+        if action == "order_rectification" and notice_id is not None:
+            case.notice_id = notice_id
+            self.facts.notices[notice_id] = NoticeFact(
+                notice_id, case.case_id, case.institution_code, received_at, deadline
+            )
+        elif action == "reject" and case.notice_id is not None:
+            self.facts.notices[case.notice_id].deadline = deadline
+        response_id = statement.get("response_id")
+        if action in ("accept", "reject") and case.notice_id is not None:
+            for response in self.facts.notices[case.notice_id].responses:
+                if response.response_id == response_id:
+                    response.review = "accepted" if action == "accept" else "rejected"
+                    response.reviewed_at = received_at
+
+    def add_notice_response(self, statement: Mapping[str, Any], received_at: datetime) -> None:
+        """A ``notice.response`` entry's public statement (the platform's answer)."""
+        notice = self.facts.notices.get(statement["notice_id"])
+        if notice is None:
+            return
+        notice.responses.append(
+            ResponseFact(
+                statement["response_id"],
+                notice.notice_id,
+                statement["kind"],
+                received_at,
+                notice.deadline,
+            )
+        )
+        case = self.facts.cases.get(notice.case_id)
+        if case is not None:
+            case.state = "responded"
+            case.steps.append((received_at, "respond", "responded"))
 
     def add_finding_action(self, details: Mapping[str, Any], received_at: datetime) -> None:
         """A finding action's opened details (the deadline is sealed with them)."""

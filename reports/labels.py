@@ -129,6 +129,58 @@ _LABELS: dict[str, tuple[str, str]] = {
     "overdue_rectifications": ("逾期未整改", "Overdue rectifications"),
     "records_now": ("本期记录数", "Records this period"),
     "records_before": ("上期记录数", "Records previous period"),
+    # assessment-v2
+    "institutions_rated": ("参与评级机构数", "Institutions rated"),
+    "institutions_vetoed": ("一票否决（不予评级）机构数", "Institutions not rated (veto)"),
+    "spread_max": ("最高得分", "Highest score"),
+    "spread_min": ("最低得分", "Lowest score"),
+    "spread_range": ("得分极差（最高减最低）", "Score range (highest - lowest)"),
+    "spread_stdev": ("得分标准差（总体）", "Score standard deviation (population)"),
+    "rated_scores": ("参与评级机构综合得分", "Scores of rated institutions"),
+    "vetoed": ("不予评级", "not rated"),
+    "no_data": ("无数据", "no data"),
+    "vetoed_note": (
+        "存在一票否决情形的机构不予评级、不参与排名，列于所有参与排名的机构之后。",
+        "Institutions with a veto condition are not rated and not ranked; they are listed "
+        "after every ranked institution.",
+    ),
+    "veto_heading": ("一票否决", "Veto conditions"),
+    "veto_reasons": ("否决原因（规则 案件编号）", "Veto reasons (rule, case)"),
+    "quality_score": ("质量得分", "Quality"),
+    "case_penalty": ("案件扣分", "Case penalty"),
+    "case_rules": ("案件扣分与一票否决规则", "Case penalty and veto rules"),
+    "veto_rules": ("一票否决规则", "Veto rules"),
+    "penalised_groupings": ("按案件扣分的问题", "Cases that cost points"),
+    "grouping_institution": ("机构层面", "institution-level"),
+    "grouping_practitioner": ("医务人员层面", "practitioner-level"),
+    "grouping_month": ("按月归并的记录问题", "record-level (by month)"),
+    "severity_points": ("严重程度分值", "Points by severity"),
+    "duration_cap_days": ("持续天数上限", "Duration cap (days)"),
+    "repeat_factor": ("重复发生倍数", "Repeat factor"),
+    "penalty_formula": ("扣分公式", "Penalty"),
+    "penalty_formula_text": (
+        "每个案件计一次：严重程度分值 ×（1 + 期内持续天数（封顶）÷ 上限天数），"
+        "重复发生的案件再乘以倍数；机构层面、医务人员层面的案件及所有重复发生的案件计入。"
+        "综合得分 = 质量得分 − 案件扣分（不低于 0）。",
+        "Each case once: severity points x (1 + days open in the period (capped) / cap), "
+        "times the repeat factor for a repeat; institution- and practitioner-level cases and "
+        "every repeat count. Score = quality - penalty (at least 0).",
+    ),
+    "cases_counted": ("计分案件", "Cases counted"),
+    "case_id": ("案件编号", "Case"),
+    "severity": ("严重程度", "Severity"),
+    "days_open": ("期内持续天数", "Days open"),
+    "repeat": ("重复发生", "Repeat"),
+    "veto": ("一票否决", "Veto"),
+    "points": ("扣分", "Points"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    # digest-v2
+    "escalated_cases": ("本期升级处理的案件", "Cases escalated in the period"),
+    "escalated_on": ("升级日期（北京时间）", "Escalated on (CST)"),
+    "overdue_notices": ("逾期未落实的整改通知", "Notices overdue"),
+    "notice_id": ("通知书编号", "Notice"),
+    "answers": ("已答复次数", "Answers"),
 }
 
 

@@ -15,15 +15,19 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_METHODOLOGY",
+    "CasePenalty",
     "IndicatorSpec",
     "Methodology",
     "MethodologyError",
     "load_methodology",
+    "methodology_version",
     "methodology_with_hash",
     "parse_methodology",
+    "shipped_versions",
 ]
 
-DEFAULT_METHODOLOGY = "assessment-v1.toml"
+#: What new assessments are computed with; older versions stay shipped for verification.
+DEFAULT_METHODOLOGY = "assessment-v2.toml"
 SCORE_KINDS = ("rate", "band", "likert", "none")
 DIRECTIONS = ("up", "down", "none")
 #: The indicators the computation knows; a methodology may weigh them, not invent others.
@@ -39,7 +43,9 @@ KNOWN_INDICATORS = (
     "rectification_rate",
     "rectification_days_median",
     "satisfaction",
+    "responsiveness",
 )
+GROUPINGS = ("institution", "practitioner", "month")
 
 
 class MethodologyError(Exception):
@@ -67,6 +73,16 @@ class IndicatorSpec:
 
 
 @dataclass(frozen=True)
+class CasePenalty:
+    """How cases cost points (assessment-v2 on): see that file's header."""
+
+    groupings: tuple[str, ...]
+    severity_points: dict[str, float]
+    duration_cap_days: int
+    repeat_factor: float
+
+
+@dataclass(frozen=True)
 class Methodology:
     version: str
     sha256: str
@@ -74,6 +90,9 @@ class Methodology:
     trend_periods: int
     indicators: tuple[IndicatorSpec, ...]
     text: str
+    #: Rules whose case, open in the period and not dismissed, leaves an institution unrated.
+    veto_rules: tuple[str, ...] = ()
+    case_penalty: CasePenalty | None = None
 
     @property
     def scored(self) -> tuple[IndicatorSpec, ...]:
@@ -142,9 +161,30 @@ def parse_methodology(data: bytes) -> Methodology:
             trend_periods=max(1, int(raw.get("trend_periods", 6))),
             indicators=indicators,
             text=text,
+            veto_rules=tuple(str(r) for r in raw.get("veto", {}).get("rules", ())),
+            case_penalty=_case_penalty(raw["cases"]) if "cases" in raw else None,
         )
     except KeyError as e:
         raise MethodologyError(f"missing field {e.args[0]!r}") from e
+
+
+def _case_penalty(raw: dict[str, Any]) -> CasePenalty:
+    try:
+        penalty = CasePenalty(
+            groupings=tuple(str(g) for g in raw["groupings"]),
+            severity_points={str(k): float(v) for k, v in raw["severity_points"].items()},
+            duration_cap_days=int(raw["duration_cap_days"]),
+            repeat_factor=float(raw["repeat_factor"]),
+        )
+    except KeyError as e:
+        raise MethodologyError(f"[cases]: missing field {e.args[0]!r}") from e
+    if not set(penalty.groupings) <= set(GROUPINGS):
+        raise MethodologyError(f"[cases]: groupings must be among {', '.join(GROUPINGS)}")
+    if penalty.duration_cap_days < 1 or penalty.repeat_factor < 1:
+        raise MethodologyError("[cases]: duration_cap_days and repeat_factor must be >= 1")
+    if any(points < 0 for points in penalty.severity_points.values()):
+        raise MethodologyError("[cases]: severity points cannot be negative")
+    return penalty
 
 
 def load_methodology(path: Path | None = None) -> Methodology:
@@ -154,6 +194,29 @@ def load_methodology(path: Path | None = None) -> Methodology:
     else:
         data = path.read_bytes()
     return parse_methodology(data)
+
+
+def _shipped() -> list[Methodology]:
+    folder = resources.files("reports").joinpath("methodology")
+    return [
+        parse_methodology(item.read_bytes())
+        for item in sorted(folder.iterdir(), key=lambda i: i.name)
+        if item.name.endswith(".toml")
+    ]
+
+
+def shipped_versions() -> tuple[str, ...]:
+    """The versions a new assessment may be computed with (``assessment-v1``, ...)."""
+    return tuple(m.version for m in _shipped())
+
+
+def methodology_version(version: str) -> Methodology:
+    """The shipped methodology named ``version``; raises ``MethodologyError`` naming
+    the versions there are."""
+    for methodology in _shipped():
+        if methodology.version == version:
+            return methodology
+    raise MethodologyError(f"no methodology {version!r}; shipped: {', '.join(shipped_versions())}")
 
 
 def methodology_with_hash(sha256_hex: str) -> Methodology:

@@ -40,6 +40,8 @@ __all__ = [
     "data_table",
     "escaped",
     "key_values",
+    "kind_text",
+    "listing",
     "shown",
     "trend_chart",
     "value_text",
@@ -326,4 +328,32 @@ def cover(
         Paragraph(escaped(label("verify_hint", language)), styles.small),
         Paragraph(escaped(label("time_zone_note", language)), styles.small),
         PageBreak(),
+    ]
+
+
+def kind_text(kind: str, language: str) -> str:
+    """An institution kind in ``language`` (the code itself when it has no label)."""
+    key = f"kind_{kind}"
+    try:
+        return label(key, language)
+    except KeyError:
+        return kind
+
+
+def listing(
+    styles: Styles,
+    language: str,
+    heading: str,
+    *,
+    columns: Sequence[tuple[str, float]],
+    rows: Sequence[Sequence[object]],
+    numeric_from: int,
+) -> list[Flowable]:
+    """A sub-heading and a table whose columns are (label key, width in mm); "none" if empty."""
+    header = [label(key, language) for key, _ in columns]
+    widths = [width * mm for _, width in columns]
+    empty = [[label("none", language)] + [""] * (len(columns) - 1)]
+    return [
+        Paragraph(escaped(label(heading, language)), styles.h2),
+        data_table(styles, header, rows or empty, widths, numeric_from=numeric_from),
     ]

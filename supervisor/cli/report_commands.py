@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from reports.methodology import methodology_version
 from supervisor.cli import CliContext
 from supervisor.cli.errors import CommandError
+from supervisor.reporting.computation import DIGEST_EDITIONS
 from supervisor.reporting.service import KINDS
 from supervisor.reporting.verification import Verification
 
@@ -43,6 +45,17 @@ def report() -> None:
     is_flag=True,
     help="Publish even if no record of the period is in the ledger (asked on a terminal).",
 )
+@click.option(
+    "--methodology",
+    "methodology_name",
+    metavar="VERSION",
+    help="Assessment methodology: assessment-v1 or assessment-v2 (default: the newest).",
+)
+@click.option(
+    "--digest-edition",
+    type=click.Choice(DIGEST_EDITIONS),
+    help="Digest edition (default: the newest, with escalated cases and overdue notices).",
+)
 @click.pass_obj
 def generate(
     context: CliContext,
@@ -52,8 +65,15 @@ def generate(
     at_size: int | None,
     out: Path | None,
     allow_empty: bool,
+    methodology_name: str | None,
+    digest_edition: str | None,
 ) -> None:
     """Compute a report at a signed checkpoint, write its files and publish it."""
+    if methodology_name is not None and kind != "assessment":
+        raise CommandError("--methodology applies to an assessment, not a digest")
+    if digest_edition is not None and kind != "digest":
+        raise CommandError("--digest-edition applies to a digest, not an assessment")
+    methodology = None if methodology_name is None else methodology_version(methodology_name)
     services = context.services()
     try:
         if not allow_empty and not services.reports.period_has_records(kind, period):
@@ -66,7 +86,12 @@ def generate(
             if not click.confirm(question, default=False, err=True):
                 raise CommandError("nothing published")
         result = services.reports.generate(
-            kind, period, requested_by=f"cli:{_user()}", at_size=at_size
+            kind,
+            period,
+            requested_by=f"cli:{_user()}",
+            at_size=at_size,
+            methodology=methodology,
+            digest_edition=digest_edition,
         )
         not_written: list[str] = []
         if out is not None:

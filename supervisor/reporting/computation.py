@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 
 from ledger.checkpoint import SignedCheckpoint
 from reports.assessment import assess
-from reports.digest import digest
+from reports.assessment_v2 import assess_v2
+from reports.digest import DIGEST_EDITIONS, digest_document
 from reports.exports import ReportBasis, ReportData, report_data
 from reports.labels import LANGUAGES
 from reports.methodology import Methodology, load_methodology
@@ -25,6 +26,7 @@ from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.reporting.sources import read_ledger_facts
 
 __all__ = [
+    "DIGEST_EDITIONS",
     "KINDS",
     "ComputedReport",
     "ReportError",
@@ -56,6 +58,8 @@ class ComputedReport:
     pdfs: dict[str, bytes]
     methodology: Methodology | None
     timings: Timings
+    #: The digest edition computed (None for an assessment: its methodology says).
+    digest_edition: str | None = None
 
 
 def parse_report_period(kind: str, text: str) -> Period:
@@ -80,20 +84,36 @@ def compute_report(
     *,
     checkpoint: SignedCheckpoint,
     methodology: Methodology | None,
+    digest_edition: str | None = None,
     languages: tuple[str, ...] = LANGUAGES,
 ) -> ComputedReport:
-    """A report's data and PDFs at ``checkpoint``. Raises ``LedgerBasisError``."""
+    """A report's data and PDFs at ``checkpoint``. Raises ``LedgerBasisError``.
+
+    Assessments follow ``methodology`` (default: the newest shipped); digests the
+    ``digest_edition`` (default: the newest). A first version's report keeps its id
+    and bytes; a later one's id names its version."""
     started = time.perf_counter()
     head = checkpoint.checkpoint
     reading = read_ledger_facts(connection, keys, head.size, head.root)
     read_done = time.perf_counter()
     body: dict[str, Any]
+    edition: str | None = None
     if kind == "assessment":
         methodology = methodology or load_methodology()
-        body = assess(reading.facts, methodology, period).document()
+        if methodology.case_penalty is None:  # assessment-v1: rates of records only
+            body = assess(reading.facts, methodology, period).document()
+        else:
+            body = assess_v2(reading.facts, methodology, period).document()
+            edition = methodology.version
     else:
         methodology = None
-        body = digest(reading.facts, period).document()
+        digest_edition = digest_edition or DIGEST_EDITIONS[-1]
+        if digest_edition not in DIGEST_EDITIONS:
+            raise ReportError(
+                f"unknown digest edition {digest_edition!r}; known: {', '.join(DIGEST_EDITIONS)}"
+            )
+        body = digest_document(reading.facts, period, digest_edition)
+        edition = None if digest_edition == DIGEST_EDITIONS[0] else digest_edition
     basis = ReportBasis(
         log_origin=head.origin,
         tree_size=head.size,
@@ -104,7 +124,7 @@ def compute_report(
         methodology_sha256=None if methodology is None else methodology.sha256,
         records_unreadable=reading.facts.unreadable,
     )
-    data = report_data(kind, period.key, basis, body)
+    data = report_data(kind, period.key, basis, body, edition)
     computed = time.perf_counter()
     pdfs = {
         language: render_pdf(
@@ -118,4 +138,5 @@ def compute_report(
         pdfs,
         methodology,
         Timings(read_done - started, computed - read_done, rendered - computed),
+        digest_edition,
     )

@@ -30,6 +30,7 @@ from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.database import tables
 from supervisor.ground.sealed_entries import sealed_entry
 from supervisor.reporting.computation import (
+    DIGEST_EDITIONS,
     KINDS,
     ComputedReport,
     ReportError,
@@ -189,6 +190,7 @@ class ReportService:
         *,
         at_size: int | None = None,
         methodology: Methodology | None = None,
+        digest_edition: str | None = None,
     ) -> ComputedReport:
         period = parse_report_period(kind, period_text)
         checkpoint = self._checkpoint(at_size)
@@ -200,6 +202,7 @@ class ReportService:
                 period,
                 checkpoint=checkpoint,
                 methodology=methodology,
+                digest_edition=digest_edition,
             )
 
     def period_has_records(self, kind: str, period_text: str) -> bool:
@@ -226,10 +229,19 @@ class ReportService:
         requested_by: str,
         roles: tuple[str, ...] = (),
         at_size: int | None = None,
+        methodology: Methodology | None = None,
+        digest_edition: str | None = None,
     ) -> Generated:
         """Compute, write the files and publish; a report already published is not again,
-        and its published files are not replaced by ones rendered differently since."""
-        computed = self.compute(kind, period_text, at_size=at_size)
+        and its published files are not replaced by ones rendered differently since.
+        ``methodology`` and ``digest_edition`` default to the newest shipped."""
+        computed = self.compute(
+            kind,
+            period_text,
+            at_size=at_size,
+            methodology=methodology,
+            digest_edition=digest_edition,
+        )
         data = computed.data
         existing = self.get(data.report_id)
         self.write_files(computed, published=existing)
@@ -250,6 +262,9 @@ class ReportService:
             "csv_sha256": data.csv_sha256,
             "pdf_sha256": {lang: sha256(pdf).hexdigest() for lang, pdf in computed.pdfs.items()},
         }
+        if computed.digest_edition not in (None, DIGEST_EDITIONS[0]):
+            # What verification recomputes with; absent, a digest is the first edition.
+            statement["digest_edition"] = computed.digest_edition
         now = self.clock()
         draft = sealed_entry(
             self.keys,

@@ -20,10 +20,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from inspectors.grouping import CaseBook
 from ledger import schema as ledger_schema
 from ledger.hashing import root_of_leaf_hashes
 from ledger.leaf import GENESIS_PREV, chain_prefix
 from reports.facts import FactsBuilder, LedgerFacts
+from supervisor.cases.events import CASE_EVENT_ENTRY
+from supervisor.cases.responses import RESPONSE_ENTRY
 from supervisor.custody.payload_keys import (
     SALT_SIZE,
     PayloadKeys,
@@ -31,6 +34,7 @@ from supervisor.custody.payload_keys import (
     SealedPayloadError,
 )
 from supervisor.ground.records import RECORD_ENTRY_PREFIX
+from supervisor.inspection.case_grouping import case_key_of
 from supervisor.inspection.inspector import FINDING_ENTRY
 from supervisor.inspection.reference_data import REFERENCE_ENTRY_PREFIX
 from supervisor.inspection.triage import FINDING_ACTION_ENTRY
@@ -81,6 +85,8 @@ class _Reader:
         self.builder = FactsBuilder()
         self.reference_versions: dict[str, str] = {}
         self.sealed_opened = 0
+        # Findings join cases as the portal's grouping placed them (one implementation).
+        self.cases = CaseBook()
 
     def leaf_hashes(self) -> Iterator[bytes]:
         expected, prev = 0, GENESIS_PREV
@@ -124,25 +130,52 @@ class _Reader:
             self.builder.add_record(index, orjson.loads(document))
         elif entry_type == FINDING_ENTRY:
             header = orjson.loads(leaf)
+            statement = header["statement"]
+            found_at = datetime.fromisoformat(header["received_at"])
+            key = case_key_of(statement, found_at)
+            place = self.cases.place(key)
             self.builder.add_finding(
-                header["statement"], datetime.fromisoformat(header["received_at"])
+                statement, found_at, case_id=place.case_id, case_key=key, repeat=place.repeat
             )
         elif entry_type == FINDING_ACTION_ENTRY:
             header = orjson.loads(leaf)
-            try:
-                plaintext = self.keys.open(payload or b"")
-            except PayloadShreddedError:
+            details = self._sealed(index, header["statement"], payload)
+            if details is None:
                 return  # shredded: the finding keeps the state of its last readable step
-            except SealedPayloadError as e:
-                raise LedgerBasisError(
-                    f"entry {index}: its payload cannot be opened ({e})", index
-                ) from e
-            details = orjson.loads(_check_commitment(index, header["statement"], plaintext))
-            self.sealed_opened += 1
             self.builder.add_finding_action(details, datetime.fromisoformat(header["received_at"]))
+        elif entry_type == CASE_EVENT_ENTRY:
+            header = orjson.loads(leaf)
+            statement = header["statement"]
+            details = self._sealed(index, statement, payload)
+            self.cases.moved(statement["case_id"], statement["state_after"])
+            self.builder.add_case_event(
+                statement, details, datetime.fromisoformat(header["received_at"])
+            )
+        elif entry_type == RESPONSE_ENTRY:
+            header = orjson.loads(leaf)
+            self.cases.moved(header["statement"]["case_id"], "responded")
+            self.builder.add_notice_response(
+                header["statement"], datetime.fromisoformat(header["received_at"])
+            )
         elif entry_type.startswith(REFERENCE_ENTRY_PREFIX):
             statement = orjson.loads(leaf)["statement"]
             self.reference_versions[statement["dataset"]] = statement["version"]
+
+    def _sealed(
+        self, index: int, statement: dict[str, Any], payload: bytes | None
+    ) -> dict[str, Any] | None:
+        """A sealed entry's details checked against its leaf; None once shredded."""
+        try:
+            plaintext = self.keys.open(payload or b"")
+        except PayloadShreddedError:
+            return None
+        except SealedPayloadError as e:  # altered, missing or not sealed: not retention
+            raise LedgerBasisError(
+                f"entry {index}: its payload cannot be opened ({e})", index
+            ) from e
+        details: dict[str, Any] = orjson.loads(_check_commitment(index, statement, plaintext))
+        self.sealed_opened += 1
+        return details
 
 
 def read_ledger_facts(

@@ -28,7 +28,11 @@ from ledger.proof import verify_consistency, verify_inclusion
 from ledger.store import LedgerStore
 from reports.methodology import methodology_with_hash
 from supervisor.custody.payload_keys import PayloadKeys
-from supervisor.reporting.computation import compute_report, parse_report_period
+from supervisor.reporting.computation import (
+    DIGEST_EDITIONS,
+    compute_report,
+    parse_report_period,
+)
 from supervisor.reporting.publication import REPORT_ENTRY
 from supervisor.reporting.sources import LedgerBasisError
 
@@ -194,6 +198,8 @@ def verify_report(
                 period,
                 checkpoint=report_checkpoint,
                 methodology=methodology,
+                # Digests published before editions were recorded are the first edition.
+                digest_edition=statement.get("digest_edition", DIGEST_EDITIONS[0]),
                 languages=(),
             )
     except LedgerBasisError as e:

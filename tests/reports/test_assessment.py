@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reports.assessment import Assessment, assess, score_indicator
-from reports.methodology import load_methodology, parse_methodology
+from reports.methodology import methodology_version, parse_methodology
 from reports.periods import Period
 
 from .ledger_world import World
@@ -15,7 +15,7 @@ OCTOBER = Period.month(2026, 10)
 
 
 def methodology_ranking_everyone() -> object:
-    shipped = load_methodology()
+    shipped = methodology_version("assessment-v1")
     return parse_methodology(shipped.text.replace("min_records = 30", "min_records = 1").encode())
 
 
@@ -134,7 +134,7 @@ def test_rank_peers_and_trend(october: Assessment) -> None:
 
 
 def test_small_institutions_are_scored_but_not_ranked() -> None:
-    shipped = load_methodology()  # min_records = 30
+    shipped = methodology_version("assessment-v1")  # min_records = 30
     result = assess(october_world().facts(), shipped, OCTOBER)
     assert all(not i.ranked and i.rank is None for i in result.institutions)
     assert all(i.score is not None for i in result.institutions)
@@ -175,5 +175,5 @@ def test_equal_scores_share_a_rank() -> None:
 def test_scoring_follows_the_methodology(
     indicator_id: str, value: float, score: float | None
 ) -> None:
-    spec = load_methodology().indicator(indicator_id)
+    spec = methodology_version("assessment-v1").indicator(indicator_id)
     assert score_indicator(spec, value) == score

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reports.methodology import MethodologyError, load_methodology, parse_methodology
+from reports.methodology import (
+    Methodology,
+    MethodologyError,
+    load_methodology,
+    methodology_version,
+    parse_methodology,
+    shipped_versions,
+)
 from reports.periods import Period, day_number, parse_period
 
 
@@ -29,8 +36,23 @@ def test_days_are_province_days() -> None:
 
 
 def test_shipped_methodology_is_complete_and_hashed() -> None:
-    methodology = load_methodology()
-    assert methodology.version == "assessment-v1"
+    assert shipped_versions() == ("assessment-v1", "assessment-v2")
+    assert load_methodology().version == "assessment-v2", "new assessments use the newest"
+    for version in shipped_versions():
+        _complete_and_hashed(methodology_version(version))
+    v2 = methodology_version("assessment-v2")
+    assert set(v2.veto_rules) == {
+        "ORG-UNKNOWN",
+        "ORG-LICENSE",
+        "RX-BANNED-DRUG",
+        "CRED-UNREGISTERED",
+    }
+    assert v2.case_penalty is not None and v2.case_penalty.severity_points["high"] == 3
+    with pytest.raises(MethodologyError, match="shipped: assessment-v1, assessment-v2"):
+        methodology_version("assessment-v9")
+
+
+def _complete_and_hashed(methodology: Methodology) -> None:
     assert sum(i.weight for i in methodology.indicators) == 100
     assert len(methodology.sha256) == 64
     for spec in methodology.indicators:
@@ -38,7 +60,7 @@ def test_shipped_methodology_is_complete_and_hashed() -> None:
 
 
 def test_a_broken_methodology_is_refused_with_the_reason() -> None:
-    text = load_methodology().text
+    text = methodology_version("assessment-v1").text
     with pytest.raises(MethodologyError, match="missing field 'weight'"):
         parse_methodology(text.replace("weight = 15\n", "", 1).encode())
     with pytest.raises(MethodologyError, match="unknown indicator"):
