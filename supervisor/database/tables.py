@@ -402,6 +402,8 @@ alerts = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("case_id", "channel", "recipient", name="ux_alerts_once"),
+    #: What the dispatcher sends next: due rows by state, without reading sent history.
+    Index("ix_alerts_due", "state", "next_attempt_at"),
 )
 
 

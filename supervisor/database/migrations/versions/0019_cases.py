@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("case_id", "channel", "recipient", name="ux_alerts_once"),
     )
     op.create_index("ix_alerts_case_id", "alerts", ["case_id"])
+    op.create_index("ix_alerts_due", "alerts", ["state", "next_attempt_at"])
 
 
 def downgrade() -> None:
