@@ -101,9 +101,12 @@ class ReportData:
 
 
 def report_id(kind: str, period: str, tree_size: int, edition: str | None = None) -> str:
-    """One report per kind (or edition after the first: ``assessment-v2``), period and
-    checkpoint: regenerating it gives the same id, and editions never share one."""
-    return f"{edition or kind}-{period}-at-{tree_size}"
+    """One report per kind, period, checkpoint and edition: regenerating it gives the same
+    id, and editions never share one (``assessment-2026-10-at-196`` for the first, as ever;
+    ``assessment-2026-10-v2-at-196`` for ``assessment-v2``)."""
+    if edition is None:
+        return f"{kind}-{period}-at-{tree_size}"
+    return f"{kind}-{period}-{edition.removeprefix(kind + '-')}-at-{tree_size}"
 
 
 def report_data(

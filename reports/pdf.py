@@ -124,8 +124,8 @@ def _case_sections(styles: Styles, body: Mapping[str, Any], language: str) -> li
         for r in body["escalated_cases"]
     ]  # fmt: skip
     columns: Sequence[tuple[str, float]] = (
-        ("case_id", 34), ("rule", 30), ("code", 30), ("severity", 16), ("escalated_on", 30),
-        ("deadline", 34),
+        ("case_id", 36), ("rule", 40), ("code", 28), ("severity", 14), ("escalated_on", 28),
+        ("deadline", 28),
     )  # fmt: skip
     story = listing(styles, language, "escalated_cases", columns=columns, rows=rows, numeric_from=6)
     rows = [
@@ -134,8 +134,8 @@ def _case_sections(styles: Styles, body: Mapping[str, Any], language: str) -> li
         for r in body["overdue_notices"]
     ]  # fmt: skip
     columns = (
-        ("notice_id", 30), ("case_id", 30), ("rule", 26), ("code", 26), ("deadline", 28),
-        ("days_overdue", 18), ("answers", 16),
+        ("notice_id", 34), ("case_id", 34), ("rule", 38), ("code", 26), ("deadline", 18),
+        ("days_overdue", 12), ("answers", 12),
     )  # fmt: skip
     story += listing(
         styles, language, "overdue_notices", columns=columns, rows=rows, numeric_from=5

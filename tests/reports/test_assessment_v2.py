@@ -85,8 +85,8 @@ def test_new_assessments_are_v2_and_v1_stays_selectable(demo: Demo) -> None:
     assert demo.document(demo.v1)["basis"]["methodology"]["version"] == "assessment-v1"
     # Same checkpoint, different methodologies: two reports, neither replacing the other.
     assert demo.v2.report.tree_size == demo.v1.report.tree_size - 1
-    assert demo.v2.report.report_id.startswith("assessment-v2-2026-11-at-")
-    assert demo.v1.report.report_id.startswith("assessment-2026-11-at-")
+    assert demo.v2.report.report_id == f"assessment-2026-11-v2-at-{demo.v2.report.tree_size}"
+    assert demo.v1.report.report_id == f"assessment-2026-11-at-{demo.v1.report.tree_size}"
 
 
 def test_vetoed_institutions_are_not_rated_and_say_which_cases_vetoed_them(demo: Demo) -> None:

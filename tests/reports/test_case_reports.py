@@ -5,6 +5,7 @@ digest, report facts that agree with the portal's cases, and v1 reports that sti
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from ledger.database import read_transaction
 from reports.methodology import methodology_version
 from supervisor.cases.responses import sign_response
 from supervisor.cases.service import CaseFilter
+from supervisor.cli import cli
 from supervisor.database import tables
 from supervisor.reporting.service import Generated
 from supervisor.reporting.sources import read_ledger_facts
@@ -64,6 +68,10 @@ def _files(portal: Portal, generated: Generated) -> dict[str, bytes]:
         kind: reports.file_path(generated.report.report_id, kind).read_bytes()
         for kind in ("json", "csv", "pdf-zh", "pdf-en")
     }
+
+
+def _pdf_text(files: dict[str, bytes]) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(files["pdf-zh"])).pages)
 
 
 def _document(portal: Portal, generated: Generated) -> dict[str, Any]:
@@ -157,6 +165,9 @@ def test_responsiveness_escalations_and_v1_reproducibility_from_real_notices(
     overdue = {r["notice_id"]: r for r in body["overdue_notices"]}
     assert set(overdue) == {notice_late, notice_silent}
     assert overdue[notice_silent]["days_overdue"] == 2 and overdue[notice_late]["answers"] == 0
+    text = _pdf_text(_files(portal, reports.generate("digest", "2026-12-05", requested_by="t")))
+    assert "本期升级处理的案件" in text and "逾期未落实的整改通知" in text
+    assert silent in text and notice_late in text
     # By the 7th the late notice was answered and accepted: only the silent one is left.
     later_digest = _document(portal, reports.generate("digest", "2026-12-07", requested_by="t"))
     assert [r["notice_id"] for r in later_digest["digest"]["overdue_notices"]] == [notice_silent]
@@ -177,3 +188,30 @@ def test_responsiveness_escalations_and_v1_reproducibility_from_real_notices(
         "digest", "2026-11-27", at_size=old_digest.report.tree_size, digest_edition="digest-v1"
     )
     assert digest_again.data.json_bytes == published[old_digest.report.report_id]["json"]
+
+
+def test_the_command_line_chooses_the_methodology_and_explains_a_wrong_one(
+    portal: Portal,
+) -> None:
+    assert portal.post(portal.envelope(portal.records(40))).status_code == 201
+    env = {
+        "CARELEDGER_DATA_DIR": str(portal.settings.data_dir),
+        "CARELEDGER_DATABASE_URL": portal.settings.database_url,
+    }
+
+    def generate(*args: str) -> Any:
+        return CliRunner().invoke(
+            cli, ["report", "generate", "--period", "2026-11", "--allow-empty", *args], env=env
+        )
+
+    newest = generate("--kind", "assessment")
+    assert newest.exit_code == 0, newest.output
+    assert "assessment-2026-11-v2-at-" in newest.output
+    first = generate("--kind", "assessment", "--methodology", "assessment-v1")
+    assert first.exit_code == 0, first.output
+    assert "assessment-2026-11-at-" in first.output
+    wrong = generate("--kind", "assessment", "--methodology", "assessment-v7")
+    assert wrong.exit_code == 1
+    assert "no methodology 'assessment-v7'; shipped: assessment-v1, assessment-v2" in wrong.output
+    digest = generate("--kind", "digest", "--methodology", "assessment-v1")
+    assert digest.exit_code == 1 and "applies to an assessment" in digest.output

@@ -44,4 +44,4 @@ def test_the_first_digest_edition_hashes_as_before() -> None:
     later = report_data(
         "digest", DAY.key, basis, digest_document(facts, DAY, "digest-v2"), "digest-v2"
     )
-    assert later.report_id == "digest-v2-2026-11-20-at-10" != data.report_id
+    assert later.report_id == "digest-2026-11-20-v2-at-10" != data.report_id
