@@ -306,8 +306,8 @@ def test_a_size_written_as_1786_0_is_the_whole_number_it_signs(portal: Portal) -
     and the answer reads the same live as after a replay of the ledger."""
     notice_id, _ = _inspected_with_notices(portal)
     envelope = _response(portal, notice_id, "resp-float")
-    envelope["attachments"][0]["size"] = 48213.0  # the signature still holds
-    raw = orjson.dumps(envelope)
+    written = {**envelope, "attachments": [{**envelope["attachments"][0], "size": 48213.0}]}
+    raw = orjson.dumps(written)  # the signature still holds
     assert b'"size":48213.0' in raw
     path = f"/api/v1/notices/{notice_id}/responses"
     taken = portal.client.post(path, data=raw, content_type="application/json")
