@@ -165,7 +165,9 @@ def test_responsiveness_escalations_and_v1_reproducibility_from_real_notices(
     overdue = {r["notice_id"]: r for r in body["overdue_notices"]}
     assert set(overdue) == {notice_late, notice_silent}
     assert overdue[notice_silent]["days_overdue"] == 2 and overdue[notice_late]["answers"] == 0
-    text = _pdf_text(_files(portal, reports.generate("digest", "2026-12-05", requested_by="t")))
+    second = _files(portal, reports.generate("digest", "2026-12-05", requested_by="t"))
+    assert reports.verify(second["json"]).ok, "recomputed as the edition its entry names"
+    text = _pdf_text(second)
     assert "本期升级处理的案件" in text and "逾期未落实的整改通知" in text
     assert silent in text and notice_late in text
     # By the 7th the late notice was answered and accepted: only the silent one is left.
