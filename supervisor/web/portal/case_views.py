@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from ledger import schema as ledger_schema
 from ledger.canonical import canonical_json
 from ledger.database import read_transaction
+from reports.notice_pdf import render_notice_pdf
 from supervisor.cases.case_list import CASE_HEADERS, case_rows
 from supervisor.cases.lifecycle import CASE_ROLES, CaseError
 from supervisor.database import tables
@@ -442,8 +443,6 @@ def notice_json(case_id: str, notice_id: str) -> Response:
 @signed_in
 def notice_pdf(case_id: str, notice_id: str) -> Response:
     """The notice (整改通知书) as a PDF in Chinese, rendered from the sealed document."""
-    from reports.notice_pdf import render_notice_pdf  # type: ignore[import-not-found]
-
     document = _notice(case_id, notice_id)
     response = Response(render_notice_pdf(document), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{notice_id}.pdf"'
