@@ -26,11 +26,13 @@ __all__ = [
     "TERMINAL_CASE_STATES",
     "CaseBook",
     "CasePlace",
+    "SubjectPseudonym",
     "case_id_of",
     "case_key",
     "legacy_case_key",
     "month_of",
     "place_in_case",
+    "unkeyed_subject",
 ]
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -54,10 +56,17 @@ def month_of(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m")
 
 
-def _practitioner(evidence: Mapping[str, Any]) -> str:
-    # A pseudonym, not the licence number: the key sits in the public leaf.
-    licence = str(evidence.get("license_no", ""))
-    return "p:" + sha256(_SUBJECT_SALT + licence.encode()).hexdigest()[:16]
+#: ``(institution_code, licence) -> pseudonym``: who a practitioner's case is about, as the
+#: public key may say it.
+SubjectPseudonym = Callable[[str, str], str]
+
+
+def unkeyed_subject(institution_code: str, licence: str) -> str:
+    """A pseudonym anyone can recompute (for pure use and tests). The inspector writes a
+    keyed one (an HMAC under the regulator's pseudonym key) instead: licence numbers have
+    a known structure and could be enumerated against an unkeyed hash."""
+    message = f"{institution_code}\x00{licence}".encode()
+    return sha256(_SUBJECT_SALT + message).hexdigest()[:16]
 
 
 def case_key(
@@ -66,12 +75,16 @@ def case_key(
     institution_code: str,
     evidence: Mapping[str, Any],
     occurred_at: datetime,
+    *,
+    subject: SubjectPseudonym = unkeyed_subject,
 ) -> str:
-    """The key of the case a finding belongs to (see the module docstring)."""
+    """The key of the case a finding belongs to (see the module docstring). The key sits
+    in the public leaf: a practitioner is named by ``subject``'s pseudonym, scoped to the
+    institution so cases at two institutions cannot be linked."""
     if grouping is Grouping.INSTITUTION:
         part = ""
     elif grouping is Grouping.PRACTITIONER:
-        part = _practitioner(evidence)
+        part = "p:" + subject(institution_code, str(evidence.get("license_no", "")))
     else:
         part = "m:" + month_of(occurred_at)
     return f"{rule_id}|{institution_code}|{part}"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from .findings import Finding, Rule, Subject
-from .grouping import case_key
+from .grouping import SubjectPseudonym, case_key, unkeyed_subject
 from .policy import Policy
 from .reference import ReferenceSnapshot
 from .rules.credentials import CREDENTIAL_RULES
@@ -57,7 +57,11 @@ def _occurred_at(subject: Subject) -> datetime:
 
 
 def inspect_subject(
-    subject: Subject, reference: ReferenceSnapshot, policy: Policy
+    subject: Subject,
+    reference: ReferenceSnapshot,
+    policy: Policy,
+    *,
+    case_subject: SubjectPseudonym = unkeyed_subject,
 ) -> list[Finding]:
     """The findings of every rule that applies to the subject's record type."""
     record = subject.record.record
@@ -68,7 +72,12 @@ def inspect_subject(
         for violation in rule.check(subject, reference, policy):
             versions = versions or reference.versions()
             key = case_key(
-                rule.id, rule.grouping, record.institution_code, violation.evidence, occurred
+                rule.id,
+                rule.grouping,
+                record.institution_code,
+                violation.evidence,
+                occurred,
+                subject=case_subject,
             )
             found.append(
                 Finding(

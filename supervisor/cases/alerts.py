@@ -434,6 +434,8 @@ class AlertDispatcher:
                 raise _DeliveryError(f"unknown channel {row.channel!r}")
         except _DeliveryError as e:
             return str(e)[:500]
+        except Exception as e:  # one bad alert is recorded as failing, never stops the job
+            return f"{type(e).__name__}: {e}"[:500]
         return None
 
     def retry_failed(self) -> int:

@@ -77,6 +77,16 @@ def apply_case_event(
     connection.execute(
         update(tables.cases).where(tables.cases.c.case_id == details["case_id"]).values(changes)
     )
+    if details["action"] == "dismiss":
+        # An answer nobody will review now: it no longer reads as awaiting review.
+        connection.execute(
+            update(tables.notice_responses)
+            .where(
+                tables.notice_responses.c.case_id == details["case_id"],
+                tables.notice_responses.c.review == "pending",
+            )
+            .values(review="withdrawn")
+        )
     if details["action"] in {"accept", "reject"}:
         connection.execute(
             update(tables.notice_responses)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from supervisor.ground.plain_text import unprintable
 from supervisor.inspection.case_grouping import OPEN_CASE_STATES
 
 __all__ = [
@@ -70,6 +71,9 @@ def next_case_state(
         raise CaseError(f"'{action}' needs {what} (at least {MIN_REASON} characters)")
     if len(text) > MAX_TEXT:
         raise CaseError(f"the text is longer than {MAX_TEXT} characters")
+    problem = unprintable(text, multiline=True)
+    if problem is not None:
+        raise CaseError(f"the text {problem}")
     if action in {"order_rectification", "reject"}:
         if deadline is None:
             raise CaseError(f"'{action}' needs a deadline")

@@ -28,6 +28,7 @@ from ledger.leaf import decode_leaf
 from ledger.log_keys import KeyChain
 from ledger.note import Verifier
 from ledger.proof import verify_inclusion
+from supervisor.ground.plain_text import unprintable
 from supervisor.ground.records import record_commitment
 from supervisor.intake.envelope import KEY_ID_RE, PLATFORM_ID_RE, RejectionError
 from supervisor.intake.record_schema import RecordProblem
@@ -38,6 +39,7 @@ __all__ = [
     "RESPONSE_RECEIPT_VERSION",
     "ResponseEnvelope",
     "ResponseReceiptError",
+    "envelope_sha256",
     "parse_response",
     "response_receipt",
     "response_statement",
@@ -84,8 +86,13 @@ class ResponseEnvelope:
 
     @property
     def sha256(self) -> str:
-        """What makes a resend idempotent: the canonical bytes of the whole envelope."""
-        return sha256(canonical_json(self.document)).hexdigest()
+        return envelope_sha256(self.document)
+
+
+def envelope_sha256(envelope: Mapping[str, Any]) -> str:
+    """What makes a resend idempotent: the hash of the whole envelope's canonical bytes
+    (kept in the projection, never in the public leaf)."""
+    return sha256(canonical_json(dict(envelope))).hexdigest()
 
 
 def _invalid(name: str, detail: str) -> RejectionError:
@@ -110,6 +117,9 @@ def _attachments(value: Any) -> None:
         name, digest, size = item["name"], item["sha256"], item["size"]
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
             raise _invalid(f"{where}/name", "must be a file name of 1-200 characters")
+        problem = unprintable(name)
+        if problem is not None:
+            raise _invalid(f"{where}/name", problem)
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise _invalid(f"{where}/sha256", "must be 64 lower-case hex digits")
         # 1786.0 is 1786 in JSON (and in the RFC 8785 bytes that were signed).
@@ -148,6 +158,9 @@ def parse_response(document: Any) -> ResponseEnvelope:
     statement = document["statement"]
     if not statement.strip() or len(statement) > MAX_STATEMENT:
         raise _invalid("statement", f"must say what was done, 1-{MAX_STATEMENT} characters")
+    problem = unprintable(statement, multiline=True)
+    if problem is not None:
+        raise _invalid("statement", problem)
     _attachments(document["attachments"])
     # Sizes as integers, so the projection reads as it will on replay of the sealed bytes.
     attachments = [{**item, "size": int(item["size"])} for item in document["attachments"]]
@@ -165,17 +178,16 @@ def sign_response(seed: bytes, unsigned: Mapping[str, Any]) -> dict[str, Any]:
 
 def response_statement(envelope: ResponseEnvelope, case_id: str, commitment: str) -> dict[str, Any]:
     """The public statement of a response entry: who answered which notice, how, and a
-    commitment to the sealed envelope."""
+    salted commitment to the sealed envelope. Neither the envelope's hash nor its
+    signature is public: either would let anyone confirm a guess of the statement."""
     return {
         "case_id": case_id,
         "commitment": commitment,
-        "envelope_sha256": envelope.sha256,
         "key_id": envelope["key_id"],
         "kind": envelope["kind"],
         "notice_id": envelope["notice_id"],
         "platform_id": envelope["platform_id"],
         "response_id": envelope["response_id"],
-        "signature": envelope["signature"],
     }
 
 

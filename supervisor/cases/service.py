@@ -28,6 +28,7 @@ from supervisor.cases.notice_document import notice_document, notice_id_of
 from supervisor.cases.responses import (
     RESPONSE_ENTRY,
     ResponseEnvelope,
+    envelope_sha256,
     parse_response,
     response_receipt,
     response_statement,
@@ -76,6 +77,8 @@ class _Step:
     reason: str = ""
     deadline: date | None = None
     response_id: str | None = None
+    #: The scheduler escalates only a case whose deadline is still the overdue one.
+    overdue_deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def apply_response(
             attachments=orjson.dumps(envelope["attachments"]).decode(),
             created_at=envelope["created_at"],
             received_at=stored_at,
-            envelope_sha256=statement["envelope_sha256"],
+            envelope_sha256=envelope_sha256(envelope),
             review="pending",
             review_reason=None,
         )
@@ -146,6 +149,30 @@ def _awaiting(connection: Connection, case_id: str) -> _Awaiting:
         select(r.response_id).where(r.case_id == case_id, r.review == "pending").limit(1)
     ).first()
     return _Awaiting(case.state, case.notice_id, pending is not None)
+
+
+def _require_review_state(
+    connection: Connection, case_id: str, action: str, response_id: str | None
+) -> None:
+    """Under the head lock: an answer is reviewed once, and a new notice is not issued over
+    an answer that still awaits review (its platform could answer neither)."""
+    r = tables.notice_responses.c
+    if action in {"accept", "reject"}:
+        pending = connection.execute(
+            select(r.response_id).where(
+                r.response_id == response_id, r.case_id == case_id, r.review == "pending"
+            )
+        ).first()
+        if pending is None:
+            raise CaseError(f"response {response_id} was reviewed meanwhile; reload it", 409)
+    elif action == "order_rectification":
+        waiting = connection.execute(
+            select(r.response_id).where(r.case_id == case_id, r.review == "pending").limit(1)
+        ).first()
+        if waiting is not None:
+            raise CaseError(
+                f"response {waiting.response_id} awaits review: accept or reject it first", 409
+            )
 
 
 def open_response(keys: PayloadKeys, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
@@ -348,7 +375,14 @@ class CaseService:
             reason = f"整改期限 {row.deadline} 已过，未有被采纳的整改答复 (deadline passed)"
             try:
                 self._take(
-                    _Step(row.case_id, "escalate", SCHEDULER_ACTOR, _SCHEDULER_ROLES, reason)
+                    _Step(
+                        row.case_id,
+                        "escalate",
+                        SCHEDULER_ACTOR,
+                        _SCHEDULER_ROLES,
+                        reason,
+                        overdue_deadline=row.deadline,
+                    )
                 )
             except CaseError:
                 continue  # moved meanwhile by a person: theirs is the later word
@@ -429,6 +463,7 @@ class CaseService:
             after = next_case_state(
                 case.state, action, reason=step.reason, deadline=deadline, today=_today(now)
             )
+            _require_review_state(connection, case_id, action, step.response_id)
             notice = (
                 self._notice(connection, case, step, now)
                 if action == "order_rectification"
@@ -457,14 +492,16 @@ class CaseService:
         state = case.state
 
         def project(connection: Connection, result: AppendResult) -> None:
-            # Compare-and-swap on the state: two people acting at once cannot both win.
-            moved = connection.execute(
-                update(tables.cases)
-                .where(tables.cases.c.case_id == case_id, tables.cases.c.state == state)
-                .values(state=after)
-            )
+            # Compare-and-swap on the state (and, for the scheduler, the deadline it found
+            # passed): two people acting at once cannot both win.
+            c = tables.cases.c
+            same = [c.case_id == case_id, c.state == state]
+            if step.overdue_deadline is not None:
+                same.append(c.deadline == step.overdue_deadline)
+            moved = connection.execute(update(tables.cases).where(*same).values(state=after))
             if moved.rowcount != 1:
                 raise CaseError("the case changed meanwhile; reload it", 409)
+            _require_review_state(connection, case_id, action, step.response_id)
             apply_case_event(connection, result.first_index, details, now)
 
         self.store.append([draft], now=now, within=project)

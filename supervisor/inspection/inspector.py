@@ -356,7 +356,9 @@ class Inspector:
                 )
                 waiting.append((item, link))
             else:
-                findings += inspect_subject(subject, reference, policy)
+                findings += inspect_subject(
+                    subject, reference, policy, case_subject=self._case_subject
+                )
         return findings, waiting
 
     # -- committing --------------------------------------------------------
@@ -442,6 +444,11 @@ class Inspector:
         return sealed_entry(
             self.keys, FINDING_ENTRY, FINDING_ENTRY, now, public=public, details=finding.document()
         )
+
+    def _case_subject(self, institution_code: str, licence: str) -> str:
+        """A practitioner as a case key names them: keyed, so no one without the
+        regulator's keys can test a guessed licence number against a public leaf."""
+        return self.keys.pseudonym("case-subject", f"{institution_code}\x00{licence}")[:16]
 
     def open_finding(self, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
         """The sealed document of a finding entry, checked against its leaf."""

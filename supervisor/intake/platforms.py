@@ -21,6 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.database import tables
+from supervisor.ground.plain_text import unprintable
 
 __all__ = [
     "KEY_EVENT_TYPES",
@@ -173,6 +174,9 @@ class PlatformRegistry:
             raise PlatformError(f"bad institution code {institution_code!r}")
         if not name.strip() or len(name) > 200:
             raise PlatformError("the platform name must be 1 to 200 characters")
+        problem = unprintable(name)
+        if problem is not None:
+            raise PlatformError(f"the platform name {problem}")
         platform_id = platform_id_for(institution_code)
         with self.store.engine.connect() as connection:
             exists = connection.execute(

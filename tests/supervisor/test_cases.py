@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from inspectors.findings import Grouping
-from inspectors.grouping import case_key, month_of
+from inspectors.grouping import case_key, month_of, unkeyed_subject
 from ledger.integrity import verify_stored_log
+from ledger.leaf import decode_leaf
 from reports.spreadsheet import read_table
 from supervisor.cases.lifecycle import CaseError, next_case_state
 from supervisor.cases.responses import sign_response, verify_response_receipt
@@ -25,7 +26,9 @@ from supervisor.custody.data_folder import initialise
 from supervisor.database import tables
 from supervisor.demo.province import generate_province
 from supervisor.demo.province_files import load_province, read_labels, write_province
+from supervisor.ground.plain_text import unprintable
 from supervisor.intake.envelope import RejectionError
+from supervisor.intake.platforms import PlatformError, PlatformRegistry, generate_platform_key
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
 from tests.supervisor.conftest import INSTITUTION, Portal
@@ -164,6 +167,18 @@ def test_the_demo_province_has_one_case_per_institution_wide_cause(
             causes[r.case_id].add(cause)
         assert all(len(c) == 1 for c in causes.values()), "a case has one cause"
         assert len(cases) < len(rows) / 5, "cases are far fewer than findings"
+        credential = next(c for c in cases if c.grouping == "practitioner")
+        (first, *_) = services.cases.finding_rows(credential.case_id)
+        stored = services.store.entry(first.entry_index)
+        opened = services.inspector.open_finding(stored.leaf, stored.payload)
+        licence_no = opened["evidence"]["license_no"]
+        assert credential.case_key.endswith(
+            "|p:"
+            + services.keys.pseudonym(
+                "case-subject", f"{credential.institution_code}\x00{licence_no}"
+            )[:16]
+        ), "a practitioner's case key is keyed: no guessed licence can be tested against it"
+        assert unkeyed_subject(credential.institution_code, licence_no) not in credential.case_key
 
         # Steps on cases, then the ledger alone restores every case exactly.
         licence = by_cause[
@@ -211,7 +226,11 @@ def test_the_demo_province_has_one_case_per_institution_wide_cause(
 
 
 def _respond(
-    portal: Portal, notice_id: str, response_id: str, kind: str = "rectified"
+    portal: Portal,
+    notice_id: str,
+    response_id: str,
+    kind: str = "rectified",
+    statement: str = "已补办备案并上传执业许可证",
 ) -> dict[str, Any]:
     return sign_response(
         portal.key.seed,
@@ -222,7 +241,7 @@ def _respond(
             "response_id": response_id,
             "created_at": portal.clock.now.isoformat(),
             "kind": kind,
-            "statement": "已补办备案并上传执业许可证",
+            "statement": statement,
             "attachments": [{"name": "许可证.pdf", "sha256": "ab" * 32, "size": 12345}],
         },
     )
@@ -259,6 +278,24 @@ def test_a_closed_case_that_recurs_opens_a_new_case_marked_repeat(portal: Portal
     with pytest.raises(RejectionError) as early:
         cases.respond(_respond(portal, notice_id, "resp-2"))
     assert early.value.status == 409, "one answer awaits review at a time"
+    leaf = portal.services.store.entry(index).leaf
+    public = decode_leaf(leaf).statement
+    assert "已联系" not in leaf.decode() and "signature" not in public
+    assert "envelope_sha256" not in public, "no hash to test a guessed answer against"
+    with pytest.raises(RejectionError) as control:
+        cases.respond(_respond(portal, notice_id, "resp-nul", statement="已整改\u0000"))
+    assert control.value.status == 422 and "U+0000" in control.value.detail
+    with pytest.raises(CaseError, match="U\\+0007"):
+        cases.act(
+            unfiled.case_id, "escalate", username="w", roles=REGULATOR, reason="逾期\u0007未答"
+        )
+    # Escalated while the answer awaits review: no new notice over it, but it is reviewed.
+    cases.act(unfiled.case_id, "escalate", username="wang", roles=REGULATOR, reason="逾期未审")
+    with pytest.raises(CaseError, match="awaits review") as over:
+        cases.order_rectification(
+            unfiled.case_id, deadline=deadline, text="重新整改", username="wang", roles=REGULATOR
+        )
+    assert over.value.status == 409
     assert (
         cases.review(
             "resp-1",
@@ -274,9 +311,20 @@ def test_a_closed_case_that_recurs_opens_a_new_case_marked_repeat(portal: Portal
     assert cases.review("resp-2", accept=True, username="wang", roles=REGULATOR) == "closed"
     assert [e.action for e in cases.events(unfiled.case_id)] == [
         "order_rectification",
+        "escalate",
         "reject",
         "accept",
     ]
+    with pytest.raises(CaseError) as twice:
+        cases.review(
+            "resp-2",
+            accept=False,
+            username="li",
+            roles=REGULATOR,
+            reason="再审一次",
+            deadline=deadline,
+        )
+    assert twice.value.status == 409, "an answer is reviewed once"
     assert [(r.response_id, r.review) for r in cases.responses(unfiled.case_id)] == [
         ("resp-1", "rejected"),
         ("resp-2", "accepted"),
@@ -351,3 +399,23 @@ def test_the_cases_commands_list_order_and_review(portal: Portal) -> None:
     assert ordered.exit_code == 0, ordered.output
     jsonl = runner.invoke(cli, ["cases", "list", "--state", "rectification_ordered"], env=env)
     assert row["case_id"] in jsonl.stdout and '"notice_id":"N' in jsonl.stdout
+
+
+def test_free_text_may_hold_line_breaks_but_no_control_codes() -> None:
+    assert unprintable("已整改。\n附件见后\t(三份)", multiline=True) is None
+    assert unprintable("已整改\u0000") == "holds the control character U+0000 at position 3"
+    assert unprintable("a\nb") is not None, "a name or header is one line"
+    assert unprintable("\u202egpj.exe") is not None, "no name reads as another"
+    assert unprintable("互联网医院 (杭州)") is None
+
+
+@pytest.mark.database
+def test_a_platform_name_with_a_line_break_is_refused(portal: Portal) -> None:
+    # It would end up in the alert e-mail's Subject header.
+    with pytest.raises(PlatformError, match="U\\+000A"):
+        PlatformRegistry(portal.services.store).register(
+            "H330100099",
+            "某医院\nBcc: x@example.org",
+            generate_platform_key()[1],
+            now=portal.clock.now,
+        )
