@@ -188,7 +188,8 @@ findings = Table(
     #: The case it joined (``supervisor.inspection.case_grouping``).
     Column("case_id", String(16), nullable=True),
     Index("ix_findings_rule", "rule_id"),
-    Index("ix_findings_case", "case_id"),
+    #: A case's findings in ledger order (its page, its notice) without a sort.
+    Index("ix_findings_case", "case_id", "entry_index"),
     Index("ix_findings_institution", "institution_code"),
     Index("ix_findings_record", "record_index"),
 )
@@ -356,11 +357,13 @@ notices = Table(
     metadata,
     Column("notice_id", String(16), primary_key=True),
     Column("case_id", String(16), nullable=False, index=True),
-    Column("institution_code", String(64), nullable=False, index=True),
+    Column("institution_code", String(64), nullable=False),
     Column("entry_index", BigInteger, nullable=False, unique=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("deadline", String(10), nullable=False),
     Column("document", Text, nullable=False),
+    #: A platform's notices after its cursor, in order.
+    Index("ix_notices_institution", "institution_code", "entry_index"),
 )
 
 #: Platforms' signed answers to notices; ``envelope_sha256`` makes a resend idempotent.

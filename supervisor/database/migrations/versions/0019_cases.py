@@ -25,7 +25,7 @@ def _when(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-
 
 def upgrade() -> None:
     op.add_column("findings", sa.Column("case_id", sa.String(16), nullable=True))
-    op.create_index("ix_findings_case", "findings", ["case_id"])
+    op.create_index("ix_findings_case", "findings", ["case_id", "entry_index"])
     op.create_table(
         "cases",
         sa.Column("case_id", sa.String(16), primary_key=True),
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("document", sa.Text, nullable=False),
     )
     op.create_index("ix_notices_case_id", "notices", ["case_id"])
-    op.create_index("ix_notices_institution_code", "notices", ["institution_code"])
+    op.create_index("ix_notices_institution", "notices", ["institution_code", "entry_index"])
     op.create_table(
         "notice_responses",
         sa.Column("response_id", sa.String(80), primary_key=True),
