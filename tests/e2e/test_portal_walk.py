@@ -12,6 +12,7 @@ serious or critical. Every problem of every page is listed in one failure.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -21,6 +22,7 @@ import subprocess
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -35,10 +37,17 @@ from inspectors.reference import (
     PRACTITIONER_ROLES,
     PRACTITIONER_STATUSES,
 )
+from supervisor.cases.lifecycle import CASE_ACTIONS
+from supervisor.cases.responses import sign_response
+from supervisor.client.submit import PlatformKeyFile
+from supervisor.config import Settings
+from supervisor.inspection.case_grouping import CASE_STATES
 from supervisor.inspection.triage import ACTIONS, STATES
+from supervisor.intake.platforms import platform_id_for
 from supervisor.intake.record_schema import RECORD_TYPES, record_definitions
 from supervisor.reporting.computation import KINDS
 from supervisor.reporting.verification import VERIFICATION_STEPS
+from supervisor.runtime.services import build_services
 from supervisor.web.directory_auth import ROLES
 from tests.slapd import Directory
 from tests.supervisor.agency_directory import directory
@@ -92,10 +101,12 @@ def enum_vocabulary() -> frozenset[str]:
     the record schema's (types, visit types, channels, outcomes, payers, id types, sexes,
     review results, delivery methods, institution kinds, roles), the reference data's
     (practitioner roles and statuses, drug categories, datasets), findings' severities,
-    triage states and actions, portal roles, report kinds and verification steps."""
+    triage states and actions, case states and steps, portal roles, report kinds and
+    verification steps."""
     words = _schema_enums(record_definitions()) | set(RECORD_TYPES)
     words |= {*PRACTITIONER_ROLES, *PRACTITIONER_STATUSES, *DRUG_CATEGORIES, *DATASETS}
     words |= {s.value for s in Severity} | set(STATES) | set(ACTIONS) | set(ROLES)
+    words |= set(CASE_STATES) | set(CASE_ACTIONS)
     words |= set(KINDS) | set(VERIFICATION_STEPS)
     return frozenset(words)
 
@@ -464,6 +475,8 @@ PEOPLE_WALKED = (
 MUST_REACH = {
     "wangjing": (
         "/portal/",
+        "/portal/cases",
+        "/portal/cases/<id>",
         "/portal/findings",
         "/portal/findings/<id>",
         "/portal/records/<id>",
@@ -475,7 +488,7 @@ MUST_REACH = {
         "/portal/search?institution",
     ),
     "liqiang": ("/portal/reference", "/portal/reference/<id>/diff"),
-    "zhaomin": ("/portal/reports", "/portal/findings/<id>"),
+    "zhaomin": ("/portal/reports", "/portal/findings/<id>", "/portal/cases", "/portal/cases/<id>"),
 }
 
 
@@ -509,11 +522,45 @@ def axe_script() -> Path:
     return AXE_SCRIPT
 
 
+def answered_notice(data_dir: Path) -> None:
+    """The gravest case gets a notice and the institution's answer, so a case page shows
+    both (the notice's PDF and JSON among the downloads) and the review form."""
+    services = build_services(Settings(data_dir=data_dir))
+    try:
+        gravest = next(c for c in services.cases.list_cases() if c.severity == "high")
+        today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
+        notice_id = services.cases.order_rectification(
+            gravest.case_id,
+            deadline=today + timedelta(days=15),
+            text="规范执业注册管理，提交整改报告",
+            username="wangjing",
+            roles=frozenset({"regulator"}),
+        )
+        code = gravest.institution_code
+        seed = (data_dir / "platform-keys" / f"{code}.key").read_text()
+        key = PlatformKeyFile(base64.b64decode(seed))
+        envelope = {
+            "platform_id": platform_id_for(code),
+            "key_id": key.key_id,
+            "notice_id": notice_id,
+            "response_id": "walk-response-1",
+            "created_at": datetime.now(UTC).isoformat(),
+            "kind": "rectified",
+            "statement": "已完成整改，附整改报告",
+            "attachments": [{"name": "整改报告.pdf", "sha256": "ab" * 32, "size": 20480}],
+        }
+        services.cases.respond(sign_response(key.seed, envelope))
+    finally:
+        services.engine.dispose()
+
+
 @pytest.fixture
 def province(tmp_path: Path, directory: Directory) -> Iterator[Province]:
     """The demo province served with the agency directory, a second registry version (so a
-    reference change has a page) and a published assessment (so reports have files)."""
+    reference change has a page), a published assessment (so reports have files) and a
+    case with a notice and its answer."""
     folder, env = inspected_province(tmp_path, directory)
+    answered_notice(tmp_path / "var")
     records = [
         orjson.loads(line)["record"]
         for line in next((folder / "records").glob("*.jsonl")).read_text().splitlines()
@@ -558,6 +605,9 @@ def test_every_portal_page_in_both_languages_for_every_role(
                     )
                     walk.enqueue(base + "/portal/")
                     walk.walk()
+                    # The per-finding list, linked from the case queue: the overview's
+                    # filtered links to it may use up its path's quota first.
+                    walk.visit("/portal/findings", "/portal/findings")
                     search_forms(
                         walk,
                         province.institution,
@@ -567,6 +617,8 @@ def test_every_portal_page_in_both_languages_for_every_role(
                     verify_a_report(walk)
                     error_pages(walk)
                     walk.walk()
+                    if not any("/notices/" in address for address in walk.downloads):
+                        walk.problem("case pages", "no notice's PDF or JSON was reached")
                     for key, address in walk.problems.items():
                         found.setdefault(key, (set(), address))[0].add(f"{person.user} {language}")
                     reached.setdefault(person.user, set()).update(walk.checked)
