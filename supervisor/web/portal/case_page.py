@@ -305,6 +305,12 @@ def refusal(message: str, _: Gettext) -> tuple[str, int]:
     if found:
         review = review_words(_).get(found.group(1), found.group(1))
         return _("This answer was reviewed already: %(review)s.", review=review), 409
+    if re.fullmatch(r"response \S+ was reviewed meanwhile; reload it", message):
+        return _("Someone reviewed this answer meanwhile; reload the page."), 409
+    if re.fullmatch(r"response \S+ awaits review: accept or reject it first", message):
+        return _("An answer awaits review: accept or reject it first."), 409
+    if message.startswith("the text "):
+        return _("The text holds control or direction characters; type it again."), 422
     if message == "the case changed meanwhile; reload it":
         return _("Someone changed this case meanwhile; reload it."), 409
     return _("This step is not allowed now: %(reason)s", reason=message), 422
