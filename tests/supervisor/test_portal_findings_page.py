@@ -86,6 +86,10 @@ def test_every_finding_reads_as_sentences_with_its_basis_and_records_linked(
             visible = _outside_details(page)
             assert "{" not in visible and '"license_no"' not in visible, row.rule_id
             assert f'href="/portal/records/{row.record_index}"' in page
+            # Its case: the findings of the same cause, and what was done about them.
+            assert row.case_id and re.search(
+                rf'id="finding-case"><a href="/portal/cases/{row.case_id}">', page
+            ), row.finding_id
             for index in sealed["related_indices"]:
                 assert f'href="/portal/records/{index}"' in visible, row.rule_id
             # The sealed finding stays available, behind the toggle.

@@ -177,6 +177,7 @@ def _finding_page(finding_id: str, message: str | None = None, status: int = 200
         related=_related_records(services_, finding.get("related_indices") or []),
         can_read_reference="supervisor" in current.roles,  # the reference pages are theirs
         unreadable=unreadable,
+        case_id=row.case_id,
         state=row.state,
         deadline=row.rectification_deadline,
         history=services_.triage.history(row.finding_id),
