@@ -41,6 +41,7 @@ __all__ = [
     "ResponseReceiptError",
     "envelope_sha256",
     "parse_response",
+    "require_printable",
     "response_receipt",
     "response_statement",
     "sign_response",
@@ -117,9 +118,6 @@ def _attachments(value: Any) -> None:
         name, digest, size = item["name"], item["sha256"], item["size"]
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
             raise _invalid(f"{where}/name", "must be a file name of 1-200 characters")
-        problem = unprintable(name)
-        if problem is not None:
-            raise _invalid(f"{where}/name", problem)
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise _invalid(f"{where}/sha256", "must be 64 lower-case hex digits")
         # 1786.0 is 1786 in JSON (and in the RFC 8785 bytes that were signed).
@@ -158,15 +156,24 @@ def parse_response(document: Any) -> ResponseEnvelope:
     statement = document["statement"]
     if not statement.strip() or len(statement) > MAX_STATEMENT:
         raise _invalid("statement", f"must say what was done, 1-{MAX_STATEMENT} characters")
-    problem = unprintable(statement, multiline=True)
-    if problem is not None:
-        raise _invalid("statement", problem)
     _attachments(document["attachments"])
     # Sizes as integers, so the projection reads as it will on replay of the sealed bytes.
     attachments = [{**item, "size": int(item["size"])} for item in document["attachments"]]
     return ResponseEnvelope(
         {**document, "attachments": attachments}, base64.b64decode(document["signature"])
     )
+
+
+def require_printable(envelope: ResponseEnvelope) -> None:
+    """No control codes in the statement or a file name (422). Checked once the signature
+    verified: until then nothing in the body is the platform's word."""
+    problem = unprintable(envelope["statement"], multiline=True)
+    if problem is not None:
+        raise _invalid("statement", problem)
+    for n, item in enumerate(envelope["attachments"]):
+        problem = unprintable(item["name"])
+        if problem is not None:
+            raise _invalid(f"attachments/{n}/name", problem)
 
 
 def sign_response(seed: bytes, unsigned: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from supervisor.cases.responses import (
     ResponseEnvelope,
     envelope_sha256,
     parse_response,
+    require_printable,
     response_receipt,
     response_statement,
 )
@@ -619,6 +620,7 @@ class CaseService:
                 f"signature is not an Ed25519 signature by key {key.key_id} over the RFC 8785 "
                 "canonical JSON of the response without its signature field",
             ) from e
+        require_printable(envelope)
         if notice_id is not None and envelope["notice_id"] != notice_id:
             # After the signature: who is not a platform learns nothing from the order.
             raise RejectionError(

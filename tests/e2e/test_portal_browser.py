@@ -87,14 +87,23 @@ def test_a_regulators_day_in_the_browser(
             expect(page.locator("#access-trail")).to_contain_text("投诉核查 2026-119")
             page.screenshot(path=str(shots / "4-record.png"), full_page=True)
 
-            page.click("nav >> text=监管发现")
-            page.locator("main table tbody tr td:nth-child(2) a").first.click()
+            # Findings land as cases: the gravest, oldest first; one step on the case.
+            page.click("nav >> text=案件与监管发现")
+            page.locator("#cases-table tbody a[href*='/portal/cases/']").first.click()
+            expect(page.locator("#case-state")).to_have_text("待处理")
+            page.select_option("#case-action", "acknowledge")
+            page.click("#case-action-form button[type=submit]")
+            expect(page.locator("#case-state")).to_have_text("已确认")
+            expect(page.locator("#case-timeline")).to_contain_text("wangjing")
+            page.screenshot(path=str(shots / "5-case.png"), full_page=True)
+            # One of its findings, triaged on its own page.
+            page.locator("#case-findings tbody tr td:first-child a").first.click()
             expect(page.locator("#finding-state")).to_have_text("待处理")
             page.select_option("#action", "acknowledge")
             page.click("text=记录此操作")
             expect(page.locator("#finding-state")).to_have_text("已确认")
             expect(page.locator("#finding-history")).to_contain_text("wangjing")
-            page.screenshot(path=str(shots / "5-finding.png"), full_page=True)
+            page.screenshot(path=str(shots / "6-finding.png"), full_page=True)
 
             page.click("nav >> text=报告")
             page.select_option("#generate-kind", "assessment")
@@ -104,7 +113,7 @@ def test_a_regulators_day_in_the_browser(
             page.locator("#reports-table button:has-text('核验')").first.click()
             # A job: its page shows the progress and refreshes itself until the verdict.
             expect(page.locator("#verification-verdict")).to_contain_text("已核验", timeout=120_000)
-            page.screenshot(path=str(shots / "6-report-verified.png"), full_page=True)
+            page.screenshot(path=str(shots / "7-report-verified.png"), full_page=True)
 
             page.click("text=退出登录")
             expect(page.locator("h1")).to_have_text("登录")
@@ -117,8 +126,9 @@ def test_a_regulators_day_in_the_browser(
         "2-dashboard",
         "3-search",
         "4-record",
-        "5-finding",
-        "6-report-verified",
+        "5-case",
+        "6-finding",
+        "7-report-verified",
     ):
         assert (shots / f"{name}.png").stat().st_size > 10_000
     if SCREENSHOTS is None:

@@ -110,6 +110,12 @@ def test_entries_and_checkpoint_history(portal: Portal) -> None:
         ("/log/proof/inclusion?leaf_hash=not*base64&size=5", 400),
         (f"/log/proof/inclusion?size=5&leaf_hash={base64.b64encode(bytes(32)).decode()}", 404),
         ("/log/proof/inclusion?size=5&leaf_hash=", 400),
+        # Beside an index the hash is still checked (found by schemathesis: it was ignored).
+        ("/log/proof/inclusion?index=0&size=5&leaf_hash=", 400),
+        (
+            f"/log/proof/inclusion?index=0&size=5&leaf_hash={base64.b64encode(bytes(32)).decode()}",
+            400,
+        ),
         ("/log/proof/consistency?old=0&size=5", 400),
         ("/log/proof/consistency?old=6&size=5", 400),
         ("/log/proof/consistency?old=1&size=99999999999999999999", 400),

@@ -270,6 +270,18 @@ _RESPONSE_ID_PATTERN = "^[A-Za-z0-9._:-]{1,80}$"
 _NOTICE_ID_PATTERN = "^N[0-9A-F]{15}$"
 #: Some character that is not white space: a text of blanks says nothing.
 _SAYS_SOMETHING = "\\S"
+#: Control codes and bidirectional overrides a name or statement may not hold
+#: (``supervisor/ground/plain_text.py``); a statement may hold tabs and line breaks.
+_CONTROLS = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+_NAME_CHARS = f"[^\\u0000-\\u001f{_CONTROLS}]"
+_TEXT_CHARS = f"[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f{_CONTROLS}]"
+
+
+def _printable(chars: str) -> str:
+    """A pattern: only ``chars``, at least one of them not a space."""
+    visible = chars[:-1] + "\\s]"
+    return f"^{chars}*{visible}{chars}*$"
+
 
 _RESPONSE_ENVELOPE = {
     "type": "object",
@@ -305,7 +317,7 @@ _RESPONSE_ENVELOPE = {
             "type": "string",
             "minLength": 1,
             "maxLength": 4000,
-            "pattern": _SAYS_SOMETHING,
+            "pattern": _printable(_TEXT_CHARS),
             "description": "What was done, or why the institution objects.",
         },
         "attachments": {
@@ -321,7 +333,7 @@ _RESPONSE_ENVELOPE = {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 200,
-                        "pattern": _SAYS_SOMETHING,
+                        "pattern": _printable(_NAME_CHARS),
                     },
                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "size": {"type": "integer", "minimum": 0, "maximum": 2**40},

@@ -174,15 +174,19 @@ def inclusion() -> Response:
     index = _int_parameter("index", required=False)
     if index is not None and index >= size:
         raise _BadParameterError("index", "must be below size")
-    if index is None:
-        text = request.args.get("leaf_hash")
-        if text is None:
-            raise _BadParameterError("index", "index or leaf_hash is required")
+    text = request.args.get("leaf_hash")
+    wanted = None
+    if text is not None:  # checked whenever given, even beside an index
         if not _HASH_B64.fullmatch(text):  # canonical: no stray padding bits
             raise _BadParameterError("leaf_hash", "must be 32 bytes in standard base64")
         wanted = base64.b64decode(text, validate=True)
+    if index is None:
+        if wanted is None:
+            raise _BadParameterError("index", "index or leaf_hash is required")
         index = store.index_of_leaf(wanted)
     proof = store.inclusion_proof(index, size)
+    if wanted is not None and proof.leaf_hash != wanted:
+        raise _BadParameterError("leaf_hash", "is not the hash of the leaf at index")
     return _json(
         {
             "index": proof.index,
