@@ -162,6 +162,8 @@ def _serve_demo(context: CliContext, bind: str, workers: int, institutions: int,
             f"through the platform API ({demo.loaded.batches} batches); every receipt verified\n"
             f"  inspected: {findings} findings; {waiting} records wait for related records "
             "(reported once their grace period ends)\n"
+            f"  cases:           {url}/portal/cases (findings of one cause, gravest first); "
+            f"CARELEDGER_DATA_DIR={settings.data_dir} careledger cases list\n"
             f"  findings:        CARELEDGER_DATA_DIR={settings.data_dir} careledger findings "
             "export --format csv --out findings.csv\n"
             f"  ground truth:    {demo.province_dir / 'labels.jsonl'}\n"

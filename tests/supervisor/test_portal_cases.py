@@ -47,7 +47,9 @@ def _open_cases(services: Services) -> list[Any]:
                 select(tables.cases).where(tables.cases.c.state.in_(OPEN_CASE_STATES))
             )
         )
-    return sorted(rows, key=lambda c: (_GRAVITY[c.severity], c.first_seen, c.case_id))
+    return sorted(
+        rows, key=lambda c: (_GRAVITY[c.severity], c.first_seen, -c.finding_count, c.case_id)
+    )
 
 
 def _listed(page: str) -> list[str]:

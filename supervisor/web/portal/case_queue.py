@@ -1,5 +1,6 @@
 """The case queue: cases filtered and paged over the ``cases`` projection, gravest first,
-then oldest first (no patient data; the CSV is the same filter, every page)."""
+then oldest first, then the widest (no patient data; the CSV is the same filter, every
+page)."""
 
 from __future__ import annotations
 
@@ -121,7 +122,8 @@ def _ordered(wanted: CaseQueueFilter) -> Select[Any]:
     return (
         select(tables.cases)
         .where(*wanted.conditions())
-        .order_by(_GRAVITY, _c.first_seen, _c.case_id)
+        # Among equally grave and old cases, the one that reaches most records first.
+        .order_by(_GRAVITY, _c.first_seen, _c.finding_count.desc(), _c.case_id)
     )
 
 
