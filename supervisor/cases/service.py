@@ -283,6 +283,27 @@ class CaseService:
         self._require_role(roles)
         return self._state_after(_Step(case_id, action, username, roles, reason, deadline))
 
+    def take_step(
+        self,
+        case_id: str,
+        action: str,
+        *,
+        username: str,
+        roles: frozenset[str],
+        reason: str = "",
+        deadline: date | None = None,
+    ) -> str:
+        """Any step a regulator takes from a case's page or the queue: ordering
+        rectification (``reason`` is what must be done) or ``act``'s; the new state."""
+        if action != "order_rectification":
+            return self.act(case_id, action, username=username, roles=roles, reason=reason)
+        if deadline is None:
+            raise CaseError("'order_rectification' needs a deadline")
+        self.order_rectification(
+            case_id, deadline=deadline, text=reason, username=username, roles=roles
+        )
+        return "rectification_ordered"
+
     def act_on_many(
         self,
         case_ids: Sequence[str],
@@ -297,17 +318,14 @@ class CaseService:
         outcome: dict[str, str] = {}
         for case_id in dict.fromkeys(case_ids):
             try:
-                if action == "order_rectification":
-                    if deadline is None:
-                        raise CaseError("'order_rectification' needs a deadline")
-                    self.order_rectification(
-                        case_id, deadline=deadline, text=reason, username=username, roles=roles
-                    )
-                    outcome[case_id] = "rectification_ordered"
-                else:
-                    outcome[case_id] = self.act(
-                        case_id, action, username=username, roles=roles, reason=reason
-                    )
+                outcome[case_id] = self.take_step(
+                    case_id,
+                    action,
+                    username=username,
+                    roles=roles,
+                    reason=reason,
+                    deadline=deadline,
+                )
             except CaseError as e:
                 outcome[case_id] = f"error: {e}"
         return outcome

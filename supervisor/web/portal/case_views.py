@@ -352,20 +352,14 @@ def act_on_case(case_id: str) -> Any:
     try:
         if action not in PORTAL_ACTIONS:
             raise CaseError(f"unknown action {action!r}")
-        if action == "order_rectification":
-            if deadline is None:
-                raise CaseError("'order_rectification' needs a deadline")
-            services().cases.order_rectification(
-                case.case_id,
-                deadline=deadline,
-                text=reason,
-                username=current.username,
-                roles=current.roles,
-            )
-        else:
-            services().cases.act(
-                case.case_id, action, username=current.username, roles=current.roles, reason=reason
-            )
+        services().cases.take_step(
+            case.case_id,
+            action,
+            username=current.username,
+            roles=current.roles,
+            reason=reason,
+            deadline=deadline,
+        )
     except CaseError as e:
         text, status = refusal(str(e), _)
         return _case_page(case.case_id, message=text, status=status, sent=sent)
