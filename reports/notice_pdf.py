@@ -45,12 +45,70 @@ def _china_time(iso: str) -> str:
     return moment.astimezone(PROVINCE_TIME).strftime("%Y-%m-%d %H:%M")
 
 
+#: The evidence fields rules record, as an institution reads them in a Chinese notice
+#: (a field not listed keeps its machine name).
+_FIELD_NAMES = {
+    "allowed_hours": "时限（小时）",
+    "amount": "金额",
+    "capacity": "执业身份",
+    "categories": "药品类别",
+    "ceiling_price": "限价",
+    "consultation_record_id": "问诊记录编号",
+    "consulting_license_no": "接诊医师执业证号",
+    "date": "日期",
+    "days_supply": "用药天数",
+    "delay_hours": "延迟（小时）",
+    "department_code": "科室代码",
+    "departments": "诊疗科目",
+    "diagnoses": "诊断",
+    "dispensed": "已调配",
+    "dispensed_at": "调配时间",
+    "drug_code": "药品代码",
+    "drug_codes": "药品代码",
+    "expected_amount": "应收金额",
+    "grace_hours": "宽限（小时）",
+    "guardian_present": "监护人在场",
+    "insurance_amount": "医保支付金额",
+    "item_code": "收费项目代码",
+    "items": "处方药品",
+    "license_no": "执业证号",
+    "license_valid_until": "许可证有效期至",
+    "limit": "上限",
+    "multi_site_institution_codes": "多点执业备案机构",
+    "occurred_at": "发生时间",
+    "patient_age": "患者年龄",
+    "payer": "支付方",
+    "practice_start": "开始执业日期",
+    "practitioner_name": "执业人员姓名",
+    "prescriber_license_no": "开方医师执业证号",
+    "price_valid_from": "价格生效日期",
+    "prior_diagnosis_document": "既往诊断文书",
+    "problems": "问题",
+    "quantity": "数量",
+    "received_at": "上传时间",
+    "registered_departments": "注册执业范围",
+    "registered_role": "注册执业类别",
+    "registry_status": "注册状态",
+    "review": "审方",
+    "review_result": "审方结果",
+    "reviewed_at": "审方时间",
+    "seconds_after_start": "距问诊开始（秒）",
+    "signed_at": "开方时间",
+    "started_at": "问诊开始时间",
+    "status": "执业状态",
+    "threshold_seconds": "阈值（秒）",
+    "unit_price": "单价",
+    "valid_from": "有效期起",
+    "visit_type": "就诊类型",
+}
+
+
 def _evidence_text(evidence: Mapping[str, Any]) -> str:
     """The finding's evidence, every field, shortened only past what a cell can hold."""
     parts = []
     for key, value in evidence.items():
         shown = value if isinstance(value, str) else orjson.dumps(value).decode()
-        parts.append(f"{key}: {shown}")
+        parts.append(f"{_FIELD_NAMES.get(key, key)}：{shown}")
     text = "；".join(parts) or "–"
     return text if len(text) <= _EVIDENCE_CHARS else text[: _EVIDENCE_CHARS - 1] + "…"
 

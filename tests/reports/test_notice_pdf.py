@@ -79,6 +79,8 @@ def test_the_notice_reads_back_with_every_record_its_deadline_and_its_hash() -> 
     assert "2026-12-31" in flat  # the deadline
     assert "2026-11-2410:30" in flat  # issued at, China time
     assert "立即停止该人员在线执业" in flat
+    # Evidence reads in Chinese, not by the fields' machine names.
+    assert "执业证号：H330100001-MD003" in flat and "license_no" not in flat
     for finding in document["findings"]:
         assert finding["record_id"] in flat, finding["record_id"]
     digest = notice_sha256(document)
