@@ -212,6 +212,26 @@ def _respond(services: Services, notice_id: str, code: str, response_id: str) ->
     return envelope
 
 
+def test_an_answer_awaiting_review_heads_the_queue_whatever_its_severity(
+    province_portal: tuple[FlaskClient, FlaskClient, Services],
+) -> None:
+    client, _, services = province_portal
+    assert _sign_in(client, "wangjing", "jing-password-1")[0] == 302
+    expected = _open_cases(services)
+    mildest = expected[-1]
+    assert mildest.severity != expected[0].severity, "the province has cases of several kinds"
+    notice_id = services.cases.order_rectification(
+        mildest.case_id,
+        deadline=_today(services) + timedelta(days=10),
+        text="补正处方审核记录",
+        username="wangjing",
+        roles=REGULATOR,
+    )
+    _respond(services, notice_id, mildest.institution_code, "resp-queue-head-1")
+    listed = _listed(client.get("/portal/cases").get_data(as_text=True))
+    assert listed == [mildest.case_id] + [c.case_id for c in expected[:-1]]
+
+
 def test_a_case_page_shows_findings_notice_answers_and_every_step(
     province_portal: tuple[FlaskClient, FlaskClient, Services],
 ) -> None:

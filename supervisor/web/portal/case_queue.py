@@ -1,6 +1,6 @@
-"""The case queue: cases filtered and paged over the ``cases`` projection, gravest first,
-then oldest first, then the widest (no patient data; the CSV is the same filter, every
-page)."""
+"""The case queue: cases filtered and paged over the ``cases`` projection, answers awaiting
+review first, then gravest, oldest and widest (no patient data; the CSV is the same filter,
+every page)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ PAGE_SIZE = 50
 ALL_STATES = "all"
 SEVERITIES = tuple(s.value for s in Severity)  # gravest first
 _c = tables.cases.c
+#: An institution's answer waits on the regulator: it heads the queue whatever its severity.
+_AWAITING_REVIEW = case((_c.state == "responded", 0), else_=1)
 _GRAVITY = case({s: rank for rank, s in enumerate(SEVERITIES)}, value=_c.severity, else_=9)
 
 
@@ -123,7 +125,7 @@ def _ordered(wanted: CaseQueueFilter) -> Select[Any]:
         select(tables.cases)
         .where(*wanted.conditions())
         # Among equally grave and old cases, the one that reaches most records first.
-        .order_by(_GRAVITY, _c.first_seen, _c.finding_count.desc(), _c.case_id)
+        .order_by(_AWAITING_REVIEW, _GRAVITY, _c.first_seen, _c.finding_count.desc(), _c.case_id)
     )
 
 
