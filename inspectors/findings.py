@@ -23,9 +23,12 @@ from .reference import ReferenceSnapshot
 from .values import (
     Charge,
     Consultation,
+    Dispensing,
     InstitutionFiling,
     LedgerRecord,
     NamedPractitioner,
+    PharmacyFiling,
+    Prescription,
     named_practitioners,
 )
 
@@ -65,6 +68,16 @@ class Subject:
     institution: InstitutionFiling | None = None
     consultation: LedgerRecord | None = None
     earlier_charges: tuple[LedgerRecord, ...] = ()
+    #: A dispensing's pharmacy filing (the latest before it, else the first by its
+    #: deadline); None when the pharmacy never filed.
+    pharmacy: PharmacyFiling | None = None
+    #: The prescription a dispensing fills, if it arrived by the dispensing's deadline.
+    prescription: LedgerRecord | None = None
+    #: The other dispensings of that prescription earlier in the ledger, any pharmacy and
+    #: platform (corrections already folded: an amended dispensing is not a second fill).
+    earlier_fills: tuple[LedgerRecord, ...] = ()
+    #: The dispensing a delivery carries (same pharmacy), if it arrived by the deadline.
+    dispensing: LedgerRecord | None = None
 
     @property
     def consultation_value(self) -> Consultation | None:
@@ -75,6 +88,19 @@ class Subject:
     def practitioners(self) -> tuple[NamedPractitioner, ...]:
         """Every practitioner the record names (computed once for the credential rules)."""
         return tuple(named_practitioners(self.record.record))
+
+    @property
+    def prescription_value(self) -> Prescription | None:
+        value = None if self.prescription is None else self.prescription.record
+        return value if isinstance(value, Prescription) else None
+
+    @property
+    def dispensing_value(self) -> Dispensing | None:
+        value = None if self.dispensing is None else self.dispensing.record
+        return value if isinstance(value, Dispensing) else None
+
+    def earlier_fill_values(self) -> list[tuple[int, Dispensing]]:
+        return [(f.index, f.record) for f in self.earlier_fills if isinstance(f.record, Dispensing)]
 
     def earlier_charge_values(self) -> list[tuple[int, Charge]]:
         return [(c.index, c.record) for c in self.earlier_charges if isinstance(c.record, Charge)]

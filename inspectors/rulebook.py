@@ -17,10 +17,20 @@ from .policy import Policy
 from .reference import ReferenceSnapshot
 from .rules.credentials import CREDENTIAL_RULES
 from .rules.data import DATA_RULES
+from .rules.dispensing import DISPENSING_RULES
 from .rules.prescriptions import PRESCRIPTION_RULES_SET
 from .rules.prices import PRICE_RULES
 from .rules.visits import VISIT_RULES
-from .values import Charge, Consultation, InstitutionFiling, Prescription, RosterEntry
+from .values import (
+    Charge,
+    Consultation,
+    Delivery,
+    Dispensing,
+    InstitutionFiling,
+    PharmacyFiling,
+    Prescription,
+    RosterEntry,
+)
 
 __all__ = ["RULES", "RULES_BY_ID", "inspect_subject", "record_type_name"]
 
@@ -30,6 +40,7 @@ RULES: tuple[Rule, ...] = (
     *PRESCRIPTION_RULES_SET,
     *PRICE_RULES,
     *DATA_RULES,
+    *DISPENSING_RULES,
 )
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
 assert len(RULES_BY_ID) == len(RULES), "rule ids are unique"
@@ -40,6 +51,9 @@ _TYPE_NAMES = {
     Charge: "charge",
     InstitutionFiling: "institution",
     RosterEntry: "practitioner",
+    PharmacyFiling: "pharmacy",
+    Dispensing: "dispensing",
+    Delivery: "delivery",
 }
 _RULES_FOR = {
     name: tuple(rule for rule in RULES if name in rule.applies_to) for name in _TYPE_NAMES.values()

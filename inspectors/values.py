@@ -16,11 +16,16 @@ from typing import Any
 __all__ = [
     "Charge",
     "Consultation",
+    "Delivery",
+    "Dispensing",
+    "DispensingItem",
     "InstitutionFiling",
     "LedgerRecord",
     "NamedPractitioner",
+    "PharmacyFiling",
     "Prescription",
     "PrescriptionItem",
+    "PrescriptionLink",
     "PriorDiagnosis",
     "Review",
     "RosterEntry",
@@ -133,7 +138,88 @@ class RosterEntry:
     departments: tuple[str, ...]
 
 
-TypedRecord = Consultation | Prescription | Charge | InstitutionFiling | RosterEntry
+@dataclass(frozen=True, slots=True)
+class PharmacyFiling:
+    """A pharmacy's filing (schema version 2): its licences, online-sales filing and roster."""
+
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    name: str
+    kind: str  # retail | chain_store | hospital_pharmacy | platform
+    license_no: str
+    license_valid_until: date
+    gsp_valid_until: date
+    online_sales_filed: bool
+    region_code: str
+    parent_code: str | None
+    pharmacists: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionLink:
+    """The hospital's prescription a dispensing fills: any institution's, by its record id."""
+
+    institution_code: str
+    record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DispensingItem:
+    drug_code: str
+    drug_name: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    batch_no: str
+    expiry_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class Dispensing:
+    """A pharmacy handing out drugs (调配/发药), against a prescription or over the counter."""
+
+    record_id: str
+    institution_code: str  # the dispensing pharmacy
+    occurred_at: datetime
+    amends: str | None
+    prescription: PrescriptionLink | None
+    channel: str  # in_store | online
+    pharmacist_review: Review | None
+    items: tuple[DispensingItem, ...]
+    dispensed_at: datetime
+    payer: str
+    insurance_amount: Decimal
+    substitution_note: str | None
+    patient_birth_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Drugs of one dispensing on their way to the patient (配送), by the same pharmacy."""
+
+    record_id: str
+    institution_code: str
+    occurred_at: datetime
+    dispensing_record_id: str
+    carrier: str
+    cold_chain: bool
+    shipped_at: datetime
+    delivered_at: datetime | None
+    recipient_verified_at: datetime | None
+    temperature_excursion: bool | None
+
+
+TypedRecord = (
+    Consultation
+    | Prescription
+    | Charge
+    | InstitutionFiling
+    | RosterEntry
+    | PharmacyFiling
+    | Dispensing
+    | Delivery
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +254,9 @@ def named_practitioners(record: TypedRecord) -> list[NamedPractitioner]:
                 )
             )
         return named
+    if isinstance(record, Dispensing) and record.pharmacist_review is not None:
+        review = record.pharmacist_review
+        return [NamedPractitioner(review.pharmacist_license_no, "reviewing", review.reviewed_at)]
     if isinstance(record, RosterEntry):
         return [
             NamedPractitioner(
@@ -236,11 +325,7 @@ def _prescription(r: Mapping[str, Any]) -> Prescription:
             )
             for i in r["items"]
         ),
-        None
-        if review is None
-        else Review(
-            review["pharmacist_license_no"], _time(review["reviewed_at"]), review["result"]
-        ),
+        _review(review),
         _optional_time(r["dispensed_at"]),
     )
 
@@ -284,12 +369,83 @@ def _roster(r: Mapping[str, Any]) -> RosterEntry:
     )
 
 
+def _review(r: Mapping[str, Any] | None) -> Review | None:
+    if r is None:
+        return None
+    return Review(r["pharmacist_license_no"], _time(r["reviewed_at"]), r["result"])
+
+
+def _pharmacy(r: Mapping[str, Any]) -> PharmacyFiling:
+    return PharmacyFiling(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["name"],
+        r["kind"],
+        r["license_no"],
+        date.fromisoformat(r["license_valid_until"]),
+        date.fromisoformat(r["gsp_valid_until"]),
+        r["online_sales_filed"],
+        r["region_code"],
+        r["parent_code"],
+        tuple(r["pharmacists"]),
+    )
+
+
+def _dispensing(r: Mapping[str, Any]) -> Dispensing:
+    link = r["prescription"]
+    return Dispensing(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r.get("amends"),
+        None if link is None else PrescriptionLink(link["institution_code"], link["record_id"]),
+        r["channel"],
+        _review(r["pharmacist_review"]),
+        tuple(
+            DispensingItem(
+                i["drug_code"],
+                i["drug_name"],
+                Decimal(i["quantity"]),
+                i["unit"],
+                Decimal(i["unit_price"]),
+                i["batch_no"],
+                date.fromisoformat(i["expiry_date"]),
+            )
+            for i in r["items"]
+        ),
+        _time(r["dispensed_at"]),
+        r["payer"],
+        Decimal(r["insurance_amount"]),
+        r["substitution_note"],
+        date.fromisoformat(r["patient"]["birth_date"]),
+    )
+
+
+def _delivery(r: Mapping[str, Any]) -> Delivery:
+    return Delivery(
+        r["record_id"],
+        r["institution_code"],
+        _time(r["occurred_at"]),
+        r["dispensing_record_id"],
+        r["carrier"],
+        r["cold_chain"],
+        _time(r["shipped_at"]),
+        _optional_time(r["delivered_at"]),
+        _optional_time(r["recipient_verified_at"]),
+        r["temperature_excursion"],
+    )
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], TypedRecord]] = {
     "consultation": _consultation,
     "prescription": _prescription,
     "charge": _charge,
     "institution": _institution,
     "practitioner": _roster,
+    "pharmacy": _pharmacy,
+    "dispensing": _dispensing,
+    "delivery": _delivery,
 }
 
 

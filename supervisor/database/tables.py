@@ -84,6 +84,19 @@ platforms = Table(
     Column("entry_index", BigInteger, nullable=False),
 )
 
+#: The institution codes a platform may submit for besides its own (a chain's stores, the
+#: pharmacies a circulation platform serves): ``platform.authorised`` and
+#: ``platform.authorisation_revoked`` entries projected; a revoked one keeps its row.
+platform_institutions = Table(
+    "platform_institutions",
+    metadata,
+    Column("platform_id", String(80), primary_key=True),
+    Column("institution_code", String(64), primary_key=True),
+    Column("authorised_index", BigInteger, nullable=False),
+    Column("revoked_index", BigInteger, nullable=True),
+    Index("ix_platform_institutions_code", "institution_code"),
+)
+
 #: Ed25519 keys of platforms; ``revoked_index`` is the ledger entry that revoked it.
 platform_keys = Table(
     "platform_keys",
@@ -126,7 +139,8 @@ records = Table(
     Column("patient_pseudonym", String(64), nullable=True),
     Column("person_pseudonym", String(64), nullable=True),
     Column("amends", String(128), nullable=True),
-    #: The consultation a prescription or charge belongs to (same institution).
+    #: The record this one belongs to in the same institution: a prescription's or a
+    #: charge's consultation, a delivery's dispensing.
     Column("consultation_record_id", String(128), nullable=True),
     UniqueConstraint("institution_code", "record_id", name="uq_records_institution_record"),
     Index("ix_records_type_occurred", "record_type", "occurred_at"),
@@ -143,6 +157,33 @@ records = Table(
         sqlite_where=text("amends IS NOT NULL"),
         postgresql_where=text("amends IS NOT NULL"),
     ),
+)
+
+#: Every dispensing of a hospital's prescription, whichever pharmacy and platform sent it:
+#: one index lookup finds all fills of a prescription (the double-fill check, the journey).
+prescription_fills = Table(
+    "prescription_fills",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("prescription_institution_code", String(64), nullable=False),
+    Column("prescription_record_id", String(128), nullable=False),
+    Column("pharmacy_code", String(64), nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Index(
+        "ix_prescription_fills_prescription",
+        "prescription_institution_code",
+        "prescription_record_id",
+        "entry_index",
+    ),
+)
+
+#: The drugs a prescription or dispensing names, for search by drug.
+record_drugs = Table(
+    "record_drugs",
+    metadata,
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("drug_code", String(64), primary_key=True),
+    Index("ix_record_drugs_drug", "drug_code", "entry_index"),
 )
 
 #: Witness cosignatures collected for the log's checkpoints (input from witnesses, not a

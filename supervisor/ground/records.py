@@ -33,6 +33,7 @@ __all__ = [
     "open_leaf_payload",
     "record_commitment",
     "record_row",
+    "record_side_rows",
     "utc_time",
 ]
 
@@ -56,6 +57,8 @@ def record_row(
     practitioner = record.get("practitioner_license_no") or record.get("prescriber_license_no")
     if record_type == "practitioner":
         practitioner = record["license_no"]
+    elif record_type == "dispensing" and record["pharmacist_review"] is not None:
+        practitioner = record["pharmacist_review"]["pharmacist_license_no"]
     patient = record.get("patient")
     person_id = record.get("id_number") if record_type == "practitioner" else None
     return {
@@ -71,8 +74,34 @@ def record_row(
         "patient_pseudonym": keys.pseudonym("patient", patient["id_number"]) if patient else None,
         "person_pseudonym": keys.pseudonym("practitioner", person_id) if person_id else None,
         "amends": record.get("amends"),
-        "consultation_record_id": record.get("consultation_record_id"),
+        "consultation_record_id": record.get("consultation_record_id")
+        or record.get("dispensing_record_id"),
     }
+
+
+def record_side_rows(
+    index: int, record: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``prescription_fills`` rows (a dispensing of a prescription) and the
+    ``record_drugs`` rows (a prescription's or dispensing's drugs) of one record entry,
+    live and on replay alike."""
+    fills: list[dict[str, Any]] = []
+    link = record.get("prescription") if record["type"] == "dispensing" else None
+    if link is not None:
+        fills.append(
+            {
+                "entry_index": index,
+                "prescription_institution_code": link["institution_code"],
+                "prescription_record_id": link["record_id"],
+                "pharmacy_code": record["institution_code"],
+                "record_id": record["record_id"],
+            }
+        )
+    drugs: list[dict[str, Any]] = []
+    if record["type"] in ("prescription", "dispensing"):
+        codes = dict.fromkeys(item["drug_code"] for item in record["items"])
+        drugs = [{"entry_index": index, "drug_code": code} for code in codes]
+    return fills, drugs
 
 
 class PayloadMismatchError(Exception):

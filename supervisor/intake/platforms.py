@@ -17,7 +17,7 @@ from hashlib import sha256
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.database import tables
@@ -31,6 +31,7 @@ __all__ = [
     "PlatformKey",
     "PlatformRegistry",
     "apply_key_event",
+    "authorised_institutions",
     "decode_key_bytes",
     "generate_platform_key",
     "key_id_of",
@@ -41,7 +42,9 @@ __all__ = [
 REGISTERED = "platform.registered"
 KEY_ADDED = "platform.key_added"
 KEY_REVOKED = "platform.key_revoked"
-KEY_EVENT_TYPES = (REGISTERED, KEY_ADDED, KEY_REVOKED)
+AUTHORISED = "platform.authorised"
+AUTHORISATION_REVOKED = "platform.authorisation_revoked"
+KEY_EVENT_TYPES = (REGISTERED, KEY_ADDED, KEY_REVOKED, AUTHORISED, AUTHORISATION_REVOKED)
 _INSTITUTION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Published in the OpenAPI document; checked before any database lookup.
 PLATFORM_ID_PATTERN = r"^PLT-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -61,6 +64,8 @@ class PlatformKey:
     institution_code: str
     public_key: bytes
     revoked: bool
+    #: Every institution code it may submit for: its own and those authorised to it.
+    institution_codes: frozenset[str] = frozenset()
 
 
 def key_id_of(public_key: bytes) -> str:
@@ -124,6 +129,48 @@ def apply_key_event(
             .where(tables.platform_keys.c.key_id == statement["key_id"])
             .values(revoked_index=index)
         )
+    elif entry_type == AUTHORISED:
+        pi = tables.platform_institutions.c
+        connection.execute(
+            delete(tables.platform_institutions).where(
+                pi.platform_id == statement["platform_id"],
+                pi.institution_code == statement["institution_code"],
+            )
+        )
+        connection.execute(
+            insert(tables.platform_institutions).values(
+                platform_id=statement["platform_id"],
+                institution_code=statement["institution_code"],
+                authorised_index=index,
+                revoked_index=None,
+            )
+        )
+    elif entry_type == AUTHORISATION_REVOKED:
+        pi = tables.platform_institutions.c
+        connection.execute(
+            update(tables.platform_institutions)
+            .where(
+                pi.platform_id == statement["platform_id"],
+                pi.institution_code == statement["institution_code"],
+            )
+            .values(revoked_index=index)
+        )
+
+
+def authorised_institutions(connection: Connection, platform_id: str) -> frozenset[str]:
+    """The institution codes a platform may submit for: its own, and those authorised to it
+    and not revoked (read in the caller's transaction, so under the head lock it is what
+    every committed authorisation and revocation says)."""
+    own = connection.execute(
+        select(tables.platforms.c.institution_code).where(
+            tables.platforms.c.platform_id == platform_id
+        )
+    ).scalars()
+    pi = tables.platform_institutions.c
+    authorised = connection.execute(
+        select(pi.institution_code).where(pi.platform_id == platform_id, pi.revoked_index.is_(None))
+    ).scalars()
+    return frozenset([*own, *authorised])
 
 
 class PlatformRegistry:
@@ -150,14 +197,16 @@ class PlatformRegistry:
         )
         with self.store.engine.connect() as connection:
             row = connection.execute(query).first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            codes = authorised_institutions(connection, row.platform_id)
         return PlatformKey(
             row.key_id,
             row.platform_id,
             row.institution_code,
             row.public_key,
             row.revoked_index is not None,
+            codes,
         )
 
     def _append(self, draft: EntryDraft, now: datetime) -> AppendResult:
@@ -224,6 +273,61 @@ class PlatformRegistry:
             raise PlatformError(f"key {key_id} is revoked already")
         statement = {"key_id": key_id, "platform_id": platform_id, "reason": reason}
         self._append(EntryDraft(KEY_REVOKED, statement), now)
+
+    def authorise(self, platform_id: str, institution_code: str, *, now: datetime) -> int:
+        """Let a platform submit for another institution (a chain's store, a pharmacy a
+        circulation platform serves); returns the ledger index of the authorisation."""
+        self._require_platform(platform_id)
+        if not _INSTITUTION_CODE.fullmatch(institution_code):
+            raise PlatformError(f"bad institution code {institution_code!r}")
+        with self.store.engine.connect() as connection:
+            codes = authorised_institutions(connection, platform_id)
+        if institution_code in codes:
+            raise PlatformError(f"{platform_id} may submit for {institution_code} already")
+        statement = {"institution_code": institution_code, "platform_id": platform_id}
+        return self._append(EntryDraft(AUTHORISED, statement), now).first_index
+
+    def revoke_authorisation(
+        self, platform_id: str, institution_code: str, reason: str, *, now: datetime
+    ) -> int:
+        """End an authorisation: batches with that institution's records are refused from
+        the moment it commits. A platform's own institution cannot be revoked this way."""
+        self._require_platform(platform_id)
+        pi = tables.platform_institutions.c
+        with self.store.engine.connect() as connection:
+            active = connection.execute(
+                select(pi.authorised_index).where(
+                    pi.platform_id == platform_id,
+                    pi.institution_code == institution_code,
+                    pi.revoked_index.is_(None),
+                )
+            ).first()
+        if active is None:
+            raise PlatformError(f"{platform_id} holds no authorisation for {institution_code}")
+        if not reason.strip() or len(reason) > 500:
+            raise PlatformError("the reason must be 1 to 500 characters")
+        problem = unprintable(reason)
+        if problem is not None:
+            raise PlatformError(f"the reason {problem}")
+        statement = {
+            "institution_code": institution_code,
+            "platform_id": platform_id,
+            "reason": reason.strip(),
+        }
+        return self._append(EntryDraft(AUTHORISATION_REVOKED, statement), now).first_index
+
+    def authorisations(self, platform_id: str) -> list[Any]:
+        """Every authorisation of a platform, current and revoked, oldest first."""
+        self._require_platform(platform_id)
+        pi = tables.platform_institutions.c
+        with self.store.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(tables.platform_institutions)
+                    .where(pi.platform_id == platform_id)
+                    .order_by(pi.authorised_index)
+                )
+            )
 
     def _require_platform(self, platform_id: str) -> None:
         with self.store.engine.connect() as connection:

@@ -1,8 +1,11 @@
 """The care records platforms must transmit: their versioned JSON Schema and its validator.
 
-One JSON Schema per record type (``consultation``, ``prescription``,
-``charge``, ``practitioner``, ``institution``), compiled once with
-fastjsonschema. The published document (``GET /api/v1/schema``) is built
+One JSON Schema per record type, compiled once with fastjsonschema. Version 1
+has ``consultation``, ``prescription``, ``charge``, ``practitioner`` and
+``institution``; version 2 adds what pharmacies send (``pharmacy``,
+``dispensing``, ``delivery``) and changes none of version 1's types, so every
+version-1 record is a valid version-2 record and nothing already accepted
+changes meaning. The published documents (``GET /api/v1/schema``) are built
 from the same definitions, so what is served is what is enforced. Amounts
 are decimal strings in yuan, times RFC 3339 with an offset, dates ISO dates;
 the patterns check the shape and ``_semantic_problems`` the calendar.
@@ -22,14 +25,24 @@ __all__ = [
     "DATE_TIME_PATTERN",
     "RECORD_TYPES",
     "SCHEMA_ID",
+    "SCHEMA_IDS",
+    "SCHEMA_VERSIONS",
+    "TYPES_OF_VERSION",
     "RecordProblem",
     "published_schema",
     "record_definitions",
     "record_problems",
     "record_union",
+    "schema_versions_document",
 ]
 
-SCHEMA_ID = "https://careledger.local/schemas/records/v1"
+SCHEMA_IDS = {
+    1: "https://careledger.local/schemas/records/v1",
+    2: "https://careledger.local/schemas/records/v2",
+}
+SCHEMA_VERSIONS = tuple(SCHEMA_IDS)
+LATEST_VERSION = SCHEMA_VERSIONS[-1]
+SCHEMA_ID = SCHEMA_IDS[1]  # version 1's id, as published since the start
 
 _CODE = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 _RECORD_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"}
@@ -277,32 +290,174 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
     ),
 }
 
+_V1_TYPES = tuple(_DEFINITIONS)
+
+_LINK = {
+    "type": "object",
+    "properties": {"institution_code": _CODE, "record_id": _RECORD_ID},
+    "required": ["institution_code", "record_id"],
+    "additionalProperties": False,
+}
+
+_NOTE = {"type": "string", "minLength": 1, "maxLength": 500}
+
+_DISPENSED_ITEM = {
+    "type": "object",
+    "properties": {
+        "drug_code": _CODE,
+        "drug_name": _TEXT,
+        "quantity": _QUANTITY,
+        "unit": {"type": "string", "minLength": 1, "maxLength": 20},
+        "unit_price": _DECIMAL_YUAN,
+        "batch_no": {"type": "string", "minLength": 1, "maxLength": 64},
+        "expiry_date": _DATE,
+    },
+    "required": [
+        "drug_code",
+        "drug_name",
+        "quantity",
+        "unit",
+        "unit_price",
+        "batch_no",
+        "expiry_date",
+    ],
+    "additionalProperties": False,
+}
+
+_DEFINITIONS.update(
+    {
+        "pharmacy": _record(
+            "pharmacy",
+            {
+                "name": _TEXT,
+                "kind": {"enum": ["retail", "chain_store", "hospital_pharmacy", "platform"]},
+                "license_no": _CODE,
+                "license_valid_until": _DATE,
+                "gsp_valid_until": _DATE,
+                "online_sales_filed": {"type": "boolean"},
+                "physical_address": _TEXT,
+                "region_code": {"type": "string", "pattern": "^[0-9]{6}$"},
+                "parent_code": _nullable(_CODE),
+                "pharmacists": _CODES,
+            },
+            [
+                "name",
+                "kind",
+                "license_no",
+                "license_valid_until",
+                "gsp_valid_until",
+                "online_sales_filed",
+                "physical_address",
+                "region_code",
+                "parent_code",
+                "pharmacists",
+            ],
+        ),
+        "dispensing": _record(
+            "dispensing",
+            {
+                "prescription": _nullable(_LINK),
+                "patient": _PATIENT,
+                "channel": {"enum": ["in_store", "online"]},
+                "pharmacist_review": _nullable(_REVIEW),
+                "items": {
+                    "type": "array",
+                    "items": _DISPENSED_ITEM,
+                    "minItems": 1,
+                    "maxItems": 100,
+                },
+                "dispensed_at": _DATE_TIME,
+                "payer": {"enum": ["self", "insurance", "mixed"]},
+                "insurance_amount": _DECIMAL_YUAN,
+                "substitution_note": _nullable(
+                    {"type": "string", "minLength": 1, "maxLength": 500}
+                ),
+            },
+            [
+                "prescription",
+                "patient",
+                "channel",
+                "pharmacist_review",
+                "items",
+                "dispensed_at",
+                "payer",
+                "insurance_amount",
+                "substitution_note",
+            ],
+        ),
+        "delivery": _record(
+            "delivery",
+            {
+                "dispensing_record_id": _RECORD_ID,
+                "carrier": _TEXT,
+                "cold_chain": {"type": "boolean"},
+                "shipped_at": _DATE_TIME,
+                "delivered_at": _nullable(_DATE_TIME),
+                "recipient_verified_at": _nullable(_DATE_TIME),
+                "temperature_excursion": {"type": ["boolean", "null"]},
+            },
+            [
+                "dispensing_record_id",
+                "carrier",
+                "cold_chain",
+                "shipped_at",
+                "delivered_at",
+                "recipient_verified_at",
+                "temperature_excursion",
+            ],
+        ),
+    }
+)
+
 RECORD_TYPES: tuple[str, ...] = tuple(_DEFINITIONS)
+#: The record types of each schema version: later versions only add types.
+TYPES_OF_VERSION: dict[int, tuple[str, ...]] = {1: _V1_TYPES, 2: RECORD_TYPES}
 
 
-def record_definitions() -> dict[str, dict[str, Any]]:
-    """Each record type's schema, by type name (a copy)."""
-    return copy.deepcopy(_DEFINITIONS)
+def record_definitions(version: int = LATEST_VERSION) -> dict[str, dict[str, Any]]:
+    """Each record type's schema in a schema version, by type name (a copy)."""
+    return {name: copy.deepcopy(_DEFINITIONS[name]) for name in TYPES_OF_VERSION[version]}
 
 
-def record_union(ref_base: str) -> dict[str, Any]:
-    """A schema accepting any record type, referring to the definitions under ``ref_base``."""
+def record_union(ref_base: str, version: int = LATEST_VERSION) -> dict[str, Any]:
+    """A schema accepting any record type of a version, referring to the definitions under
+    ``ref_base``."""
+    names = TYPES_OF_VERSION[version]
     return {
         "type": "object",
         "required": ["type"],
-        "properties": {"type": {"enum": list(RECORD_TYPES)}},
-        "oneOf": [{"$ref": f"{ref_base}{name}"} for name in RECORD_TYPES],
+        "properties": {"type": {"enum": list(names)}},
+        "oneOf": [{"$ref": f"{ref_base}{name}"} for name in names],
     }
 
 
-def published_schema() -> dict[str, Any]:
-    """The JSON Schema (2020-12) of one record, as served at ``GET /api/v1/schema``."""
+def published_schema(version: int = 1) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of one record of a schema version, as served at
+    ``GET /api/v1/schema?version=N``. Version 1's document is the one published since
+    the start, unchanged."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "careledger care record, version 1",
-        **record_union("#/$defs/"),
-        "$defs": record_definitions(),
+        "$id": SCHEMA_IDS[version],
+        "title": f"careledger care record, version {version}",
+        **record_union("#/$defs/", version),
+        "$defs": record_definitions(version),
+    }
+
+
+def schema_versions_document() -> dict[str, Any]:
+    """What ``GET /api/v1/schema`` serves: the latest version's schema, which accepts a
+    record of any version (later versions only add types), annotated with every version
+    and the record types each has; ``?version=N`` serves one version alone."""
+    return {
+        **published_schema(LATEST_VERSION),
+        "x-schema-versions": {
+            str(version): {
+                "$id": SCHEMA_IDS[version],
+                "record_types": list(TYPES_OF_VERSION[version]),
+                "url": f"/api/v1/schema?version={version}",
+            }
+            for version in SCHEMA_VERSIONS
+        },
     }
 
 

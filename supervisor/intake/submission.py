@@ -36,6 +36,7 @@ from supervisor.ground.records import (
     open_committed,
     record_commitment,
     record_row,
+    record_side_rows,
 )
 from supervisor.intake.envelope import (
     BATCH_ID_RE,
@@ -50,6 +51,7 @@ from supervisor.intake.envelope import (
 from supervisor.intake.platforms import (
     PlatformKey,
     PlatformRegistry,
+    authorised_institutions,
 )
 from supervisor.intake.receipts import ReceiptRecord, receipt_document
 from supervisor.intake.record_schema import RecordProblem, record_problems
@@ -228,19 +230,24 @@ class SubmissionService:
         problems = self._schema_problems(envelope.records)
         if problems:
             raise self._invalid_records(problems)
-        seen: dict[str, int] = {}
+        allowed = authorised_institutions(connection, key.platform_id)
+        #: (institution, record_id) -> first position; record ids are unique per institution.
+        seen: dict[tuple[str, str], int] = {}
         wrong_institution: list[RecordProblem] = []
         duplicates: list[RecordProblem] = []
         for position, record in enumerate(envelope.records):
-            if record["institution_code"] != key.institution_code:
+            code = record["institution_code"]
+            if code not in allowed:
                 wrong_institution.append(
                     RecordProblem(
                         f"/records/{position}/institution_code",
-                        f"platform {key.platform_id} submits for institution "
-                        f"{key.institution_code}, not {record['institution_code']}",
+                        f"platform {key.platform_id} submits for "
+                        f"{', '.join(sorted(allowed))}, not {code}"
+                        " (`careledger platform authorise` lets a platform submit for "
+                        "another institution)",
                     )
                 )
-            first = seen.setdefault(record["record_id"], position)
+            first = seen.setdefault((code, record["record_id"]), position)
             if first != position:
                 duplicates.append(
                     RecordProblem(
@@ -261,21 +268,21 @@ class SubmissionService:
             raise RejectionError(
                 422, "duplicate-record", "Duplicate record_id", duplicates[0].detail, duplicates
             )
-        stored = self._stored_record_ids(connection, key.institution_code, list(seen))
+        stored = self._stored_by_institution(connection, list(seen))
         if stored:
             conflicts = [
                 RecordProblem(
-                    f"/records/{seen[record_id]}/record_id",
-                    f"record_id {record_id} was received already (ledger index {index}); "
+                    f"/records/{seen[key_of]}/record_id",
+                    f"record_id {key_of[1]} was received already (ledger index {index}); "
                     "send a correction as a new record with `amends`",
                 )
-                for record_id, (index, _, _) in stored.items()
+                for key_of, (index, _, _) in stored.items()
             ]
             # Where this platform's own earlier batches hold them: a client that lost a
             # receipt (crashed between the commit and writing it) fetches it from there.
             received_in = [
-                {"record_id": record_id, "index": index, "batch_id": batch_id}
-                for record_id, (index, platform_id, batch_id) in stored.items()
+                {"record_id": key_of[1], "index": index, "batch_id": batch_id}
+                for key_of, (index, platform_id, batch_id) in stored.items()
                 if platform_id == key.platform_id
             ]
             raise RejectionError(
@@ -286,23 +293,37 @@ class SubmissionService:
                 conflicts,
                 received_in=received_in,
             )
-        amended = {r["amends"] for r in envelope.records if "amends" in r}
-        known = set(self._stored_record_ids(connection, key.institution_code, list(amended)))
+        amended = [(r["institution_code"], r["amends"]) for r in envelope.records if "amends" in r]
+        known = set(self._stored_by_institution(connection, amended))
         for position, record in enumerate(envelope.records):
             target = record.get("amends")
+            code = record["institution_code"]
             if (
                 target is not None
-                and target not in known
-                and seen.get(target, position) >= position
+                and (code, target) not in known
+                and seen.get((code, target), position) >= position
             ):
                 raise RejectionError(
                     422,
                     "unknown-amended-record",
                     "A correction refers to an unknown record",
-                    f"/records/{position}/amends: no earlier record {target} of "
-                    f"institution {key.institution_code}",
+                    f"/records/{position}/amends: no earlier record {target} of institution {code}",
                     [RecordProblem(f"/records/{position}/amends", f"no record {target}")],
                 )
+
+    @classmethod
+    def _stored_by_institution(
+        cls, connection: Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, str, str]]:
+        """(institution, record_id) -> (ledger index, platform, batch) of those stored."""
+        by_institution: dict[str, list[str]] = {}
+        for code, record_id in keys:
+            by_institution.setdefault(code, []).append(record_id)
+        found: dict[tuple[str, str], tuple[int, str, str]] = {}
+        for code, record_ids in sorted(by_institution.items()):
+            for record_id, stored in cls._stored_record_ids(connection, code, record_ids).items():
+                found[(code, record_id)] = stored
+        return found
 
     @staticmethod
     def _stored_record_ids(
@@ -344,6 +365,18 @@ class SubmissionService:
 
     def _require_unrevoked(self, connection: Connection, envelope: Envelope) -> None:
         require_unrevoked(connection, envelope.platform_id, envelope.key_id, "batch")
+        # An authorisation revoked while the batch was in flight refuses it too.
+        allowed = authorised_institutions(connection, envelope.platform_id)
+        for position, record in enumerate(envelope.records):
+            if record["institution_code"] not in allowed:
+                raise RejectionError(
+                    403,
+                    "wrong-institution",
+                    "Records of another institution",
+                    f"{envelope.platform_id}'s authorisation for {record['institution_code']} "
+                    "was revoked while this batch was in flight; nothing of it was stored",
+                    [RecordProblem(f"/records/{position}/institution_code", "not authorised")],
+                )
 
     # -- the submission ----------------------------------------------------------------
 
@@ -435,6 +468,12 @@ class SubmissionService:
             record_row(self.keys, offset, record, statement, now)
             for offset, (record, statement) in enumerate(projected)
         ]
+        fills: list[dict[str, Any]] = []
+        drugs: list[dict[str, Any]] = []
+        for offset, (record, _) in enumerate(projected):
+            more_fills, more_drugs = record_side_rows(offset, record)
+            fills += more_fills
+            drugs += more_drugs
 
         def project(connection: Connection, result: AppendResult) -> None:
             # Under the head lock, so after any revocation committed before it: a key
@@ -452,11 +491,16 @@ class SubmissionService:
                     processing_ms=round((time.perf_counter() - started) * 1000),
                 )
             )
-            insert_dicts(
-                connection,
-                tables.records,
-                [row | {"entry_index": result.first_index + row["entry_index"]} for row in rows],
-            )
+            for table, relative in (
+                (tables.records, rows),
+                (tables.prescription_fills, fills),
+                (tables.record_drugs, drugs),
+            ):
+                insert_dicts(
+                    connection,
+                    table,
+                    [r | {"entry_index": result.first_index + r["entry_index"]} for r in relative],
+                )
 
         return project
 

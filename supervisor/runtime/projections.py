@@ -30,6 +30,7 @@ from supervisor.ground.records import (
     batch_digest,
     open_committed,
     record_row,
+    record_side_rows,
     utc_time,
 )
 from supervisor.ground.sealed_entries import open_sealed
@@ -119,6 +120,9 @@ def rebuild_projections(
         }
         for table in (
             tables.records,
+            tables.prescription_fills,
+            tables.record_drugs,
+            tables.platform_institutions,
             tables.batches,
             tables.platform_keys,
             tables.platforms,
@@ -136,6 +140,18 @@ def rebuild_projections(
             connection.execute(delete(table))
         batch: _OpenBatch | None = None
         rows: list[dict[str, Any]] = []
+        fills: list[dict[str, Any]] = []
+        drugs: list[dict[str, Any]] = []
+
+        def flush_records() -> None:
+            for table, pending in (
+                (tables.records, rows),
+                (tables.prescription_fills, fills),
+                (tables.record_drugs, drugs),
+            ):
+                if pending:
+                    connection.execute(insert(table), pending)
+                    pending.clear()
 
         def close_batch() -> None:
             nonlocal batch
@@ -202,10 +218,12 @@ def rebuild_projections(
                 record = orjson.loads(record_bytes)
                 batch.records.append(record)
                 rows.append(record_row(keys, entry.idx, record, statement, batch.received_at))
+                more_fills, more_drugs = record_side_rows(entry.idx, record)
+                fills.extend(more_fills)
+                drugs.extend(more_drugs)
                 counts["records"] += 1
                 if len(rows) >= 5000:
-                    connection.execute(insert(tables.records), rows)
-                    rows = []
+                    flush_records()
             elif entry.type == FINDING_ACTION_ENTRY:
                 close_batch()
                 try:
@@ -280,6 +298,5 @@ def rebuild_projections(
             if progress is not None:
                 progress(1)
         close_batch()
-        if rows:
-            connection.execute(insert(tables.records), rows)
+        flush_records()
     return RebuildReport(**counts, tampered=tuple(tampered))

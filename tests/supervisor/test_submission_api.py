@@ -411,15 +411,19 @@ def test_a_tampered_receipt_does_not_verify(portal: Portal) -> None:
 
 
 def test_the_schema_and_openapi_documents_are_served(portal: Portal) -> None:
-    schema = portal.client.get("/api/v1/schema").get_json()
-    assert schema["$id"].endswith("/records/v1")
-    assert set(schema["$defs"]) == {
-        "institution",
-        "practitioner",
-        "consultation",
-        "prescription",
-        "charge",
-    }
+    first = {"institution", "practitioner", "consultation", "prescription", "charge"}
+    pharmacies = {"pharmacy", "dispensing", "delivery"}
+    one = portal.client.get("/api/v1/schema?version=1").get_json()
+    assert one["$id"].endswith("/records/v1") and set(one["$defs"]) == first
+    two = portal.client.get("/api/v1/schema?version=2").get_json()
+    assert two["$id"].endswith("/records/v2") and set(two["$defs"]) == first | pharmacies
+    assert all(two["$defs"][name] == one["$defs"][name] for name in first), "v1 unchanged"
+    both = portal.client.get("/api/v1/schema").get_json()
+    assert set(both["$defs"]) == first | pharmacies
+    versions = both["x-schema-versions"]
+    assert set(versions["1"]["record_types"]) == first
+    assert set(versions["2"]["record_types"]) == first | pharmacies
+    _problem(portal.client.get("/api/v1/schema?version=3"), 400, "unknown-schema-version")
     document = portal.client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
     assert "/api/v1/batches" in document["paths"]

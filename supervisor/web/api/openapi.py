@@ -8,7 +8,8 @@ from supervisor.intake.envelope import BATCH_ID_PATTERN, SIGNATURE_PATTERN
 from supervisor.intake.platforms import KEY_ID_PATTERN, PLATFORM_ID_PATTERN
 from supervisor.intake.record_schema import (
     DATE_TIME_PATTERN,
-    SCHEMA_ID,
+    SCHEMA_IDS,
+    SCHEMA_VERSIONS,
     record_definitions,
     record_union,
 )
@@ -636,8 +637,25 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/schema": {
                 "get": {
                     "operationId": "getRecordSchema",
-                    "summary": f"The record JSON Schema ({SCHEMA_ID})",
-                    "responses": {"200": _json_response("JSON Schema 2020-12", {"type": "object"})},
+                    "summary": "The record JSON Schema: every version, or one",
+                    "description": (
+                        "Without a version: the latest schema, which accepts a record of any "
+                        "version (later versions only add record types), with "
+                        "`x-schema-versions` naming each version's types. "
+                        + "; ".join(f"version {v}: {SCHEMA_IDS[v]}" for v in SCHEMA_VERSIONS)
+                    ),
+                    "parameters": [
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": [str(v) for v in SCHEMA_VERSIONS]},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json_response("JSON Schema 2020-12", {"type": "object"}),
+                        "400": _problem("No such schema version"),
+                    },
                 }
             },
             **_notice_paths(),

@@ -9,7 +9,11 @@ import orjson
 from flask import Blueprint, Response, g, request
 
 from supervisor.ground.strict_json import StrictJsonError, parse_strict_json
-from supervisor.intake.record_schema import published_schema
+from supervisor.intake.record_schema import (
+    SCHEMA_VERSIONS,
+    published_schema,
+    schema_versions_document,
+)
 from supervisor.intake.request_signing import SCHEME, parse_authorization, signing_input
 from supervisor.intake.submission import RejectionError
 from supervisor.web.api.openapi import openapi_document
@@ -115,7 +119,22 @@ def batch_receipt(batch_id: str) -> Response:
 
 @api.get("/schema")
 def record_schema() -> Response:
-    return json_response(published_schema(), headers={"Cache-Control": "public, max-age=3600"})
+    """Every version (the latest, which accepts them all, annotated with each version's
+    types), or one version alone with ``?version=N``."""
+    asked = request.args.get("version")
+    if asked is None:
+        document = schema_versions_document()
+    elif asked in {str(v) for v in SCHEMA_VERSIONS}:
+        document = published_schema(int(asked))
+    else:
+        return problem_response(
+            400,
+            "unknown-schema-version",
+            "No such schema version",
+            f"version must be one of {', '.join(str(v) for v in SCHEMA_VERSIONS)}, "
+            f"not {asked[:20]!r}",
+        )
+    return json_response(document, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @api.get("/openapi.json")
