@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import click
+import orjson
 
 from supervisor.cli import CliContext
 from supervisor.custody.key_files import write_secret
@@ -74,3 +75,51 @@ def revoke_key(context: CliContext, platform_id: str, key_id: str, reason: str) 
     """Revoke a platform key: batches signed with it are refused from now on."""
     _registry(context).revoke_key(platform_id, key_id, reason, now=context.now())
     click.echo(f"revoked: {key_id}")
+
+
+@platform.command()
+@click.option("--platform", "platform_id", required=True)
+@click.option("--institution", required=True, help="The institution code it may submit for.")
+@click.pass_obj
+def authorise(context: CliContext, platform_id: str, institution: str) -> None:
+    """Let a platform submit for another institution (a chain's store, a pharmacy a
+    prescription circulation platform serves); a ledger entry."""
+    index = _registry(context).authorise(platform_id, institution, now=context.now())
+    click.echo(f"authorised: {platform_id} for {institution} (ledger index {index})")
+
+
+@platform.command("revoke-authorisation")
+@click.option("--platform", "platform_id", required=True)
+@click.option("--institution", required=True)
+@click.option("--reason", required=True, help="Why, for the ledger entry.")
+@click.pass_obj
+def revoke_authorisation(
+    context: CliContext, platform_id: str, institution: str, reason: str
+) -> None:
+    """End an authorisation: batches with that institution's records are refused from now
+    on (records already accepted stay); a ledger entry."""
+    index = _registry(context).revoke_authorisation(
+        platform_id, institution, reason, now=context.now()
+    )
+    click.echo(f"revoked: {platform_id} for {institution} (ledger index {index})")
+
+
+platform.add_command(revoke_authorisation, name="deauthorise")
+
+
+@platform.command()
+@click.option("--platform", "platform_id", required=True)
+@click.pass_obj
+def authorisations(context: CliContext, platform_id: str) -> None:
+    """Every institution a platform was authorised for, current and revoked (JSON lines)."""
+    for row in _registry(context).authorisations(platform_id):
+        click.echo(
+            orjson.dumps(
+                {
+                    "institution_code": row.institution_code,
+                    "authorised_index": row.authorised_index,
+                    "revoked_index": row.revoked_index,
+                    "active": row.revoked_index is None,
+                }
+            )
+        )

@@ -33,8 +33,11 @@ from inspectors.rulebook import inspect_subject
 from inspectors.values import (
     Charge,
     Consultation,
+    Delivery,
+    Dispensing,
     InstitutionFiling,
     LedgerRecord,
+    PharmacyFiling,
     Prescription,
 )
 from ledger import schema as ledger_schema
@@ -131,10 +134,12 @@ class Inspector:
 
     def _subject(
         self, item: LedgerRecord, world: RelatedRecords, policy: Policy, now: datetime
-    ) -> Subject | None:
-        """The subject of ``item`` if it is final now, else None (it must wait)."""
+    ) -> Subject | _Waiting:
+        """The subject of ``item`` if it is final now, else what it waits for."""
         record = item.record
         deadline = item.received_at + policy.grace
+        if isinstance(record, Dispensing | Delivery | PharmacyFiling):
+            return _pharmacy_subject(item, world, deadline, now)
         past_deadline = now >= deadline
         if isinstance(record, InstitutionFiling):
             institution: LedgerRecord | None = item
@@ -145,11 +150,11 @@ class Inspector:
         consultation = None
         earlier: tuple[LedgerRecord, ...] = ()
         waiting = institution is None
+        link = None
         if isinstance(record, Prescription | Charge):
             key = (record.institution_code, record.consultation_record_id)
-            consultation = world.consultations.get(key)
-            if consultation is not None and consultation.received_at > deadline:
-                consultation = None  # arrived after the grace period: it stays missing
+            link = record.consultation_record_id
+            consultation = _arrived(world.consultations.get(key), deadline)
             waiting = waiting or consultation is None
             if isinstance(record, Charge):
                 earlier = tuple(
@@ -159,7 +164,7 @@ class Inspector:
                     )
                 )
         if waiting and not past_deadline:
-            return None
+            return _Waiting(record.institution_code, link)
         filing = None if institution is None else institution.record
         assert filing is None or isinstance(filing, InstitutionFiling)
         return Subject(item, filing, consultation, earlier)
@@ -310,12 +315,16 @@ class Inspector:
         if connection.execute(select(pending.entry_index).limit(1)).first() is None:
             return []  # the usual case: nothing waits, so nothing can be due
         filed = {
-            i.record.institution_code for i in fresh if isinstance(i.record, InstitutionFiling)
+            i.record.institution_code
+            for i in fresh
+            if isinstance(i.record, InstitutionFiling | PharmacyFiling)
         }
+        # What records wait for: a consultation, a dispensing's prescription (any
+        # institution's), a delivery's dispensing.
         arrived = sorted(
             (i.record.institution_code, i.record.record_id)
             for i in fresh
-            if isinstance(i.record, Consultation)
+            if isinstance(i.record, Consultation | Prescription | Dispensing)
         )
         conditions = [pending.deadline <= now]
         if filed:
@@ -342,19 +351,13 @@ class Inspector:
         reference: ReferenceSnapshot,
         policy: Policy,
         now: datetime,
-    ) -> tuple[list[Finding], list[tuple[LedgerRecord, str | None]]]:
+    ) -> tuple[list[Finding], list[tuple[LedgerRecord, _Waiting]]]:
         findings: list[Finding] = []
-        waiting: list[tuple[LedgerRecord, str | None]] = []
+        waiting: list[tuple[LedgerRecord, _Waiting]] = []
         for item in candidates:
             subject = self._subject(item, world, policy, now)
-            if subject is None:
-                record = item.record
-                link = (
-                    record.consultation_record_id
-                    if isinstance(record, Prescription | Charge)
-                    else None
-                )
-                waiting.append((item, link))
+            if isinstance(subject, _Waiting):
+                waiting.append((item, subject))
             else:
                 findings += inspect_subject(
                     subject, reference, policy, case_subject=self._case_subject
@@ -469,8 +472,74 @@ def _filing_for(
     return None
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    """What a record not yet final waits for: a record ``waiting_for`` of institution
+    ``institution_code`` (None: only a filing of that institution)."""
+
+    institution_code: str
+    waiting_for: str | None
+
+
+def _arrived(related: LedgerRecord | None, deadline: datetime) -> LedgerRecord | None:
+    """A related record as a subject sees it: one that arrived after the grace period
+    stays missing."""
+    return None if related is None or related.received_at > deadline else related
+
+
+def _folded_fills(fills: dict[int, LedgerRecord], item: LedgerRecord) -> tuple[LedgerRecord, ...]:
+    """The other dispensings of ``item``'s prescription earlier in the ledger, each
+    correction standing for the dispensing it corrects (a correction is not a second
+    fill)."""
+    seen = {i: f for i, f in fills.items() if i <= item.index}
+    seen[item.index] = item
+    corrected = {
+        (f.record.institution_code, f.record.amends)
+        for f in seen.values()
+        if isinstance(f.record, Dispensing) and f.record.amends is not None
+    }
+    return tuple(
+        f
+        for i, f in sorted(seen.items())
+        if i != item.index and (f.record.institution_code, f.record.record_id) not in corrected
+    )
+
+
+def _pharmacy_subject(
+    item: LedgerRecord, world: RelatedRecords, deadline: datetime, now: datetime
+) -> Subject | _Waiting:
+    """A pharmacy filing, dispensing or delivery with what it is judged by: the pharmacy's
+    filing, the prescription filled and its earlier fills, the dispensing delivered."""
+    record = item.record
+    code = record.institution_code
+    if isinstance(record, PharmacyFiling):
+        return Subject(item, pharmacy=record)
+    filed = _filing_for(world.pharmacies.get(code, ()), item, deadline)
+    pharmacy = None if filed is None else filed.record
+    assert pharmacy is None or isinstance(pharmacy, PharmacyFiling)
+    final = now >= deadline
+    if isinstance(record, Delivery):
+        dispensing = _arrived(world.dispensings.get((code, record.dispensing_record_id)), deadline)
+        if dispensing is None and not final:
+            return _Waiting(code, record.dispensing_record_id)
+        return Subject(item, pharmacy=pharmacy, dispensing=dispensing)
+    assert isinstance(record, Dispensing)
+    link = record.prescription
+    prescription = None
+    fills: tuple[LedgerRecord, ...] = ()
+    if link is not None:
+        key = (link.institution_code, link.record_id)
+        prescription = _arrived(world.prescriptions.get(key), deadline)
+        fills = _folded_fills(world.fills.get(key, {}), item)
+        if prescription is None and not final:
+            return _Waiting(link.institution_code, link.record_id)
+    if pharmacy is None and not final:
+        return _Waiting(code, None)
+    return Subject(item, pharmacy=pharmacy, prescription=prescription, earlier_fills=fills)
+
+
 def _store_pending(
-    connection: Connection, waiting: Sequence[tuple[LedgerRecord, str | None]], policy: Policy
+    connection: Connection, waiting: Sequence[tuple[LedgerRecord, _Waiting]], policy: Policy
 ) -> None:
     insert_dicts(
         connection,
@@ -479,9 +548,9 @@ def _store_pending(
             {
                 "entry_index": item.index,
                 "deadline": item.received_at + policy.grace,
-                "institution_code": item.record.institution_code,
-                "waiting_for": link,
+                "institution_code": why.institution_code,
+                "waiting_for": why.waiting_for,
             }
-            for item, link in waiting
+            for item, why in waiting
         ],
     )

@@ -22,8 +22,11 @@ from sqlalchemy.sql import Select
 from inspectors.values import (
     Charge,
     Consultation,
+    Delivery,
+    Dispensing,
     InstitutionFiling,
     LedgerRecord,
+    PharmacyFiling,
     Prescription,
     parse_record,
 )
@@ -60,14 +63,30 @@ class RelatedRecords:
     filings: dict[str, list[LedgerRecord]] = field(default_factory=dict)
     consultations: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
     charges: dict[tuple[str, str], dict[int, LedgerRecord]] = field(default_factory=dict)
+    #: Pharmacies' filings by pharmacy code, oldest first.
+    pharmacies: dict[str, list[LedgerRecord]] = field(default_factory=dict)
+    #: Prescriptions by (hospital, record id): what dispensings fill.
+    prescriptions: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
+    #: Dispensings by (pharmacy, record id): what deliveries carry.
+    dispensings: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
+    #: Every dispensing of a prescription, by the prescription's key, by ledger index.
+    fills: dict[tuple[str, str], dict[int, LedgerRecord]] = field(default_factory=dict)
 
     def add(self, item: LedgerRecord) -> None:
         record = item.record
-        if isinstance(record, InstitutionFiling):
-            bucket = self.filings.setdefault(record.institution_code, [])
+        if isinstance(record, InstitutionFiling | PharmacyFiling):
+            by_code = self.filings if isinstance(record, InstitutionFiling) else self.pharmacies
+            bucket = by_code.setdefault(record.institution_code, [])
             if all(other.index != item.index for other in bucket):
                 bucket.append(item)
                 bucket.sort(key=lambda f: f.index)
+        elif isinstance(record, Prescription):
+            self.prescriptions[(record.institution_code, record.record_id)] = item
+        elif isinstance(record, Dispensing):
+            self.dispensings[(record.institution_code, record.record_id)] = item
+            if record.prescription is not None:
+                link = (record.prescription.institution_code, record.prescription.record_id)
+                self.fills.setdefault(link, {})[item.index] = item
         elif isinstance(record, Charge):
             key = (record.institution_code, record.consultation_record_id)
             self.charges.setdefault(key, {})[item.index] = item
@@ -109,6 +128,41 @@ class RecordReader:
     def load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:
         return self.open(connection.execute(query))[0]
 
+    @staticmethod
+    def _pharmacy_related(
+        connection: Connection,
+        world: RelatedRecords,
+        prescription_keys: set[tuple[str, str]],
+        dispensing_keys: set[tuple[str, str]],
+    ) -> list[int]:
+        """Entry indices to load for dispensings and deliveries: the prescriptions filled,
+        every other fill of those prescriptions (one index lookup each, any pharmacy and
+        platform), and the dispensings delivered."""
+        found: list[int] = []
+        missing = [k for k in prescription_keys if k not in world.prescriptions]
+        found += [
+            index
+            for index, record_type in linked(connection, _records.c.record_id, missing)
+            if record_type == "prescription"
+        ]
+        fills = tables.prescription_fills.c
+        known = {i for by_index in world.fills.values() for i in by_index}
+        rows = keyed_rows(
+            connection,
+            fills.prescription_record_id,
+            prescription_keys,
+            [fills.entry_index],
+            institution_column=fills.prescription_institution_code,
+        )
+        found += [row.entry_index for row in rows if row.entry_index not in known]
+        missing = [k for k in dispensing_keys if k not in world.dispensings]
+        found += [
+            index
+            for index, record_type in linked(connection, _records.c.record_id, missing)
+            if record_type == "dispensing"
+        ]
+        return found
+
     def related(
         self,
         connection: Connection,
@@ -123,29 +177,43 @@ class RecordReader:
         """
         world = RelatedRecords()
         codes: set[str] = set()
+        pharmacy_codes: set[str] = set()
         consultation_keys: set[tuple[str, str]] = set()
         charge_keys: set[tuple[str, str]] = set()
+        prescription_keys: set[tuple[str, str]] = set()
+        dispensing_keys: set[tuple[str, str]] = set()
         for item in candidates:
             record = item.record
             world.add(item)
-            codes.add(record.institution_code)
+            if isinstance(record, Dispensing | Delivery):
+                pharmacy_codes.add(record.institution_code)
+            else:
+                codes.add(record.institution_code)
             if isinstance(record, Prescription | Charge):
                 key = (record.institution_code, record.consultation_record_id)
                 consultation_keys.add(key)
                 if isinstance(record, Charge):
                     charge_keys.add(key)
-        if codes:
-            filings = RECORD_QUERY.where(
-                _records.c.record_type == "institution", _records.c.institution_code.in_(codes)
-            )
-            for filing in self.load(connection, filings):
-                world.add(filing)
+            elif isinstance(record, Dispensing) and record.prescription is not None:
+                link = record.prescription
+                prescription_keys.add((link.institution_code, link.record_id))
+            elif isinstance(record, Delivery):
+                dispensing_keys.add((record.institution_code, record.dispensing_record_id))
+        for record_type, wanted in (("institution", codes), ("pharmacy", pharmacy_codes)):
+            if wanted:
+                filings = RECORD_QUERY.where(
+                    _records.c.record_type == record_type,
+                    _records.c.institution_code.in_(wanted),
+                )
+                for filing in self.load(connection, filings):
+                    world.add(filing)
         missing = [k for k in consultation_keys if k not in world.consultations]
         found = [
             index
             for index, record_type in linked(connection, _records.c.record_id, missing)
             if record_type == "consultation"
         ]
+        found += self._pharmacy_related(connection, world, prescription_keys, dispensing_keys)
         if charge_keys:
             # A chunk's own charges are most of them: look up and decrypt only the others.
             below = complete_from
@@ -237,6 +305,7 @@ def keyed_rows(
     selected: Sequence[Any],
     *,
     below: int | None = None,
+    institution_column: Any = None,
 ) -> list[Any]:
     """The ``selected`` columns of the rows of ``column``'s table (which has
     ``institution_code`` and ``entry_index``) whose (institution_code, column) is one of
@@ -244,7 +313,8 @@ def keyed_rows(
 
     PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
     institution with ``IN`` on the second column, because SQLite uses no index for a
-    row-value ``IN`` and would scan the whole table.
+    row-value ``IN`` and would scan the whole table. ``institution_column`` names the
+    key's first column when it is not ``institution_code``.
     """
     by_institution: dict[str, list[str]] = {}
     for institution, value in keys:
@@ -252,6 +322,7 @@ def keyed_rows(
     if not by_institution:
         return []
     table = column.table
+    first = table.c.institution_code if institution_column is None else institution_column
     limit = _NO_LIMIT if below is None else below
     if connection.dialect.name == "postgresql":
         pairs = sorted({(i, v) for i, values in by_institution.items() for v in values})
@@ -263,7 +334,7 @@ def keyed_rows(
                     f"SELECT {wanted} FROM {table.name} AS t "  # nosec B608
                     f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
                     f"AS k(institution_code, linked) "
-                    f"ON t.institution_code = k.institution_code AND t.{column.name} = k.linked "
+                    f"ON t.{first.name} = k.institution_code AND t.{column.name} = k.linked "
                     f"WHERE t.entry_index < :below"
                 ),
                 {
@@ -277,7 +348,7 @@ def keyed_rows(
     for institution, values in sorted(by_institution.items()):
         for part in slices(sorted(set(values))):
             query = select(*selected).where(
-                table.c.institution_code == institution,
+                first == institution,
                 column.in_(part),
                 table.c.entry_index < limit,
             )
