@@ -40,6 +40,7 @@ from supervisor.ground.records import leaf_commitment, open_committed, record_co
 from supervisor.ground.sealed_entries import open_sealed, sealed_entry
 from supervisor.inspection.case_grouping import TERMINAL_CASE_STATES
 from supervisor.intake.envelope import RejectionError
+from supervisor.intake.platforms import authorised_institutions
 from supervisor.intake.record_schema import RecordProblem
 from supervisor.intake.submission import SubmissionService, require_unrevoked
 
@@ -528,12 +529,11 @@ class CaseService:
 
     # -- platforms: notices and responses ---------------------------------------------
 
-    def _institution_of(self, connection: Connection, platform_id: str) -> str | None:
-        return connection.execute(
-            select(tables.platforms.c.institution_code).where(
-                tables.platforms.c.platform_id == platform_id
-            )
-        ).scalar_one_or_none()
+    @staticmethod
+    def _institutions_of(connection: Connection, platform_id: str) -> frozenset[str]:
+        """The institutions a platform speaks for: its own, and those it is authorised for
+        (a chain for its stores), so notices reach whoever submits the records."""
+        return authorised_institutions(connection, platform_id)
 
     def notices_for(
         self, platform_id: str, *, after: int = -1, limit: int = 100
@@ -542,13 +542,13 @@ class CaseService:
         ledger index), oldest first; and the cursor to ask from next (None: no more)."""
         n = tables.notices.c
         with read_transaction(self.store.engine) as connection:
-            institution = self._institution_of(connection, platform_id)
-            if institution is None:
+            institutions = self._institutions_of(connection, platform_id)
+            if not institutions:
                 return [], None
             rows = list(
                 connection.execute(
                     select(n.notice_id, n.entry_index)
-                    .where(n.institution_code == institution, n.entry_index > after)
+                    .where(n.institution_code.in_(sorted(institutions)), n.entry_index > after)
                     .order_by(n.entry_index)
                     .limit(limit + 1)
                 )
@@ -563,13 +563,13 @@ class CaseService:
         """One notice with its findings and evidence, if it is to this platform's
         institution (anyone else's reads as no such notice)."""
         with read_transaction(self.store.engine) as connection:
-            institution = self._institution_of(connection, platform_id)
+            institutions = self._institutions_of(connection, platform_id)
             row = connection.execute(
                 select(tables.notices.c.institution_code).where(
                     tables.notices.c.notice_id == notice_id
                 )
             ).first()
-            if institution is None or row is None or row.institution_code != institution:
+            if row is None or row.institution_code not in institutions:
                 return None
             return self._notice_view(connection, notice_id, summary=False)
 
@@ -659,13 +659,13 @@ class CaseService:
             if previous is not None:
                 return self._resend(previous, envelope)
             self.submissions.check_created_at(envelope["created_at"], now)
-            institution = self._institution_of(connection, envelope["platform_id"])
+            institutions = self._institutions_of(connection, envelope["platform_id"])
             notice = connection.execute(
                 select(tables.notices.c.case_id, tables.notices.c.institution_code).where(
                     tables.notices.c.notice_id == envelope["notice_id"]
                 )
             ).first()
-            if notice is None or notice.institution_code != institution:
+            if notice is None or notice.institution_code not in institutions:
                 raise RejectionError(
                     404,
                     "unknown-notice",

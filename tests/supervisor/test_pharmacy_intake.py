@@ -370,6 +370,22 @@ def test_a_prescription_filled_at_two_pharmacies_on_two_platforms_is_a_double_fi
     )
     named = str(document["evidence"])
     assert "FILL-A" in named and "FILL-B" in named and PHARMACY in named and STORE in named
+    # The notice reaches the platform that submits for the pharmacy, not only a platform
+    # registered under the pharmacy's own code.
+    cases = portal.services.cases
+    notice_id = cases.order_rectification(
+        finding.case_id,
+        deadline=(portal.clock.now + timedelta(days=20)).date(),
+        text="核销处方，追回重复调配药品",
+        username="wangjing",
+        roles=frozenset({"regulator"}),
+    )
+    sender = second[0]
+    listed, _ = cases.notices_for(sender.platform_id)
+    assert [n["notice_id"] for n in listed] == [notice_id]
+    assert cases.notice_for(sender.platform_id, notice_id) is not None
+    bystander = first[0]
+    assert cases.notice_for(bystander.platform_id, notice_id) is None
 
 
 def test_a_split_fill_and_a_corrected_fill_are_not_double_fills(province: Province) -> None:
