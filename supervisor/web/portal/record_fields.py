@@ -34,11 +34,17 @@ _AMOUNTS = frozenset({"amount", "unit_price", "fee", "insurance_amount"})
 _NAMED_CODES = frozenset(
     {
         "institution_code", "host_institution_code", "registered_institution_code",
-        "department_code", "departments",
+        "department_code", "departments", "parent_code",
     }
 )  # fmt: skip
 _PRACTITIONERS = frozenset(
-    {"practitioner_license_no", "prescriber_license_no", "pharmacist_license_no", "license_no"}
+    {
+        "practitioner_license_no",
+        "prescriber_license_no",
+        "pharmacist_license_no",
+        "license_no",
+        "pharmacists",
+    }
 )
 
 
@@ -80,6 +86,17 @@ def field_labels(_: Callable[[str], str]) -> dict[str, str]:
         "registered_institution_code": _("Registered at"),
         "multi_site_filed": _("Multi-site filing"), "practice_start": _("In practice since"),
         "departments": _("Departments"),
+        "gsp_valid_until": _("GSP certificate valid until"),
+        "online_sales_filed": _("Online sales filed"),
+        "physical_address": _("Physical address"), "region_code": _("Region"),
+        "parent_code": _("Chain headquarters"), "pharmacists": _("Pharmacists on duty"),
+        "prescription": _("Prescription filled"),
+        "pharmacist_review": _("Pharmacist review"), "batch_no": _("Batch number"),
+        "expiry_date": _("Expiry date"), "substitution_note": _("Substitution note"),
+        "dispensing_record_id": _("Dispensing"), "carrier": _("Carrier"),
+        "cold_chain": _("Cold chain"), "shipped_at": _("Shipped"),
+        "delivered_at": _("Delivered"), "recipient_verified_at": _("Recipient verified"),
+        "temperature_excursion": _("Temperature excursion"),
     }  # fmt: skip
 
 

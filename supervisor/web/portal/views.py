@@ -133,6 +133,13 @@ def value_names() -> dict[str, str]:
         "charge": _("charge"),
         "practitioner": _("practitioner filing"),
         "institution": _("institution filing"),
+        "pharmacy": _("pharmacy filing"),
+        "dispensing": _("dispensing"),
+        "delivery": _("delivery"),
+        "retail": _("retail pharmacy"),
+        "chain_store": _("chain pharmacy store"),
+        "in_store": _("in store"),
+        "online": _("online"),
     }
 
 
