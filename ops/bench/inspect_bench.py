@@ -27,8 +27,10 @@ before each; the median of each side.
 "Without" replaces ``group_findings`` with a function that leaves every
 finding without a case (this benchmark's patch; the product has no switch).
 
-Figures: records/s of both, their ratio, the inspector's precision and
-recall against the province's ground-truth labels, and the records/s with
+Figures: records/s of both, their ratio, the record mix (issue 21: pharmacy
+filings, dispensings and deliveries among the records, with cross-platform
+double fills), the inspector's precision and recall against the province's
+ground-truth labels overall and per rule, and the records/s with
 and without grouping with the slowdown (target: at most 10%).
 """
 
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_support import postgres_schemas, write_report
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 import supervisor.inspection.inspector as inspector_module
 from ledger.database import read_transaction, write_transaction
@@ -134,7 +136,27 @@ def _grouping_cost(settings: Settings, later: Any) -> dict[str, Any]:
     }
 
 
-def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, Any]:
+def _per_rule(
+    found: set[tuple[str, str, str]], labels: set[tuple[str, str, str]]
+) -> dict[str, dict[str, float]]:
+    """Precision and recall of each rule that found or should have found something."""
+    scores = {}
+    for rule in sorted({x[2] for x in found | labels}):
+        mine = {x for x in found if x[2] == rule}
+        truth = {x for x in labels if x[2] == rule}
+        hit = len(mine & truth)
+        scores[rule] = {
+            "found": len(mine),
+            "labels": len(truth),
+            "precision": round(hit / len(mine), 6) if mine else 1.0,
+            "recall": round(hit / len(truth), 6) if truth else 1.0,
+        }
+    return scores
+
+
+def _run(
+    name: str, database_url: str, folder: Path, work: Path, *, grouping_cost: bool = True
+) -> dict[str, Any]:
     settings = Settings(data_dir=work / name, database_url=database_url)
     initialise(settings)
     started = time.perf_counter()
@@ -154,8 +176,15 @@ def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, An
             for r in connection.execute(select(tables.findings))
         }
         cases = connection.execute(select(tables.cases.c.case_id)).all()
+        mix = dict(
+            connection.execute(
+                select(tables.records.c.record_type, func.count()).group_by(
+                    tables.records.c.record_type
+                )
+            ).all()
+        )
     services.engine.dispose()
-    grouping = _grouping_cost(settings, later)
+    grouping = _grouping_cost(settings, later) if grouping_cost else None
     labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(folder)}
     hits = len(found & labels)
     inspect_rate = inspected / inspect_seconds
@@ -163,6 +192,12 @@ def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, An
     return {
         "database": name,
         "records": inspected,
+        "record_mix": mix,
+        "pharmacy_share": round(
+            sum(mix.get(t, 0) for t in ("pharmacy", "dispensing", "delivery")) / inspected, 4
+        )
+        if inspected
+        else 0.0,
         "load_seconds": round(load_seconds, 1),
         "floor_read_and_decrypt": {
             "seconds": round(floor_seconds, 2),
@@ -180,6 +215,7 @@ def _run(name: str, database_url: str, folder: Path, work: Path) -> dict[str, An
         "labels": len(labels),
         "precision": round(hits / len(found), 6) if found else 1.0,
         "recall": round(hits / len(labels), 6) if labels else 1.0,
+        "per_rule": _per_rule(found, labels),
         "cases": len(cases),
         "case_grouping": grouping,
     }
@@ -193,6 +229,11 @@ def main() -> None:
     parser.add_argument("--violation-rate", type=float, default=0.05)
     parser.add_argument("--postgres", help="also run on this PostgreSQL database URL")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--skip-grouping-cost",
+        action="store_true",
+        help="leave out the eight passes that measure case grouping (issue 20's figure)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="inspect-bench-") as temporary:
         work = Path(temporary)
@@ -210,10 +251,19 @@ def main() -> None:
             file=sys.stderr,
         )
         del province
-        runs = [_run("sqlite", "", work / "province", work)]
+        grouping_cost = not args.skip_grouping_cost
+        runs = [_run("sqlite", "", work / "province", work, grouping_cost=grouping_cost)]
         if args.postgres:
             with postgres_schemas(args.postgres, ["inspect"]) as urls:
-                runs.append(_run("postgresql", urls["inspect"], work / "province", work))
+                runs.append(
+                    _run(
+                        "postgresql",
+                        urls["inspect"],
+                        work / "province",
+                        work,
+                        grouping_cost=grouping_cost,
+                    )
+                )
     write_report(
         {
             "benchmark": "inspect",
