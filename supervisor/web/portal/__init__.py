@@ -18,6 +18,7 @@ portal = Blueprint(
 from supervisor.web.portal import (  # noqa: E402, F401
     case_views,
     findings_views,
+    journey_views,
     profile_views,
     record_views,
     reference_views,

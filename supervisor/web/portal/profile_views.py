@@ -1,20 +1,27 @@
-"""Institution and practitioner pages: who they are in words, their volumes, their roster or
-their institutions by name, and each rule's findings linked to the findings list filtered
-to them."""
+"""Institution, pharmacy and practitioner pages: who they are in words, their volumes, their
+roster or their institutions by name, and each rule's findings linked to the findings list
+filtered to them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from flask import abort, render_template, url_for
+from flask import abort, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from inspectors.rulebook import RULES_BY_ID
 from supervisor.web.current import services
 from supervisor.web.portal import portal
 from supervisor.web.portal.evidence_text import rule_titles
+from supervisor.web.portal.pharmacy_profiles import (
+    CHANNEL_SAMPLE,
+    PharmacyProfile,
+    is_pharmacy,
+    pharmacy_profile,
+)
 from supervisor.web.portal.profiles import (
     Activity,
     CaseStanding,
@@ -222,6 +229,9 @@ def _page(
 @signed_in
 def institution(code: str) -> Any:
     services_ = services()
+    if is_pharmacy(services_, code[:64]):
+        # Links name a record's institution alike; a pharmacy's page says what it files.
+        return redirect(url_for("portal.pharmacy", code=code[:64]))
     reference, _policy = services_.reference.snapshot()
     profile = institution_profile(services_, code[:64], reference)
     if profile is None:
@@ -279,4 +289,102 @@ def practitioner(license_no: str) -> Any:
         lists=[],
         institutions=[_institution_link(i) for i in profile.institutions],
         institutions_title=_("Institutions whose records name this practitioner"),
+    )
+
+
+def _in_force_text(until: date | None, in_force: bool | None) -> str | None:
+    if until is None:
+        return None
+    if in_force:
+        return str(_("%(date)s (in force)", date=until.isoformat()))
+    return str(_("%(date)s (expired)", date=until.isoformat()))
+
+
+def _pharmacy_link(place: NamedInstitution) -> tuple[str, str | None]:
+    label = f"{place.name} ({place.code})" if place.name else place.code
+    return label, url_for("portal.pharmacy", code=place.code)
+
+
+def _pharmacy_facts(profile: PharmacyProfile) -> list[Fact]:
+    filing = profile.filing
+    facts = [
+        _text("name", _("Pharmacy name"), profile.name),
+        _text("code", _("Institution code"), profile.code),
+        _fact(
+            "platforms",
+            _("Platforms that may report for it"),
+            *((p, None) for p in profile.platforms),
+        ),
+    ]
+    if filing is None:
+        return facts
+    online = None
+    if filing.online_sales_filed is not None:
+        online = _("filed") if filing.online_sales_filed else _("not filed")
+    facts += [
+        _text("kind", _("Kind"), _word(filing.kind)),
+        _text("license_no", _("Drug business licence number"), filing.license_no),
+        _text(
+            "license_valid_until",
+            _("Licence valid until"),
+            _in_force_text(filing.license_valid_until, profile.licence_in_force),
+        ),
+        _text(
+            "gsp_valid_until",
+            _("GSP certificate valid until"),
+            _in_force_text(filing.gsp_valid_until, profile.gsp_in_force),
+        ),
+        _text("online_sales_filed", _("Online sales filing"), online),
+        _text("physical_address", _("Physical address"), filing.physical_address),
+        _text("region_code", _("Region code"), filing.region_code),
+        _fact(
+            "parent",
+            _("Chain headquarters"),
+            *(() if profile.parent is None else (_pharmacy_link(profile.parent),)),
+        ),
+        _fact("stores", _("Chain stores"), *(_pharmacy_link(s) for s in profile.stores)),
+        _fact(
+            "filed_at",
+            _("Filed"),
+            (
+                china_time(filing.filed_at) if filing.filed_at else "—",
+                url_for("portal.record", index=filing.entry_index),
+            ),
+        ),
+    ]
+    return facts
+
+
+@portal.get("/pharmacies/<code>")
+@signed_in
+def pharmacy(code: str) -> Any:
+    services_ = services()
+    reference, _policy = services_.reference.snapshot()
+    profile = pharmacy_profile(services_, code[:64], reference)
+    if profile is None:
+        abort(404, description=_("No pharmacy filing, dispensing or delivery names this code."))
+    shown = f"{profile.name} ({profile.code})" if profile.name else profile.code
+    missing = None
+    if profile.filing is None:
+        missing = (
+            _("This pharmacy's filing cannot be read: it was destroyed or altered.")
+            if profile.filing_unreadable
+            else _("No pharmacy filing (备案) received for this code.")
+        )
+    scope: dict[str, Any] = {"institution": profile.code}
+    return render_template(
+        "portal/pharmacy.html",
+        heading=_("Pharmacy: %(name)s", name=shown),
+        profile=profile,
+        facts=_pharmacy_facts(profile),
+        missing=missing,
+        activity=profile.activity,
+        rules=_rule_rows(profile.activity, **scope),
+        all_findings=url_for("portal.findings", **scope),
+        unresolved=url_for("portal.findings", unresolved=1, **scope),
+        lists=[("roster", _("Pharmacists on its duty roster"), _people(profile.roster))],
+        cases=profile.cases,
+        scope_code=profile.code,
+        rule_titles=rule_titles(_),
+        channel_sample=CHANNEL_SAMPLE,
     )

@@ -40,8 +40,12 @@ __all__ = [
     "OverdueNotice",
     "PractitionerProfile",
     "RosterMember",
+    "case_standing",
     "institution_profile",
+    "open_document",
     "practitioner_profile",
+    "record_activity",
+    "roster_member",
 ]
 
 _r = tables.records.c
@@ -146,7 +150,8 @@ class PractitionerProfile:
     activity: Activity
 
 
-def _open(services: Services, index: int) -> dict[str, Any] | None:
+def open_document(services: Services, index: int) -> dict[str, Any] | None:
+    """The content of the record at ``index``; None if shredded or not what was committed."""
     entry = services.store.entry(index)
     try:
         document: dict[str, Any] = orjson.loads(
@@ -191,13 +196,13 @@ def _names(
     named = {}
     for code in wanted:
         name = None
-        if code in filings and (document := _open(services, filings[code])) is not None:
+        if code in filings and (document := open_document(services, filings[code])) is not None:
             name = document.get("name") if isinstance(document.get("name"), str) else None
         named[code] = NamedInstitution(code, name or platforms.get(code))
     return named
 
 
-def _activity(
+def record_activity(
     connection: Connection,
     records_scope: ColumnElement[bool],
     findings_from: Any,
@@ -238,7 +243,7 @@ def _activity(
     )
 
 
-def _member(reference: ReferenceSnapshot, license_no: str) -> RosterMember:
+def roster_member(reference: ReferenceSnapshot, license_no: str) -> RosterMember:
     entry = reference.registry.by_license.get(license_no)
     if entry is None:
         return RosterMember(license_no, None, None, None)
@@ -265,7 +270,7 @@ def _text(document: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _case_standing(connection: Connection, code: str, today: date) -> CaseStanding:
+def case_standing(connection: Connection, code: str, today: date) -> CaseStanding:
     by_severity: dict[str, int] = dict(
         connection.execute(
             select(_c.severity, func.count())
@@ -346,14 +351,14 @@ def institution_profile(
             .scalars()
             .all()
         )
-        activity = _activity(connection, where, tables.findings, _f.institution_code == code)
+        activity = record_activity(connection, where, tables.findings, _f.institution_code == code)
         filing_index = _latest_filings(connection, [code]).get(code)
         platform_name = _platform_names(connection, [code]).get(code)
-        document = None if filing_index is None else _open(services, filing_index)
+        document = None if filing_index is None else open_document(services, filing_index)
         host_code = None if document is None else _text(document, "host_institution_code")
         host = None if host_code is None else _names(services, connection, [host_code])[host_code]
         today = services.clock().astimezone(PROVINCE_ZONE).date()
-        cases = _case_standing(connection, code, today)
+        cases = case_standing(connection, code, today)
     if not activity.volumes and platform_name is None and not registered_here:
         return None
     filing = None
@@ -383,8 +388,8 @@ def institution_profile(
         in_force,
         platform_name,
         activity,
-        [_member(reference, str(licence)) for licence in roster if licence],
-        [_member(reference, licence) for licence in registered_here],
+        [roster_member(reference, str(licence)) for licence in roster if licence],
+        [roster_member(reference, licence) for licence in registered_here],
         cases,
     )
 
@@ -407,7 +412,7 @@ def practitioner_profile(
         )
         if entry is None and not institutions:
             return None
-        activity = _activity(connection, where, _RECORD_OF_FINDING, where)
+        activity = record_activity(connection, where, _RECORD_OF_FINDING, where)
         named_codes = [str(c) for c in institutions]
         if entry is not None:
             named_codes += [entry.primary_institution_code, *entry.multi_site_institution_codes]

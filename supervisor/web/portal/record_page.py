@@ -8,6 +8,7 @@ record with the identity masked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "RecordView",
     "load_record_view",
     "mask_identity",
+    "proved_records",
 ]
 
 #: At most this many records of one consultation on its timeline (a real one has a few).
@@ -139,21 +141,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         else _open(services, *_sealed(stored, r))
         for r in visit
     }
-    timeline = [
-        TimelineRecord(
-            r.entry_index,
-            r.record_id,
-            r.record_type,
-            tables.read_time(r.occurred_at),
-            opened[r.entry_index][0],
-            tuple(findings.get(r.entry_index, [])),
-            proofs[r.entry_index][0],
-            references[r.entry_index],
-            content_mismatch=opened[r.entry_index][1],
-            proof_pending=proofs[r.entry_index][1] in _PENDING,
-        )
-        for r in visit
-    ]
+    timeline = [_timeline_record(r, opened, findings, proofs, references) for r in visit]
     return RecordView(
         index,
         entry.type,
@@ -173,6 +161,60 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         names,
         timeline,
         left_out,
+    )
+
+
+def proved_records(services: Services, rows: Sequence[Any]) -> list[TimelineRecord]:
+    """Rows of the records projection (``entry_index``, ``record_id``, ``record_type``,
+    ``occurred_at``) as a timeline shows them, in the order given: opened, with their
+    findings, each proved against the latest signed checkpoint as the record page proves
+    its own (one read for the entries and findings, the proofs in one batch)."""
+    indices = sorted({int(r.entry_index) for r in rows})
+    if not indices:
+        return []
+    with read_transaction(services.engine) as connection:
+        stored = {
+            e.idx: e
+            for e in connection.execute(
+                select(_e.idx, _e.type, _e.leaf, _e.payload).where(_e.idx.in_(indices))
+            )
+        }
+        found = connection.execute(
+            select(tables.findings)
+            .where(tables.findings.c.record_index.in_(indices))
+            .order_by(tables.findings.c.entry_index)
+        ).all()
+    findings: dict[int, list[FindingLink]] = {}
+    for f in found:
+        findings.setdefault(f.record_index, []).append(
+            FindingLink(f.finding_id, f.rule_id, f.severity)
+        )
+    shown = [r for r in rows if r.entry_index in stored]
+    proofs = _Prover(services).prove({i: leaf_hash(bytes(e.leaf)) for i, e in stored.items()})
+    references = services.reference.snapshots_at(indices)
+    opened = {r.entry_index: _open(services, *_sealed(stored, r)) for r in shown}
+    return [_timeline_record(r, opened, findings, proofs, references) for r in shown]
+
+
+def _timeline_record(
+    row: Any,
+    opened: dict[int, tuple[Any, bool]],
+    findings: dict[int, list[FindingLink]],
+    proofs: dict[int, tuple[bool, str | None, list[bytes]]],
+    references: dict[int, ReferenceSnapshot],
+) -> TimelineRecord:
+    index = row.entry_index
+    return TimelineRecord(
+        index,
+        row.record_id,
+        row.record_type,
+        tables.read_time(row.occurred_at),
+        opened[index][0],
+        tuple(findings.get(index, [])),
+        proofs[index][0],
+        references[index],
+        content_mismatch=opened[index][1],
+        proof_pending=proofs[index][1] in _PENDING,
     )
 
 

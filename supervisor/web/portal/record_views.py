@@ -26,7 +26,7 @@ from supervisor.web.portal.timeline import timeline_rows
 from supervisor.web.portal.views import check_csrf, signed_in, value_names
 
 
-def _needs_purpose() -> Any:
+def needs_purpose() -> Any:
     """Send the person to state a purpose first (then back here, query included)."""
     back = request.full_path.rstrip("?")
     return redirect(url_for("portal.state_purpose", back=back))
@@ -50,7 +50,7 @@ def state_purpose() -> Any:
     return render_template("portal/purpose.html", back=back, message=message)
 
 
-def _deliberate() -> bool:
+def deliberate() -> bool:
     """Did this request come from the portal itself (or the address bar), not another site?
 
     Browsers say so in ``Sec-Fetch-Site``; older ones at least in ``Origin`` or
@@ -72,7 +72,7 @@ def _deliberate() -> bool:
     return True
 
 
-def _confirm(action: str, fields: dict[str, str], what: str) -> tuple[str, int]:
+def confirm_recorded_look(action: str, fields: dict[str, str], what: str) -> tuple[str, int]:
     """A page that asks before a look that the ledger records in this person's name."""
     page = render_template("portal/confirm.html", action=action, fields=fields, what=what)
     return page, 200
@@ -84,14 +84,14 @@ def record(index: int) -> Any:
     current: PortalSession = g.portal_session
     if request.method == "POST":
         check_csrf(current.csrf_token)
-    elif not _deliberate():
-        return _confirm(
+    elif not deliberate():
+        return confirm_recorded_look(
             url_for("portal.record", index=index),
             {},
             _("Ledger record %(index)s", index=index),
         )
     if not current.purpose:
-        return _needs_purpose()
+        return needs_purpose()
     view = load_record_view(services(), index)
     if view is None:
         abort(404, description=_("There is no record at this ledger index."))
@@ -193,8 +193,8 @@ def search() -> Any:
         return scope
     query, problems, pseudonym = scope
     current: PortalSession = g.portal_session
-    if pseudonym is not None and not _deliberate():
-        return _confirm(
+    if pseudonym is not None and not deliberate():
+        return confirm_recorded_look(
             url_for("portal.search_submit"), query.to_args(), _("A search for one patient")
         )
     result = next_url = None

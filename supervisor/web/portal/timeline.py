@@ -19,7 +19,7 @@ from supervisor.ground.china_time import PROVINCE_ZONE
 from supervisor.web.portal.record_fields import moment_of as _moment
 from supervisor.web.portal.record_fields import person_name, price_item_name, yuan
 
-__all__ = ["FindingLink", "TimelineRecord", "TimelineRow", "timeline_rows"]
+__all__ = ["FindingLink", "TimelineRecord", "TimelineRow", "drug_text", "timeline_rows"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _events(
         ]
     if item.record_type == "prescription":
         drugs = [
-            _drug(item.reference, it) for it in r.get("items") or [] if isinstance(it, Mapping)
+            drug_text(item.reference, it) for it in r.get("items") or [] if isinstance(it, Mapping)
         ]
         signed = _("Prescription signed: %(drugs)s") % {"drugs": "、".join(drugs) or "—"}
         review = r.get("review") if isinstance(r.get("review"), Mapping) else None
@@ -143,7 +143,8 @@ def _events(
     return [(item.occurred_at, institution, word(item.record_type) + amended)]
 
 
-def _drug(reference: ReferenceSnapshot, item: Mapping[str, Any]) -> str:
+def drug_text(reference: ReferenceSnapshot, item: Mapping[str, Any]) -> str:
+    """A drug as people read it: its catalogue name in force, quantity and unit."""
     code = item.get("drug_code")
     known = reference.drugs.by_code.get(code) if isinstance(code, str) else None
     name = known.drug_name if known is not None else item.get("drug_name") or code

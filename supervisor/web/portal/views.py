@@ -170,6 +170,9 @@ def names() -> dict[str, object]:
             "charge": _("charge"),
             "practitioner": _("practitioner filing"),
             "institution": _("institution filing"),
+            "pharmacy": _("pharmacy filing"),
+            "dispensing": _("dispensing"),
+            "delivery": _("delivery"),
         },
         "value_names": value_names(),
         "severity_names": {
