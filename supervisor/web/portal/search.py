@@ -1,6 +1,7 @@
 """Record search over the projections: by institution, practitioner licence, patient (through
-the keyed pseudonym of the ID number, never the number itself), record type, rule and dates,
-ordered by the time the regulator chooses (occurred or received, newest or oldest first)."""
+the keyed pseudonym of the ID number, never the number itself), record type, rule, dates,
+pharmacy (its records and the prescriptions it dispensed) and drug, ordered by the time the
+regulator chooses (occurred or received, newest or oldest first)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, func, select, tuple_, union
 
 from ledger.database import read_transaction
 from reports.spreadsheet import SpreadsheetWriter, bilingual_header, china_time_text
@@ -41,7 +42,16 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 10_000
 EXPORT_LIMIT = 100_000
 _r = tables.records.c
-_TYPES = ("consultation", "prescription", "charge", "practitioner", "institution")
+_TYPES = (
+    "consultation",
+    "prescription",
+    "charge",
+    "practitioner",
+    "institution",
+    "pharmacy",
+    "dispensing",
+    "delivery",
+)
 #: The orders a search may ask for: ``<time column>_<direction>`` (see ``_ordered``).
 SORTS = ("received_desc", "received_asc", "occurred_desc", "occurred_asc")
 #: The newest received first: what has just reached the ledger (the order before sorting).
@@ -60,6 +70,9 @@ class RecordQuery:
     occurred_to: date | None = None
     page: int = 1
     sort: str = DEFAULT_SORT
+    #: A pharmacy's code: its own records and the prescriptions it dispensed.
+    pharmacy: str = ""
+    drug: str = ""  # a drug code: the prescriptions and dispensings naming it
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -115,6 +128,8 @@ class RecordQuery:
             day("to"),
             page,
             sort,
+            pharmacy=text("pharmacy"),
+            drug=text("drug"),
         )
         return query, problems
 
@@ -130,6 +145,8 @@ class RecordQuery:
                 self.rule,
                 self.occurred_from,
                 self.occurred_to,
+                self.pharmacy,
+                self.drug,
             )
         )
 
@@ -150,6 +167,8 @@ class RecordQuery:
             "to": self.occurred_to.isoformat() if self.occurred_to else "",
             "page": str(page) if page and page > 1 else "",
             "sort": sort if sort != DEFAULT_SORT else "",
+            "pharmacy": self.pharmacy,
+            "drug": self.drug,
         }
         return {name: value for name, value in args.items() if value}
 
@@ -168,6 +187,28 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=8)
 
 
+def _of_pharmacy(code: str) -> Any:
+    """The pharmacy's own records, and the prescriptions it dispensed: the keys its fills
+    name, reached from its records by the institution index, then each prescription by its
+    key. Both halves are index reads, joined as ledger indices, so that a type filter
+    beside it filters them instead of leading the planner to every record of that type."""
+    fills = tables.prescription_fills.c
+    mine = tables.records.alias("own")  # not the searched table: no correlation
+    dispensed = tables.records.alias("dispensed")
+    keys = (
+        select(fills.prescription_institution_code, fills.prescription_record_id)
+        .join(mine, mine.c.entry_index == fills.entry_index)
+        .where(mine.c.institution_code == code)
+    )
+    matching = union(
+        select(mine.c.entry_index).where(mine.c.institution_code == code),
+        select(dispensed.c.entry_index).where(
+            tuple_(dispensed.c.institution_code, dispensed.c.record_id).in_(keys)
+        ),
+    )
+    return _r.entry_index.in_(matching)
+
+
 def _select(query: RecordQuery, patient_pseudonym: str | None) -> Select[Any]:
     statement = select(tables.records)
     if query.institution:
@@ -183,6 +224,13 @@ def _select(query: RecordQuery, patient_pseudonym: str | None) -> Select[Any]:
             tables.findings.c.rule_id == query.rule
         )
         statement = statement.where(_r.entry_index.in_(flagged))
+    if query.pharmacy:
+        statement = statement.where(_of_pharmacy(query.pharmacy))
+    if query.drug:
+        naming = select(tables.record_drugs.c.entry_index).where(
+            tables.record_drugs.c.drug_code == query.drug
+        )
+        statement = statement.where(_r.entry_index.in_(naming))
     if query.occurred_from is not None:
         statement = statement.where(_r.occurred_at >= _midnight(query.occurred_from))
     if query.occurred_to is not None:
