@@ -14,6 +14,8 @@ from hashlib import sha256
 from importlib import resources
 from typing import Any
 
+from .reference import DRUG_CATEGORIES
+
 __all__ = ["Policy", "PolicyError", "default_policy_bytes", "parse_policy"]
 
 
@@ -32,6 +34,13 @@ class Policy:
     grace: timedelta
     #: (institution_code, department_code or "*")
     first_visit_exemptions: frozenset[tuple[str, str]]
+    #: How long after signing a prescription may still be dispensed.
+    prescription_valid: timedelta = timedelta(hours=72)
+    #: Drug catalogue categories under special management (特殊管理药品): never sold online
+    #: or sent by courier.
+    controlled_categories: frozenset[str] = frozenset(
+        {"narcotic", "psychotropic", "toxic", "radioactive", "precursor"}
+    )
 
     def first_visit_exempt(self, institution_code: str, department_code: str) -> bool:
         exemptions = self.first_visit_exemptions
@@ -47,6 +56,13 @@ _SECTIONS = {
     "prescriptions": {"too_fast_seconds", "default_max_days_supply"},
     "cross_record": {"grace_hours"},
 }
+#: Sections a policy may leave out (added after policies were already imported into ledgers,
+#: whose bytes must keep parsing): the defaults above apply.
+_OPTIONAL_SECTIONS = {
+    "dispensing": {"prescription_valid_hours", "controlled_categories"},
+}
+#: Ordinary categories: listing them as special management would make every sale a finding.
+_ORDINARY_CATEGORIES = frozenset({"otc", "rx"})
 
 
 def _integer(document: dict[str, Any], section: str, key: str, low: int, high: int) -> int:
@@ -56,19 +72,60 @@ def _integer(document: dict[str, Any], section: str, key: str, low: int, high: i
     return value
 
 
+def _categories(document: dict[str, Any], section: str, key: str) -> frozenset[str] | None:
+    """A list of distinct special-management drug categories (None: the key is absent)."""
+    if key not in document.get(section, {}):
+        return None
+    value = document[section][key]
+    allowed = [c for c in DRUG_CATEGORIES if c not in _ORDINARY_CATEGORIES]
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v in allowed for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise PolicyError(
+            f"[{section}] {key} must be a list of distinct categories among {', '.join(allowed)}"
+        )
+    return frozenset(value)
+
+
+def _dispensing(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``[dispensing]`` keys given (the rest keep ``Policy``'s defaults)."""
+    given: dict[str, Any] = {}
+    if "prescription_valid_hours" in document.get("dispensing", {}):
+        hours = _integer(document, "dispensing", "prescription_valid_hours", 1, 24 * 90)
+        given["prescription_valid"] = timedelta(hours=hours)
+    categories = _categories(document, "dispensing", "controlled_categories")
+    if categories is not None:
+        given["controlled_categories"] = categories
+    return given
+
+
 def parse_policy(content: bytes) -> Policy:
     """A policy from TOML bytes; raises ``PolicyError`` naming the first bad key."""
     try:
         document = tomllib.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise PolicyError(f"the policy is not valid UTF-8 TOML: {e}") from e
-    unknown = set(document) - {*_SECTIONS, "version", "first_visit_exemptions"}
+    unknown = set(document) - {
+        *_SECTIONS,
+        *_OPTIONAL_SECTIONS,
+        "version",
+        "first_visit_exemptions",
+    }
     if unknown:
         raise PolicyError(f"unknown policy keys: {', '.join(sorted(unknown))}")
     for section, keys in _SECTIONS.items():
         table = document.get(section)
         if not isinstance(table, dict):
             raise PolicyError(f"the policy has no [{section}] table")
+        extra = set(table) - keys
+        if extra:
+            raise PolicyError(f"[{section}] has unknown keys: {', '.join(sorted(extra))}")
+    for section, keys in _OPTIONAL_SECTIONS.items():
+        table = document.get(section, {})
+        if not isinstance(table, dict):
+            raise PolicyError(f"[{section}] must be a table")
         extra = set(table) - keys
         if extra:
             raise PolicyError(f"[{section}] has unknown keys: {', '.join(sorted(extra))}")
@@ -101,6 +158,7 @@ def parse_policy(content: bytes) -> Policy:
         ),
         grace=timedelta(hours=_integer(document, "cross_record", "grace_hours", 0, 24 * 90)),
         first_visit_exemptions=frozenset(exemptions),
+        **_dispensing(document),
     )
 
 

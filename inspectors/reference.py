@@ -94,6 +94,9 @@ class Drug:
     category: str
     online_prescribable: bool
     max_days_supply: int | None
+    #: Kept and shipped at 2–8 °C (冷链). Rows carry it only when true: catalogue versions
+    #: from before the column read as false and keep their versions.
+    cold_chain: bool = False
 
 
 def dataset_version(dataset: str, rows: Sequence[Mapping[str, Any]]) -> str:
@@ -179,6 +182,7 @@ class DrugCatalogue:
                     row["category"],
                     row["online_prescribable"],
                     row["max_days_supply"],
+                    row.get("cold_chain", False),
                 )
                 for row in rows
             },

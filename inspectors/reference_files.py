@@ -23,6 +23,7 @@ from .reference import DATASETS, DRUG_CATEGORIES, PRACTITIONER_ROLES, PRACTITION
 
 __all__ = [
     "COLUMNS",
+    "OPTIONAL_FLAGS",
     "ReferenceFileError",
     "ReferenceProblem",
     "SourceRow",
@@ -158,6 +159,13 @@ def _boolean(value: str | list[str]) -> bool:
     raise InvalidValueError("not_boolean", "%(value)s is not true or false", value=repr(text))
 
 
+def _flag(value: str | list[str]) -> bool:
+    """An optional yes/no column: an empty cell is no."""
+    if isinstance(value, str) and not value.strip():
+        return False
+    return _boolean(value)
+
+
 def _price(value: str | list[str]) -> str:
     text = _text(value)
     if not _DECIMAL.fullmatch(text):
@@ -209,7 +217,16 @@ COLUMNS: Mapping[str, Mapping[str, _Parser]] = {
         "category": _choice(DRUG_CATEGORIES),
         "online_prescribable": _boolean,
         "max_days_supply": _optional_days,
+        "cold_chain": _flag,
     },
+}
+#: Yes/no columns a file may leave out (added after versions without them were imported). A
+#: canonical row carries such a flag only when it is true, so a row without it keeps the
+#: version it always had, and adding the column marks only the rows it makes true.
+OPTIONAL_FLAGS: Mapping[str, frozenset[str]] = {
+    "registry": frozenset(),
+    "prices": frozenset(),
+    "drugs": frozenset({"cold_chain"}),
 }
 _KEY = {"registry": "license_no", "prices": "item_code", "drugs": "drug_code"}
 
@@ -276,27 +293,33 @@ def parse_reference_rows(dataset: str, rows: Sequence[SourceRow]) -> list[dict[s
     if dataset not in DATASETS:
         raise ValueError(f"unknown reference dataset {dataset!r}")
     columns = COLUMNS[dataset]
+    optional = OPTIONAL_FLAGS[dataset]
     problems: list[ReferenceProblem] = []
     parsed: list[tuple[SourceRow, dict[str, Any]]] = []
     if not rows:
         problems.append(_problem("the file", "", "no_rows", "has no rows"))
     for source in rows:
         row: dict[str, Any] = {}
+        failed = False
         for column, parse in columns.items():
             try:
-                row[column] = parse(source.values.get(column, ""))
+                value = parse(source.values.get(column, ""))
             except ValueError as e:
+                failed = True
                 key, params = (e.key, e.params) if isinstance(e, InvalidValueError) else ("", {})
                 problems.append(
                     ReferenceProblem(_where(source, column), column, str(e), key, params)
                 )
+                continue
+            if column not in optional or value is True:
+                row[column] = value
         if row.get("valid_to") and row.get("valid_from") and row["valid_to"] < row["valid_from"]:
             problems.append(
                 _problem(
                     _where(source, "valid_to"), "valid_to", "ends_early", "ends before valid_from"
                 )
             )
-        elif len(row) == len(columns):
+        elif not failed:
             parsed.append((source, row))
     problems += _whole_file_problems(dataset, parsed)
     if problems:
@@ -324,7 +347,8 @@ def parse_reference_csv(dataset: str, content: bytes) -> list[dict[str, Any]]:
             )
         names = [name.strip() for name in header]
         expected = list(COLUMNS[dataset])
-        missing = [c for c in expected if c not in names]
+        optional = OPTIONAL_FLAGS[dataset]
+        missing = [c for c in expected if c not in names and c not in optional]
         unknown = [n for n in names if n not in expected]
         if missing or unknown or len(set(names)) != len(names):
             detail = []

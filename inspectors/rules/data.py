@@ -9,9 +9,11 @@ from .legal import HOSPITAL_RULES, SUPERVISION_RULES, evidence_value
 
 __all__ = ["DATA_RULES"]
 
+#: The records of internet hospitals (ORG-*); a pharmacy's records are DISP-*'s to check.
 _ALL = frozenset({"consultation", "prescription", "charge", "practitioner", "institution"})
-#: Service data (业务类) must arrive promptly; filings (备案类) describe a standing state.
-_SERVICE = frozenset({"consultation", "prescription", "charge"})
+#: Service data (业务类) must arrive promptly; filings (备案类: institution, roster, pharmacy)
+#: describe a standing state.
+_SERVICE = frozenset({"consultation", "prescription", "charge", "dispensing", "delivery"})
 
 
 def _late(subject: Subject, reference: ReferenceSnapshot, policy: Policy) -> list[Violation]:
