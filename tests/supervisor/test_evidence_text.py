@@ -40,6 +40,7 @@ from supervisor.web.portal.evidence_text import (
 )
 from supervisor.web.portal.i18n import install_i18n
 from supervisor.web.portal.views import value_names
+from tests.inspectors import test_dispensing_rules as drugs
 from tests.inspectors import world as w
 from tests.inspectors.test_rules import FAILING
 
@@ -140,6 +141,32 @@ def test_the_evidence_of_every_rule_reads_as_sentences(rule_id: str, subject: Su
         assert "True" not in text and "False" not in text, text
     assert chinese.endswith("。") and english.endswith(".")
     assert chinese != english
+
+
+DRUG_CASES = [
+    *(pytest.param(r, subject, id=r) for r, subject in sorted(drugs.FAILING.items())),
+    *(pytest.param(r, subject, id=name) for name, (r, subject) in sorted(drugs.VARIANTS.items())),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "subject"), DRUG_CASES)
+def test_the_evidence_of_every_dispensing_rule_reads_as_sentences(
+    rule_id: str, subject: Subject
+) -> None:
+    reference = drugs.reference()
+    evidence = _evidence(subject, rule_id, reference)
+    said = {}
+    for language in (ZH, EN):
+        read = _read(language, rule_id, evidence, reference)
+        assert read.sentences and not read.lines, (rule_id, read)
+        said[language] = " ".join(read.sentences)
+    chinese, english = said[ZH], said[EN]
+    for text in (chinese, english):
+        assert "{" not in text and "[" not in text and "None" not in text, text
+        assert not any(key in text for key in evidence if "_" in key), text  # no field names
+        assert "True" not in text and "False" not in text, text
+    assert chinese.endswith("。") and english.endswith(".")
+    assert _CJK.search(chinese) and chinese != english
 
 
 def test_names_amounts_and_enumerations_are_in_words() -> None:

@@ -10,19 +10,23 @@ finding sealed by an older rule) becomes labelled lines, still never JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from inspectors.reference import ReferenceSnapshot
-from supervisor.ground.china_time import PROVINCE_ZONE
+from supervisor.web.portal.evidence_reader import EvidenceReader, Gettext
+from supervisor.web.portal.evidence_text_drugs import (
+    DISP_SENTENCES,
+    disp_evidence_labels,
+    disp_legal_bases,
+    disp_regulations,
+    disp_rule_titles,
+)
 from supervisor.web.portal.record_fields import (
-    department_names,
     drug_category_names,
     field_labels,
-    yuan,
 )
 
 __all__ = [
@@ -35,9 +39,6 @@ __all__ = [
     "legal_bases",
     "rule_titles",
 ]
-
-#: The reader's gettext: ``_(msgid, **variables)`` (flask_babel's, or any with its contract).
-Gettext = Callable[..., str]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def rule_titles(_: Gettext) -> dict[str, str]:
         "DATA-LATE": _("Data transmitted late"),
         "ORG-UNKNOWN": _("Institution not filed with the supervision platform"),
         "ORG-LICENSE": _("Institution's practice licence expired"),
+        **disp_rule_titles(_),
     }
 
 
@@ -116,6 +118,7 @@ def _regulations(_: Gettext) -> dict[str, str]:
             "on Actively Promoting Medical Insurance Payment for “Internet Plus” Medical "
             "Services (Yi Bao Fa [2020] No. 45)"
         ),
+        **disp_regulations(_),
     }
 
 
@@ -286,6 +289,7 @@ def legal_bases(_: Gettext) -> dict[str, str]:
             "Institution Practice Licence and have it verified on schedule.",
             hospital=law["hospital"], supervision=law["supervision"],
         ),
+        **disp_legal_bases(_, law),
     }  # fmt: skip
 
 
@@ -319,78 +323,7 @@ _LICENCE_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class _Reader:
-    """What a sentence needs: the reader's words and the finding's reference data."""
-
-    gettext: Gettext
-    reference: ReferenceSnapshot
-    names: Mapping[str, str]
-
-    def word(self, value: object) -> str:
-        text = str(value)
-        return self.names.get(text, text)
-
-    def yuan(self, value: object) -> str:
-        money = yuan(value)
-        if money is None:  # the sentence falls back to labelled lines
-            raise ValueError(f"{value!r} is not an amount")
-        return money
-
-    def moments(self, *texts: str) -> list[str]:
-        """Times in China Standard Time, to the minute unless two would then read the same."""
-        shown = [datetime.fromisoformat(t) for t in texts]
-        if any(m.tzinfo is None for m in shown):
-            raise ValueError("a time without its offset cannot be shown in China time")
-        local = [m.astimezone(PROVINCE_ZONE) for m in shown]
-        minutes = [m.strftime("%Y-%m-%d %H:%M") for m in local]
-        same_minute = len(set(minutes)) < len(set(local))
-        zone = self.gettext("CST")
-        pattern = "%Y-%m-%d %H:%M:%S" if same_minute else "%Y-%m-%d %H:%M"
-        return [f"{m.strftime(pattern)} {zone}" for m in local]
-
-    def moment(self, text: str) -> str:
-        return self.moments(text)[0]
-
-    def day(self, text: object) -> str:
-        return date.fromisoformat(str(text)).isoformat()
-
-    def person(self, licence: object) -> str:
-        _ = self.gettext
-        who = self.reference.registry.by_license.get(str(licence))
-        if who is None:
-            return _("(licence %(licence)s)", licence=licence)
-        return _("%(name)s (licence %(licence)s)", name=who.name, licence=licence)
-
-    def drug(self, code: object) -> str:
-        drug = self.reference.drugs.by_code.get(str(code))
-        if drug is None:
-            return str(code)
-        return self.gettext("%(name)s (%(code)s)", name=drug.drug_name, code=code)
-
-    def price_item(self, code: object, day: str | None = None) -> str:
-        """The item by the name it had on ``day`` (else by any name the catalogue gives it)."""
-        versions = self.reference.prices.by_code.get(str(code), ())
-        item = None if day is None else self.reference.prices.item_on(str(code), self.on(day))
-        item = item or (versions[-1] if versions else None)
-        if item is None:
-            return str(code)
-        return self.gettext("%(name)s (%(code)s)", name=item.item_name, code=code)
-
-    def department(self, code: object) -> str:
-        name = department_names(self.gettext).get(str(code))
-        return (
-            str(code) if name is None else self.gettext("%(name)s (%(code)s)", name=name, code=code)
-        )
-
-    @staticmethod
-    def on(text: str) -> date:
-        return date.fromisoformat(text)
-
-    def listed(self, values: Iterable[str]) -> str:
-        shown = list(values)
-        return self.gettext(", ").join(shown) if shown else self.gettext("none")
-
+_Reader = EvidenceReader
 
 _Sentences = Callable[[Mapping[str, Any], _Reader], list[str]]
 
@@ -791,6 +724,7 @@ _SENTENCES: Mapping[str, _Sentences] = {
     "DATA-LATE": _late,
     "ORG-UNKNOWN": _unknown_institution,
     "ORG-LICENSE": _licence,
+    **DISP_SENTENCES,
 }
 #: The rules whose evidence reads as sentences (a test holds this to every rule).
 SENTENCE_RULES = frozenset(_SENTENCES)
@@ -816,6 +750,7 @@ def _evidence_labels(_: Gettext) -> dict[str, str]:
         "price_valid_from": _("Price in force from"), "expected_amount": _("Expected amount"),
         "received_at": _("Received"), "delay_hours": _("Delay in hours"),
         "allowed_hours": _("Hours allowed"),
+        **disp_evidence_labels(_),
     }  # fmt: skip
 
 
