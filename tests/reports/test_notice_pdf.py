@@ -107,3 +107,29 @@ def test_page_one_renders_as_an_image(tmp_path: Path) -> None:
     )  # fmt: skip
     png = (tmp_path / "page1.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000  # drawn, not blank
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return {str(k) for k in value} | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_every_evidence_field_any_rule_writes_is_named_in_chinese() -> None:
+    """The institution's copy names each evidence field in Chinese, whatever the rule."""
+    from inspectors.rulebook import RULES_BY_ID
+    from reports.notice_pdf import _FIELD_NAMES
+    from tests.inspectors import test_dispensing_rules as drugs
+    from tests.inspectors import world
+    from tests.inspectors.test_rules import FAILING
+
+    written: set[str] = set()
+    cases = [(r, s, world.reference()) for r, s in FAILING.items()]
+    cases += [(r, s, drugs.reference()) for r, s in drugs.FAILING.items()]
+    cases += [(r, s, drugs.reference()) for r, s in drugs.VARIANTS.values()]
+    for rule_id, subject, reference in cases:
+        for violation in RULES_BY_ID[rule_id].check(subject, reference, world.policy()):
+            written |= _keys(dict(violation.evidence))
+    assert sorted(written - set(_FIELD_NAMES)) == []
