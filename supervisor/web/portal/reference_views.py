@@ -107,6 +107,7 @@ def _column_names() -> dict[str, str]:
         "category": _("Category"),
         "online_prescribable": _("May be prescribed online"),
         "max_days_supply": _("Longest supply (days)"),
+        "cold_chain": _("Cold chain (2–8 °C)"),
     }
 
 
