@@ -348,7 +348,7 @@ def _delivery_events(
         shipped += f" · {_('corrects')} {r['amends']}"
     return [
         (moment_of(r.get("shipped_at")) or item.occurred_at, "", shipped),
-        (moment_of(r.get("delivered_at")), "", _("Delivered")),
+        (moment_of(r.get("delivered_at")), "", _("Delivered to the recipient")),
         (moment_of(r.get("recipient_verified_at")), "", _("Recipient's identity verified")),
     ]
 
