@@ -6,7 +6,9 @@ period; "new" means a finding that entered the ledger during the period.
 
 Editions: ``digest-v1`` is what digests published before cases were computed
 with, and still recomputes them byte for byte; ``digest-v2`` (``digest_document``)
-adds the cases escalated in the period and the notices overdue at its end.
+adds the cases escalated in the period and the notices overdue at its end;
+``digest-v3`` adds the drugs section (``reports.digest_drugs``) and names pharmacies
+among the riskiest institutions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .digest_drugs import drugs_section
 from .facts import PRESCRIPTION, FindingFact, LedgerFacts, NoticeFact
 from .periods import Period, date_of_day, day_number, day_of_date
 
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 #: Oldest first; the last is what new digests are computed with.
-DIGEST_EDITIONS = ("digest-v1", "digest-v2")
+DIGEST_EDITIONS = ("digest-v1", "digest-v2", "digest-v3")
 
 #: How much a finding weighs in the risk ranking; a warning is a suspicion, not a breach.
 SEVERITY_WEIGHT: Mapping[str, int] = {"high": 5, "medium": 3, "low": 1, "warning": 1}
@@ -345,4 +348,11 @@ def digest_document(facts: LedgerFacts, period: Period, edition: str) -> dict[st
     document["edition"] = edition
     document["escalated_cases"] = escalated_cases(facts, period)
     document["overdue_notices"] = overdue_notices(facts, period)
+    if edition == "digest-v2":
+        return document
+    pharmacies = facts.pharmacy.pharmacy_codes()
+    for row in document["top_institutions"]:
+        if row["code"] in pharmacies and row["code"] not in facts.institution_filings:
+            row["name"] = facts.pharmacy.name(row["code"])
+    document["drugs"] = drugs_section(facts, period)
     return document

@@ -131,6 +131,8 @@ def report_data(
     )
     if kind != "assessment":
         csv_bytes = _digest_csv(document)
+    elif "pharmacy_assessment" in document["assessment"]:
+        csv_bytes = _assessment_v3_csv(document)
     elif "spread" in document["assessment"]["province"]:
         csv_bytes = _assessment_v2_csv(document)
     else:
@@ -233,6 +235,90 @@ def _assessment_v2_csv(document: Mapping[str, Any]) -> bytes:
     return _csv(header, rows)
 
 
+_V3_HEADER = {
+    "section": "考核对象",
+    "period": "考核周期（北京时间）",
+    "rank": "排名",
+    "institution_code": "机构编码",
+    "institution_name": "机构名称",
+    "institution_kind": "机构类型",
+    "rating": "评级状态",
+    "total_score": "综合得分",
+    "quality_score": "质量得分",
+    "case_penalty": "案件扣分",
+    "veto": "一票否决（规则:案件）",
+    "indicator": "指标",
+    "numerator": "分子",
+    "denominator": "分母",
+    "value": "指标值",
+    "indicator_score": "指标得分",
+    "province_median": "全省中位数",
+    "peer_median": "同类中位数",
+}
+
+
+def _v3_rows(section: str, period: str, items: list[Any], spread: Mapping[str, Any]) -> list[Any]:
+    rows: list[list[Any]] = []
+    for item in items:
+        veto = " ".join(f"{v['rule']}:{v['case_id']}" for v in item["veto"])
+        for indicator in item["indicators"]:
+            rows.append(
+                [
+                    section, period, item["rank"], item["institution_code"], item["name"],
+                    item["kind"], item["rating"], item["score"], item["quality_score"],
+                    item["case_penalty"], veto, indicator["id"], indicator["numerator"],
+                    indicator["denominator"], indicator["value"], indicator["score"],
+                    item["province_median"].get(indicator["id"]),
+                    item["peer_median"].get(indicator["id"]),
+                ]
+            )  # fmt: skip
+    for key, value in spread.items():
+        rows.append([section, period, None, "*", None, None, None, None, None, None, None,
+                     f"spread_{key}", None, None, value, None, None, None])  # fmt: skip
+    return rows
+
+
+def _assessment_v3_csv(document: Mapping[str, Any]) -> bytes:
+    """As version 2's, with a first column saying whose row it is: the hospitals'
+    (``institution``), then the pharmacies' (``pharmacy``), each with its spread."""
+    period = document["period"]
+    body = document["assessment"]
+    pharmacies = body["pharmacy_assessment"]
+    rows = _v3_rows("institution", period, body["institutions"], body["province"]["spread"])
+    rows += _v3_rows("pharmacy", period, pharmacies["pharmacies"], pharmacies["province"]["spread"])
+    return _csv(_V3_HEADER, rows)
+
+
+def _flat(value: Any) -> Any:
+    """A list or object inside one CSV cell: ``a b`` and ``key:value key:value``."""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}:{v}" for k, v in value.items())
+    return value
+
+
+def _drug_rows(document: Mapping[str, Any]) -> list[list[Any]]:
+    """The drugs section's rows (digest-v3 on; absent before, whose bytes stay)."""
+    drugs = document["digest"].get("drugs")
+    if drugs is None:
+        return []
+    period = document["period"]
+    rows: list[list[Any]] = []
+    for section in ("double_fills", "controlled_online", "cold_chain_breaches"):
+        for position, item in enumerate(drugs[section], start=1):
+            details = "; ".join(
+                f"{k}={_flat(v)}" for k, v in sorted(item.items()) if k != "finding_id"
+            )
+            rows.append([period, f"drugs_{section}", position, item["finding_id"], details])
+    for key, value in drugs["records"].items():
+        rows.append([period, "drugs_records", "", key, value])
+    for what in ("new_findings", "new_cases"):
+        for key, value in drugs[what]["by_rule"].items():
+            rows.append([period, f"drugs_{what}_by_rule", "", key, value])
+    return rows
+
+
 def _digest_csv(document: Mapping[str, Any]) -> bytes:
     """One row per listed item: section, subject and the item's fields as ``key=value``."""
     digest = document["digest"]
@@ -256,6 +342,7 @@ def _digest_csv(document: Mapping[str, Any]) -> bytes:
         rows.append([document["period"], "new_findings_by_severity", "", key, value])
     for key, value in sorted(digest["new_findings"]["by_rule"].items()):
         rows.append([document["period"], "new_findings_by_rule", "", key, value])
+    rows += _drug_rows(document)
     header = {
         "period": "简报周期（北京时间）",
         "section": "栏目",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from .periods import day_number
+from .pharmacy_facts import PharmacyFacts, PharmacyFactsBuilder
 
 __all__ = [
     "CHARGE",
@@ -81,6 +82,9 @@ class FindingFact:
     deadline: date | None = None
     resolved_at: datetime | None = None
     case_id: str | None = None
+    #: The other records its public statement names (a double fill's every dispensing).
+    related_indices: tuple[int, ...] = ()
+    record_id: str = ""
 
     @property
     def family(self) -> str:
@@ -170,6 +174,9 @@ class LedgerFacts:
     unreadable: int = 0
     cases: dict[str, CaseFact] = field(default_factory=dict)
     notices: dict[str, NoticeFact] = field(default_factory=dict)
+    #: Pharmacies, dispensings and deliveries (schema version 2): only what reads them
+    #: (assessment-v3 on, digest-v3 on) sees them, so earlier editions stay as they were.
+    pharmacy: PharmacyFacts = field(default_factory=PharmacyFacts)
 
     def slot_of(self, entry_index: int) -> int | None:
         slot = bisect_left(self.index, entry_index)
@@ -197,6 +204,8 @@ class FactsBuilder:
         self._institution_ids: dict[str, int] = {}
         self._practitioner_ids: dict[str, int] = {}
         self._slot_of_record: dict[str, int] = {}
+        self._pharmacy = PharmacyFactsBuilder()
+        self.facts.pharmacy = self._pharmacy.facts
 
     def _institution_id(self, code: str) -> int:
         found = self._institution_ids.get(code)
@@ -228,6 +237,8 @@ class FactsBuilder:
             return
         if record_type == "practitioner":
             facts.practitioner_names[record["license_no"]] = record["name"]
+            return
+        if self._pharmacy.add(index, record):
             return
         kind = _KIND_OF_TYPE.get(record_type)
         if kind is None:
@@ -272,6 +283,10 @@ class FactsBuilder:
         facts.items.append(items)
         facts.amount.append(amount)
 
+    def add_drug_catalogue(self, index: int, rows: Iterable[Mapping[str, Any]]) -> None:
+        """A drug catalogue version's rows (a ``reference.drugs`` entry's payload)."""
+        self._pharmacy.add_catalogue(index, rows)
+
     def add_unreadable(self) -> None:
         """A record whose payload was crypto-shredded: it is counted, not read."""
         self.facts.unreadable += 1
@@ -295,6 +310,8 @@ class FactsBuilder:
             record_index=int(statement["record_index"]),
             found_at=received_at,
             case_id=case_id,
+            related_indices=tuple(int(i) for i in statement.get("related_indices", ())),
+            record_id=str(statement.get("record_id", "")),
         )
         self.facts.findings[finding.finding_id] = finding
         if case_id is None or case_key is None:
@@ -381,4 +398,5 @@ class FactsBuilder:
 
     def finish(self, size: int) -> LedgerFacts:
         self.facts.size = size
+        self._pharmacy.finish()
         return self.facts

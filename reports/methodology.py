@@ -19,6 +19,7 @@ __all__ = [
     "IndicatorSpec",
     "Methodology",
     "MethodologyError",
+    "PharmacyMethodology",
     "load_methodology",
     "methodology_version",
     "methodology_with_hash",
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 #: What new assessments are computed with; older versions stay shipped for verification.
-DEFAULT_METHODOLOGY = "assessment-v2.toml"
+#: assessment-v3 since pharmacies file and dispense: they are part of the province.
+DEFAULT_METHODOLOGY = "assessment-v3.toml"
 SCORE_KINDS = ("rate", "band", "likert", "none")
 DIRECTIONS = ("up", "down", "none")
 #: The indicators the computation knows; a methodology may weigh them, not invent others.
@@ -43,6 +45,17 @@ KNOWN_INDICATORS = (
     "rectification_rate",
     "rectification_days_median",
     "satisfaction",
+    "responsiveness",
+)
+#: The pharmacy indicators the computation knows (assessment-v3 on, ``[pharmacy]``).
+KNOWN_PHARMACY_INDICATORS = (
+    "dispensing_volume",
+    "pharmacy_review_rate",
+    "dispensing_compliance",
+    "double_fill_cases",
+    "controlled_drug_cases",
+    "cold_chain_compliance",
+    "delivery_verification",
     "responsiveness",
 )
 GROUPINGS = ("institution", "practitioner", "month")
@@ -67,9 +80,22 @@ class IndicatorSpec:
     score: str
     target: float | None = None
     limit: float | None = None
+    #: Where the numbers come from (records, fields, reference data, findings).
+    source: str = ""
+    #: Chinese wording of the definition, numerator, denominator and source, where the
+    #: file gives it (assessment-v3's pharmacy indicators); English otherwise.
+    definition_zh: str = ""
+    numerator_zh: str = ""
+    denominator_zh: str = ""
+    source_zh: str = ""
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en
+
+    def said(self, part: str, language: str) -> str:
+        """``definition``, ``numerator``, ``denominator`` or ``source`` in ``language``."""
+        english = str(getattr(self, part))
+        return (getattr(self, f"{part}_zh") or english) if language == "zh" else english
 
 
 @dataclass(frozen=True)
@@ -83,16 +109,15 @@ class CasePenalty:
 
 
 @dataclass(frozen=True)
-class Methodology:
-    version: str
-    sha256: str
-    min_records: int
-    trend_periods: int
+class PharmacyMethodology:
+    """How pharmacies are assessed (assessment-v3 on): see that file's ``[pharmacy]``."""
+
     indicators: tuple[IndicatorSpec, ...]
-    text: str
-    #: Rules whose case, open in the period and not dismissed, leaves an institution unrated.
-    veto_rules: tuple[str, ...] = ()
-    case_penalty: CasePenalty | None = None
+    #: Rules whose case, open in the period and not dismissed, leaves a pharmacy unrated.
+    veto_rules: tuple[str, ...]
+    #: Rules whose every case costs points, whatever its grouping.
+    charged_rules: tuple[str, ...]
+    min_dispensings: int
 
     @property
     def scored(self) -> tuple[IndicatorSpec, ...]:
@@ -105,7 +130,33 @@ class Methodology:
         raise KeyError(indicator_id)
 
 
-def _indicator(raw: dict[str, Any], position: int) -> IndicatorSpec:
+@dataclass(frozen=True)
+class Methodology:
+    version: str
+    sha256: str
+    min_records: int
+    trend_periods: int
+    indicators: tuple[IndicatorSpec, ...]
+    text: str
+    #: Rules whose case, open in the period and not dismissed, leaves an institution unrated.
+    veto_rules: tuple[str, ...] = ()
+    case_penalty: CasePenalty | None = None
+    pharmacy: PharmacyMethodology | None = None
+
+    @property
+    def scored(self) -> tuple[IndicatorSpec, ...]:
+        return tuple(i for i in self.indicators if i.weight > 0)
+
+    def indicator(self, indicator_id: str) -> IndicatorSpec:
+        for spec in self.indicators:
+            if spec.id == indicator_id:
+                return spec
+        raise KeyError(indicator_id)
+
+
+def _indicator(
+    raw: dict[str, Any], position: int, known: tuple[str, ...] = KNOWN_INDICATORS
+) -> IndicatorSpec:
     where = f"indicator {position + 1} ({raw.get('id', '?')})"
     try:
         spec = IndicatorSpec(
@@ -122,11 +173,16 @@ def _indicator(raw: dict[str, Any], position: int) -> IndicatorSpec:
             score=str(raw["score"]),
             target=None if raw.get("target") is None else float(raw["target"]),
             limit=None if raw.get("limit") is None else float(raw["limit"]),
+            source=str(raw.get("source", "")),
+            definition_zh=str(raw.get("definition_zh", "")),
+            numerator_zh=str(raw.get("numerator_zh", "")),
+            denominator_zh=str(raw.get("denominator_zh", "")),
+            source_zh=str(raw.get("source_zh", "")),
         )
     except KeyError as e:
         raise MethodologyError(f"{where}: missing field {e.args[0]!r}") from e
-    if spec.id not in KNOWN_INDICATORS:
-        raise MethodologyError(f"{where}: unknown indicator; known: {', '.join(KNOWN_INDICATORS)}")
+    if spec.id not in known:
+        raise MethodologyError(f"{where}: unknown indicator; known: {', '.join(known)}")
     if spec.score not in SCORE_KINDS or spec.direction not in DIRECTIONS:
         raise MethodologyError(
             f"{where}: score must be one of {SCORE_KINDS}, direction {DIRECTIONS}"
@@ -163,9 +219,33 @@ def parse_methodology(data: bytes) -> Methodology:
             text=text,
             veto_rules=tuple(str(r) for r in raw.get("veto", {}).get("rules", ())),
             case_penalty=_case_penalty(raw["cases"]) if "cases" in raw else None,
+            pharmacy=_pharmacy(raw["pharmacy"], "cases" in raw) if "pharmacy" in raw else None,
         )
     except KeyError as e:
         raise MethodologyError(f"missing field {e.args[0]!r}") from e
+
+
+def _pharmacy(raw: dict[str, Any], has_cases: bool) -> PharmacyMethodology:
+    if not has_cases:
+        raise MethodologyError("[pharmacy]: pharmacies' cases are charged by [cases]; add it")
+    indicators = tuple(
+        _indicator(item, n, KNOWN_PHARMACY_INDICATORS)
+        for n, item in enumerate(raw.get("indicator", []))
+    )
+    ids = [i.id for i in indicators]
+    if len(set(ids)) != len(ids):
+        raise MethodologyError("[pharmacy]: an indicator is listed twice")
+    if not any(i.weight > 0 for i in indicators):
+        raise MethodologyError("[pharmacy]: no indicator carries weight; nothing could be scored")
+    try:
+        return PharmacyMethodology(
+            indicators=indicators,
+            veto_rules=tuple(str(r) for r in raw["veto_rules"]),
+            charged_rules=tuple(str(r) for r in raw["charged_rules"]),
+            min_dispensings=int(raw["min_dispensings"]),
+        )
+    except KeyError as e:
+        raise MethodologyError(f"[pharmacy]: missing field {e.args[0]!r}") from e
 
 
 def _case_penalty(raw: dict[str, Any]) -> CasePenalty:

@@ -39,6 +39,7 @@ from .pdf_layout import (
     key_values,
     listing,
 )
+from .pdf_pharmacy import drugs_story, pharmacy_story
 
 __all__ = ["render_pdf"]
 
@@ -113,6 +114,8 @@ def _digest_story(styles: Styles, document: Mapping[str, Any], language: str) ->
             + [(label(key, language), changes[key]) for key in compared if key in changes],
         )
     )
+    if "drugs" in body:  # digest-v3 on; earlier editions' PDFs stay as they were
+        story += drugs_story(styles, body, language)
     return story
 
 
@@ -172,6 +175,8 @@ def render_pdf(
             story += assessment_story(styles, document, methodology, language)
         else:
             story += assessment_v2_story(styles, document, methodology, language)
+        if methodology.pharmacy is not None:  # assessment-v3 on
+            story += pharmacy_story(styles, document, methodology, language)
     else:
         story += _digest_story(styles, document, language)
     out = io.BytesIO()

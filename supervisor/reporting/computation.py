@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from ledger.checkpoint import SignedCheckpoint
 from reports.assessment import assess
 from reports.assessment_v2 import assess_v2
+from reports.assessment_v3 import assess_v3
 from reports.digest import DIGEST_EDITIONS, digest_document
 from reports.exports import ReportBasis, ReportData, report_data
 from reports.labels import LANGUAGES
@@ -102,8 +103,11 @@ def compute_report(
         methodology = methodology or load_methodology()
         if methodology.case_penalty is None:  # assessment-v1: rates of records only
             body = assess(reading.facts, methodology, period).document()
-        else:
+        elif methodology.pharmacy is None:  # assessment-v2: hospitals only
             body = assess_v2(reading.facts, methodology, period).document()
+            edition = methodology.version
+        else:  # assessment-v3 on: hospitals as v2, and pharmacies
+            body = assess_v3(reading.facts, methodology, period).document()
             edition = methodology.version
     else:
         methodology = None

@@ -42,6 +42,7 @@ from supervisor.inspection.triage import FINDING_ACTION_ENTRY
 __all__ = ["LedgerBasisError", "LedgerReading", "read_ledger_facts"]
 
 _CHUNK = 20_000
+DRUG_CATALOGUE = "drugs"
 _entries = ledger_schema.entries
 
 
@@ -160,6 +161,20 @@ class _Reader:
         elif entry_type.startswith(REFERENCE_ENTRY_PREFIX):
             statement = orjson.loads(leaf)["statement"]
             self.reference_versions[statement["dataset"]] = statement["version"]
+            if statement["dataset"] == DRUG_CATALOGUE:
+                # Pharmacy indicators ask which drugs need a prescription or travel cold.
+                self.builder.add_drug_catalogue(index, self._plain(index, statement, payload))
+
+    @staticmethod
+    def _plain(index: int, statement: dict[str, Any], payload: bytes | None) -> Any:
+        """A reference entry's rows, checked against the hash its leaf states."""
+        if payload is None or sha256(payload).hexdigest() != statement.get("payload_sha256"):
+            raise LedgerBasisError(
+                f"entry {index}: its reference data does not match the hash in its leaf "
+                "(the payload was altered)",
+                index,
+            )
+        return orjson.loads(payload)
 
     def _sealed(
         self, index: int, statement: dict[str, Any], payload: bytes | None
