@@ -482,6 +482,8 @@ MUST_REACH = {
         "/portal/records/<id>",
         "/portal/institutions/<id>",
         "/portal/practitioners/<id>",
+        "/portal/prescriptions/<id>/<id>/journey",
+        "/portal/pharmacies/<id>",
         "/portal/patients/<id>/access",
         "/portal/reports",
         "/portal/schedules",
