@@ -49,12 +49,18 @@ def report() -> None:
     "--methodology",
     "methodology_name",
     metavar="VERSION",
-    help="Assessment methodology: assessment-v1 or assessment-v2 (default: the newest).",
+    help=(
+        "Assessment methodology: assessment-v1, assessment-v2 or assessment-v3 (default: the "
+        "newest, v3, which rates pharmacies in their own section)."
+    ),
 )
 @click.option(
     "--digest-edition",
     type=click.Choice(DIGEST_EDITIONS),
-    help="Digest edition (default: the newest, with escalated cases and overdue notices).",
+    help=(
+        "Digest edition (default: the newest, with escalated cases, overdue notices and the "
+        "drugs section)."
+    ),
 )
 @click.pass_obj
 def generate(

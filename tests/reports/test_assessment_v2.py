@@ -79,13 +79,14 @@ def demo(
         pass
 
 
-def test_new_assessments_are_v2_and_v1_stays_selectable(demo: Demo) -> None:
-    assert load_methodology().version == "assessment-v2"
-    assert demo.document(demo.v2)["basis"]["methodology"]["version"] == "assessment-v2"
+def test_new_assessments_are_v3_and_v1_stays_selectable(demo: Demo) -> None:
+    # assessment-v3 assesses hospitals as v2 (pharmacies apart): what this file tests.
+    assert load_methodology().version == "assessment-v3"
+    assert demo.document(demo.v2)["basis"]["methodology"]["version"] == "assessment-v3"
     assert demo.document(demo.v1)["basis"]["methodology"]["version"] == "assessment-v1"
     # Same checkpoint, different methodologies: two reports, neither replacing the other.
     assert demo.v2.report.tree_size == demo.v1.report.tree_size - 1
-    assert demo.v2.report.report_id == f"assessment-2026-11-v2-at-{demo.v2.report.tree_size}"
+    assert demo.v2.report.report_id == f"assessment-2026-11-v3-at-{demo.v2.report.tree_size}"
     assert demo.v1.report.report_id == f"assessment-2026-11-at-{demo.v1.report.tree_size}"
 
 
@@ -163,7 +164,11 @@ def test_the_spread_of_rated_scores_is_stated_and_discriminates(demo: Demo) -> N
     # The CSV carries it as province rows, the PDF on its summary page.
     path = demo.services.reports.file_path(demo.v2.report.report_id, "csv")
     rows = read_table(path.read_bytes().decode("utf-8-sig"))
-    stated = {r["indicator"]: r["value"] for r in rows if r["institution_code"] == "*"}
+    stated = {
+        r["indicator"]: r["value"]
+        for r in rows
+        if r["institution_code"] == "*" and r["section"] == "institution"
+    }
     assert stated["spread_range"] == spread["range"]
     assert stated["spread_stdev"] == spread["stdev"]
     summary = _text(demo, demo.v2, "zh")

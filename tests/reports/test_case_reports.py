@@ -160,7 +160,7 @@ def test_responsiveness_escalations_and_v1_reproducibility_from_real_notices(
     # The digest of the 5th lists both escalations and the two notices overdue then.
     digest = _document(portal, reports.generate("digest", "2026-12-05", requested_by="t"))
     body = digest["digest"]
-    assert body["edition"] == "digest-v2"
+    assert body["edition"] == "digest-v3"
     assert {r["case_id"] for r in body["escalated_cases"]} == {late, silent}
     overdue = {r["notice_id"]: r for r in body["overdue_notices"]}
     assert set(overdue) == {notice_late, notice_silent}
@@ -208,12 +208,15 @@ def test_the_command_line_chooses_the_methodology_and_explains_a_wrong_one(
 
     newest = generate("--kind", "assessment")
     assert newest.exit_code == 0, newest.output
-    assert "assessment-2026-11-v2-at-" in newest.output
+    assert "assessment-2026-11-v3-at-" in newest.output
     first = generate("--kind", "assessment", "--methodology", "assessment-v1")
     assert first.exit_code == 0, first.output
     assert "assessment-2026-11-at-" in first.output
     wrong = generate("--kind", "assessment", "--methodology", "assessment-v7")
     assert wrong.exit_code == 1
-    assert "no methodology 'assessment-v7'; shipped: assessment-v1, assessment-v2" in wrong.output
+    assert (
+        "no methodology 'assessment-v7'; shipped: assessment-v1, assessment-v2, assessment-v3"
+        in wrong.output
+    )
     digest = generate("--kind", "digest", "--methodology", "assessment-v1")
     assert digest.exit_code == 1 and "applies to an assessment" in digest.output

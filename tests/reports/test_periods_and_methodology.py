@@ -36,8 +36,8 @@ def test_days_are_province_days() -> None:
 
 
 def test_shipped_methodology_is_complete_and_hashed() -> None:
-    assert shipped_versions() == ("assessment-v1", "assessment-v2")
-    assert load_methodology().version == "assessment-v2", "new assessments use the newest"
+    assert shipped_versions() == ("assessment-v1", "assessment-v2", "assessment-v3")
+    assert load_methodology().version == "assessment-v3", "new assessments use the newest"
     for version in shipped_versions():
         _complete_and_hashed(methodology_version(version))
     v2 = methodology_version("assessment-v2")
@@ -48,7 +48,7 @@ def test_shipped_methodology_is_complete_and_hashed() -> None:
         "CRED-UNREGISTERED",
     }
     assert v2.case_penalty is not None and v2.case_penalty.severity_points["high"] == 3
-    with pytest.raises(MethodologyError, match="shipped: assessment-v1, assessment-v2"):
+    with pytest.raises(MethodologyError, match="shipped: assessment-v1, assessment-v2, assessment-v3"):
         methodology_version("assessment-v9")
 
 

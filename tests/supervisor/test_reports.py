@@ -109,11 +109,16 @@ def world(
 
 
 def _triage(services: Services, at: datetime) -> None:
-    """Order rectification of two findings and resolve one: the rectification indicators."""
+    """Order rectification of two findings on hospitals' records and resolve one: the
+    rectification indicators (v1's, which rate hospitals; pharmacies are rated by v3)."""
+    f, r = tables.findings.c, tables.records.c
     with services.engine.connect() as connection:
         ids = list(
             connection.execute(
-                select(tables.findings.c.finding_id).order_by(tables.findings.c.entry_index)
+                select(f.finding_id)
+                .join(tables.records, r.entry_index == f.record_index)
+                .where(r.record_type.in_(("consultation", "prescription", "charge")))
+                .order_by(f.entry_index)
             ).scalars()
         )[:2]
     services.triage.clock = lambda: at
@@ -200,8 +205,11 @@ def test_the_pdf_reads_back_in_chinese_with_the_numbers_and_an_embedded_font(
     pdf = reports.file_path(published.report_id, "pdf-zh").read_bytes()
     pages = _text(pdf)
     institutions = data["assessment"]["institutions"]
-    # Cover, summary, ranking, methodology, then one page per institution.
-    assert len(pages) == 4 + len(institutions)
+    # Cover, summary, ranking, methodology, then one page per institution; then the
+    # pharmacies' summary, ranking and methodology, and a page (or more) per pharmacy.
+    pharmacies = data["assessment"]["pharmacy_assessment"]["pharmacies"]
+    assert "药店考核总体情况" in pages[4 + len(institutions)]
+    assert len(pages) >= 4 + len(institutions) + 3 + len(pharmacies)
     assert "互联网医院绩效考核报告" in pages[0] and "2026-11" in pages[0]
     assert str(published.tree_size) in pages[0] and published.root_hash in pages[0]
     assert "总体情况" in pages[1] and "综合排名" in pages[2] and "考核指标" in pages[3]
