@@ -76,6 +76,7 @@ class PrescriptionItem:
     quantity: Decimal
     days_supply: int
     unit_price: Decimal
+    unit: str = ""  # what ``quantity`` counts (盒, 片): quantities compare only in one unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +323,7 @@ def _prescription(r: Mapping[str, Any]) -> Prescription:
                 Decimal(i["quantity"]),
                 i["days_supply"],
                 Decimal(i["unit_price"]),
+                i["unit"],
             )
             for i in r["items"]
         ),

@@ -15,9 +15,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from ..findings import Grouping, Rule, Severity, Subject, Violation
+from ..grouping import CHINA
 from ..policy import Policy
 from ..reference import ReferenceSnapshot
-from ..values import Delivery, Dispensing, DispensingItem, PrescriptionItem
+from ..values import Delivery, Dispensing, DispensingItem, Prescription
 from .legal import (
     DIAGNOSIS_RULES,
     DRUG_ADMINISTRATION_LAW,
@@ -56,10 +57,36 @@ def _codes(items: Iterable[DispensingItem]) -> list[str]:
     return list(dict.fromkeys(item.drug_code for item in items))
 
 
-def _quantities(items: Iterable[DispensingItem | PrescriptionItem]) -> dict[str, Decimal]:
-    """Quantity per drug code (a drug listed twice counts twice), in the record's order."""
+#: The unit of a drug a prescription lists in two different units: nothing compares to it.
+_MIXED = "\x00mixed"
+
+
+def _same_unit(a: str, b: str) -> bool:
+    """Whether two quantities are in one unit (an unstated unit compares with any)."""
+    return not a or not b or a.strip().casefold() == b.strip().casefold()
+
+
+def _prescribed(rx: Prescription) -> dict[str, tuple[Decimal, str]]:
+    """Quantity and unit per drug the prescription lists."""
+    found: dict[str, tuple[Decimal, str]] = {}
+    for item in rx.items:
+        quantity, unit = found.get(item.drug_code, (Decimal(0), item.unit))
+        unit = unit if _same_unit(unit, item.unit) else _MIXED
+        found[item.drug_code] = (quantity + item.quantity, unit)
+    return found
+
+
+def _given(
+    items: Iterable[DispensingItem], prescribed: dict[str, tuple[Decimal, str]]
+) -> dict[str, Decimal]:
+    """Quantity given of each prescribed drug, in the prescription's unit. An item sold in
+    another unit (tablets against boxes, 拆零) is not comparable without a pack size, so it
+    is left out rather than added to numbers of another unit."""
     total: dict[str, Decimal] = {}
     for item in items:
+        wanted = prescribed.get(item.drug_code)
+        if wanted is None or wanted[1] == _MIXED or not _same_unit(wanted[1], item.unit):
+            continue
         total[item.drug_code] = total.get(item.drug_code, Decimal(0)) + item.quantity
     return total
 
@@ -168,33 +195,35 @@ def _double_fill(subject: Subject, reference: ReferenceSnapshot, policy: Policy)
         return []
     assert subject.prescription is not None
     d = _dispensing(subject)
-    prescribed = _quantities(rx.items)
-    this = _quantities(d.items)
+    prescribed = _prescribed(rx)
+    this = _given(d.items, prescribed)
     before: dict[str, Decimal] = {}
     for _, fill in earlier:
-        for code, quantity in _quantities(fill.items).items():
+        for code, quantity in _given(fill.items, prescribed).items():
             before[code] = before.get(code, Decimal(0)) + quantity
     exceeded = [
         code
         for code, quantity in this.items()
-        if code in prescribed
-        and before.get(code, 0) > 0
-        and before[code] + quantity > prescribed[code]
+        if before.get(code, 0) > 0 and before[code] + quantity > prescribed[code][0]
     ]
+    if not exceeded and all(before.get(c, 0) >= q for c, (q, _) in prescribed.items()):
+        # Filled in full already: whatever a further fill gives (a noted substitute
+        # included) is a second fill of a prescription that was written off.
+        exceeded = list(prescribed)
     if not exceeded:
         return []
     fills = sorted(
         [
             (index, fill)
             for index, fill in earlier
-            if any(code in exceeded for code in _quantities(fill.items))
+            if any(code in exceeded for code in _given(fill.items, prescribed))
         ]
         + [(subject.record.index, d)],
         key=lambda pair: pair[0],
     )
     dispensings = []
     for index, fill in fills:
-        given = _quantities(fill.items)
+        given = _given(fill.items, prescribed)
         dispensings.append(
             {
                 "record_id": fill.record_id,
@@ -218,8 +247,10 @@ def _double_fill(subject: Subject, reference: ReferenceSnapshot, policy: Policy)
                 "items": [
                     {
                         "drug_code": code,
-                        "prescribed_quantity": evidence_value(prescribed[code]),
-                        "dispensed_quantity": evidence_value(before[code] + this[code]),
+                        "prescribed_quantity": evidence_value(prescribed[code][0]),
+                        "dispensed_quantity": evidence_value(
+                            before.get(code, Decimal(0)) + this.get(code, Decimal(0))
+                        ),
                     }
                     for code in exceeded
                 ],
@@ -235,15 +266,15 @@ def _quantity(subject: Subject, reference: ReferenceSnapshot, policy: Policy) ->
     if rx is None:
         return []
     assert subject.prescription is not None
-    prescribed = _quantities(rx.items)
+    prescribed = _prescribed(rx)
     over = [
         {
             "drug_code": code,
-            "prescribed_quantity": evidence_value(prescribed[code]),
+            "prescribed_quantity": evidence_value(prescribed[code][0]),
             "dispensed_quantity": evidence_value(quantity),
         }
-        for code, quantity in _quantities(_dispensing(subject).items).items()
-        if code in prescribed and quantity > prescribed[code]
+        for code, quantity in _given(_dispensing(subject).items, prescribed).items()
+        if quantity > prescribed[code][0]
     ]
     return [Violation({"items": over}, (subject.prescription.index,))] if over else []
 
@@ -255,7 +286,12 @@ def _substitute(subject: Subject, reference: ReferenceSnapshot, policy: Policy) 
         return []
     assert subject.prescription is not None
     prescribed = {item.drug_code for item in rx.items}
-    off = [code for code in _codes(d.items) if code not in prescribed]
+    # An over-the-counter drug bought in the same sale is an add-on, not a substitute.
+    off = [
+        code
+        for code in _codes(d.items)
+        if code not in prescribed and _prescription_only(code, reference)
+    ]
     if not off:
         return []
     return [
@@ -346,7 +382,7 @@ def _pharmacy_licence(
     subject: Subject, reference: ReferenceSnapshot, policy: Policy
 ) -> list[Violation]:
     d = _dispensing(subject)
-    day = d.dispensed_at.date()
+    day = d.dispensed_at.astimezone(CHINA).date()  # licences run by the province's calendar
     pharmacy = subject.pharmacy
     if pharmacy is None:
         evidence = {"problems": ["no_filing"], "pharmacy_code": d.institution_code}
@@ -448,8 +484,9 @@ def _cold_chain(subject: Subject, reference: ReferenceSnapshot, policy: Policy) 
     problems = []
     if cold and not delivery.cold_chain:
         problems.append("not_cold_chain")
-    # An excursion makes any drug that needs a controlled temperature unfit to hand over.
-    if delivery.temperature_excursion:
+    # An excursion makes a drug kept cold unfit to hand over: one the catalogue says needs
+    # the cold chain, or one the pharmacy shipped cold.
+    if delivery.temperature_excursion and (cold or delivery.cold_chain):
         problems.append("temperature_excursion")
     if not problems:
         return []

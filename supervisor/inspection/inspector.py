@@ -195,6 +195,9 @@ class Inspector:
         due_indices = {item.index for item in due}
         findings, waiting = self._evaluate(candidates, world, reference, policy, now)
         new_pending = [w for w in waiting if w[0].index not in due_indices]
+        # Due but still waiting, perhaps for something else now (a dispensing whose
+        # prescription came, still without its pharmacy's filing): its row says what.
+        still_waiting = [w for w in waiting if w[0].index in due_indices]
         resolved = [i for i in due_indices if i not in {w[0].index for w in waiting}]
         if not rows and not resolved:
             # Nothing to inspect (the entries since the cursor are not records: the last
@@ -209,6 +212,7 @@ class Inspector:
         def cursor_and_pending(connection: Connection, result: AppendResult) -> None:
             self._move_cursor(connection, cursor, end)
             _store_pending(connection, new_pending, policy)
+            _restate_pending(connection, still_waiting)
             if resolved:
                 connection.execute(
                     delete(tables.inspection_pending).where(
@@ -490,8 +494,16 @@ def _arrived(related: LedgerRecord | None, deadline: datetime) -> LedgerRecord |
 def _folded_fills(fills: dict[int, LedgerRecord], item: LedgerRecord) -> tuple[LedgerRecord, ...]:
     """The other dispensings of ``item``'s prescription earlier in the ledger, each
     correction standing for the dispensing it corrects (a correction is not a second
-    fill)."""
-    seen = {i: f for i, f in fills.items() if i <= item.index}
+    fill). A correction keeps its original's place: it is compared with the fills before
+    the original only, so a typo fixed by the first pharmacy does not make it the second."""
+    record = item.record
+    cut = item.index
+    if isinstance(record, Dispensing) and record.amends is not None:
+        for index, fill in fills.items():
+            same = (fill.record.institution_code, fill.record.record_id)
+            if same == (record.institution_code, record.amends):
+                cut = min(cut, index)
+    seen = {i: f for i, f in fills.items() if i < cut}
     seen[item.index] = item
     corrected = {
         (f.record.institution_code, f.record.amends)
@@ -536,6 +548,18 @@ def _pharmacy_subject(
     if pharmacy is None and not final:
         return _Waiting(code, None)
     return Subject(item, pharmacy=pharmacy, prescription=prescription, earlier_fills=fills)
+
+
+def _restate_pending(
+    connection: Connection, waiting: Sequence[tuple[LedgerRecord, _Waiting]]
+) -> None:
+    pending = tables.inspection_pending
+    for item, why in waiting:
+        connection.execute(
+            update(pending)
+            .where(pending.c.entry_index == item.index)
+            .values(institution_code=why.institution_code, waiting_for=why.waiting_for)
+        )
 
 
 def _store_pending(

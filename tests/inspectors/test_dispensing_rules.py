@@ -725,3 +725,72 @@ def test_a_catalogue_with_cold_chain_drugs_is_a_new_version() -> None:
         parse_reference_csv(
             "drugs", OLD_DRUGS_CSV.replace("max_days_supply\n", "max_days_supply,cold\n").encode()
         )
+
+
+# -- What a pharmacy really sends ------------------------------------------------------------
+
+
+def _in_unit(item: DispensingItem, unit: str, quantity: int) -> DispensingItem:
+    return replace(item, unit=unit, quantity=Decimal(quantity))
+
+
+def test_quantities_in_another_unit_are_not_compared() -> None:
+    """Twenty tablets sold loose (拆零) against two boxes prescribed is no excess, and two
+    fills in different units are not added up: without a pack size they do not compare."""
+    boxes = replace(METFORMIN, unit="盒")
+    prescription = LedgerRecord(RX_INDEX, w.RECEIVED, replace(PRESCRIPTION, items=(boxes,)))
+    tablets = _in_unit(DISPENSING.items[0], "片", 20)
+    loose = _at(DISPENSED, items=(tablets,))
+    assert _fired(dispensing_subject(loose, prescription=prescription)) == set()
+    boxed = replace(OTHER_FILL, items=(_in_unit(DISPENSING.items[0], "盒", 1),))
+    assert (
+        _fired(
+            dispensing_subject(loose, prescription=prescription, earlier_fills=(_fill(8, boxed),))
+        )
+        == set()
+    )
+    # In the prescription's own unit, spelled with other spaces or case, it compares.
+    three = _at(DISPENSED, items=(_in_unit(DISPENSING.items[0], " 盒 ", 3),))
+    assert _fired(dispensing_subject(three, prescription=prescription)) == {"DISP-QUANTITY"}
+
+
+def test_a_noted_substitute_after_a_full_fill_is_still_a_second_fill() -> None:
+    """A prescription filled in full is written off: a later fill of it, even of a noted
+    generic substitute, is a double fill."""
+    generic = _at(
+        DISPENSED,
+        items=(_item("D0004", "二甲双胍片（仿制）", 2),),
+        substitution_note="原研缺货，经患者同意替换",
+    )
+    finding = _only(
+        dispensing_subject(generic, earlier_fills=(_fill(8, OTHER_FILL),)), "DISP-DOUBLE-FILL"
+    )
+    named = [d["record_id"] for d in finding.evidence["dispensings"]]
+    assert named == ["Y2-D7", "Y1-D1"]
+
+
+def test_an_over_the_counter_add_on_is_no_substitution() -> None:
+    """Ibuprofen bought with the prescription's drugs is a second purchase, not a swap."""
+    basket = _at(DISPENSED, items=(*DISPENSING.items, _item("D0002", "布洛芬片", 1)))
+    assert _fired(dispensing_subject(basket)) == set()
+
+
+def test_an_excursion_matters_for_drugs_kept_cold() -> None:
+    otc = replace(DISPENSING, items=(_item("D0002", "布洛芬片", 1),))
+    room_temperature = replace(DELIVERY, cold_chain=False, temperature_excursion=True)
+    assert _fired(delivery_subject(room_temperature, otc)) == set()
+    assert _fired(delivery_subject(replace(DELIVERY, temperature_excursion=True))) == {
+        "DISP-COLD-CHAIN"
+    }
+
+
+def test_the_licence_day_is_the_provinces_calendar_day() -> None:
+    """23:30 UTC on 1 November is 07:30 on 2 November in the province: a licence valid to
+    1 November has expired, whatever offset the platform wrote the time in."""
+    from datetime import UTC
+
+    late = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)
+    sale = _at(late)
+    pharmacy = replace(PHARMACY, license_valid_until=date(2026, 11, 1))
+    finding = _only(dispensing_subject(sale, pharmacy=pharmacy), "DISP-PHARMACY-LICENSE")
+    assert finding.evidence["date"] == "2026-11-02"

@@ -437,3 +437,46 @@ def _leaf_and_payload(portal: Portal, index: int) -> tuple[bytes, bytes]:
             select(entries.leaf, entries.payload).where(entries.idx == index)
         ).one()
     return row.leaf, row.payload
+
+
+def test_a_typo_fixed_by_the_first_filler_does_not_make_it_the_second(
+    province: Province,
+) -> None:
+    portal = province.portal
+    assert portal.post(portal.envelope([_prescription(portal, "RX-5")])).status_code == 201
+    first = _dispensing(portal, PHARMACY, "P-FILL", "RX-5")
+    assert province.circulation.post([first]).status_code == 201
+    portal.clock.now += timedelta(minutes=5)
+    assert province.chain.post([_dispensing(portal, STORE, "S-FILL", "RX-5")]).status_code == 201
+    portal.clock.now += timedelta(minutes=5)
+    fixed = {**first, "record_id": "P-FILL-FIX", "amends": "P-FILL"}
+    fixed["items"] = [{**first["items"][0], "batch_no": "B20260902"}]
+    assert province.circulation.post([fixed]).status_code == 201
+    province.inspect()
+    found = province.findings("DISP-DOUBLE-FILL")
+    assert [(f.institution_code, f.record_id) for f in found] == [(STORE, "S-FILL")]
+
+
+def test_a_dispensing_is_judged_as_soon_as_all_it_waits_for_has_come(portal: Portal) -> None:
+    """Its prescription first, then its pharmacy's filing: the filing's arrival decides it,
+    not the end of the grace period."""
+    circulation = _platform(portal, CIRCULATION, "处方流转平台")
+    PlatformRegistry(portal.services.store).authorise(
+        circulation.platform_id, PHARMACY, now=portal.clock.now
+    )
+    province = Province(portal, circulation, circulation)
+    assert circulation.post([_dispensing(portal, PHARMACY, "W-1", "RX-W")]).status_code == 201
+    province.inspect()
+    assert portal.post(portal.envelope([_prescription(portal, "RX-W")])).status_code == 201
+    province.inspect()
+    with portal.services.engine.connect() as connection:
+        waiting = {
+            (w.institution_code, w.waiting_for)
+            for w in connection.execute(select(tables.inspection_pending))
+        }
+    assert (PHARMACY, None) in waiting, "it now waits for the pharmacy's filing"
+    assert circulation.post([_pharmacy(portal, PHARMACY)]).status_code == 201
+    province.inspect()
+    with portal.services.engine.connect() as connection:
+        left = {w.entry_index for w in connection.execute(select(tables.inspection_pending))}
+    assert _received(portal, "W-1") not in left
