@@ -86,13 +86,14 @@ platforms = Table(
 
 #: The institution codes a platform may submit for besides its own (a chain's stores, the
 #: pharmacies a circulation platform serves): ``platform.authorised`` and
-#: ``platform.authorisation_revoked`` entries projected; a revoked one keeps its row.
+#: ``platform.authorisation_revoked`` entries projected; each period of authorisation is a
+#: row of its own, so a revoked one stays listed after the platform is authorised again.
 platform_institutions = Table(
     "platform_institutions",
     metadata,
     Column("platform_id", String(80), primary_key=True),
     Column("institution_code", String(64), primary_key=True),
-    Column("authorised_index", BigInteger, nullable=False),
+    Column("authorised_index", BigInteger, primary_key=True, autoincrement=False),
     Column("revoked_index", BigInteger, nullable=True),
     Index("ix_platform_institutions_code", "institution_code"),
 )

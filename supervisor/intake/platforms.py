@@ -17,7 +17,7 @@ from hashlib import sha256
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.database import tables
@@ -64,8 +64,6 @@ class PlatformKey:
     institution_code: str
     public_key: bytes
     revoked: bool
-    #: Every institution code it may submit for: its own and those authorised to it.
-    institution_codes: frozenset[str] = frozenset()
 
 
 def key_id_of(public_key: bytes) -> str:
@@ -130,13 +128,6 @@ def apply_key_event(
             .values(revoked_index=index)
         )
     elif entry_type == AUTHORISED:
-        pi = tables.platform_institutions.c
-        connection.execute(
-            delete(tables.platform_institutions).where(
-                pi.platform_id == statement["platform_id"],
-                pi.institution_code == statement["institution_code"],
-            )
-        )
         connection.execute(
             insert(tables.platform_institutions).values(
                 platform_id=statement["platform_id"],
@@ -152,6 +143,7 @@ def apply_key_event(
             .where(
                 pi.platform_id == statement["platform_id"],
                 pi.institution_code == statement["institution_code"],
+                pi.revoked_index.is_(None),
             )
             .values(revoked_index=index)
         )
@@ -197,16 +189,14 @@ class PlatformRegistry:
         )
         with self.store.engine.connect() as connection:
             row = connection.execute(query).first()
-            if row is None:
-                return None
-            codes = authorised_institutions(connection, row.platform_id)
+        if row is None:
+            return None
         return PlatformKey(
             row.key_id,
             row.platform_id,
             row.institution_code,
             row.public_key,
             row.revoked_index is not None,
-            codes,
         )
 
     def _append(self, draft: EntryDraft, now: datetime) -> AppendResult:

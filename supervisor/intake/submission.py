@@ -241,10 +241,7 @@ class SubmissionService:
                 wrong_institution.append(
                     RecordProblem(
                         f"/records/{position}/institution_code",
-                        f"platform {key.platform_id} submits for "
-                        f"{', '.join(sorted(allowed))}, not {code}"
-                        " (`careledger platform authorise` lets a platform submit for "
-                        "another institution)",
+                        f"platform {key.platform_id} is not authorised for {code}",
                     )
                 )
             first = seen.setdefault((code, record["record_id"]), position)
@@ -261,7 +258,9 @@ class SubmissionService:
                 403,
                 "wrong-institution",
                 "Records of another institution",
-                wrong_institution[0].detail,
+                f"{wrong_institution[0].detail} ({len(wrong_institution)} record(s)); a "
+                "platform submits for its own institution and those the regulator authorised "
+                "(`careledger platform authorise`)",
                 wrong_institution,
             )
         if duplicates:
@@ -281,7 +280,12 @@ class SubmissionService:
             # Where this platform's own earlier batches hold them: a client that lost a
             # receipt (crashed between the commit and writing it) fetches it from there.
             received_in = [
-                {"record_id": key_of[1], "index": index, "batch_id": batch_id}
+                {
+                    "institution_code": key_of[0],
+                    "record_id": key_of[1],
+                    "index": index,
+                    "batch_id": batch_id,
+                }
                 for key_of, (index, platform_id, batch_id) in stored.items()
                 if platform_id == key.platform_id
             ]

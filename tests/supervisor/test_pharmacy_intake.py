@@ -216,6 +216,10 @@ def test_a_chain_submits_for_its_stores_only_while_authorised(portal: Portal) ->
     problem = refused.get_json()
     assert problem["type"].endswith("/wrong-institution")
     assert OTHER_STORE in problem["detail"] and "platform authorise" in problem["detail"]
+    # Each problem names the refused code only, not every code the platform may send.
+    assert problem["errors"][0]["detail"] == (
+        f"platform {chain.platform_id} is not authorised for {OTHER_STORE}"
+    )
     assert problem["errors"][0]["pointer"] == "/records/0/institution_code"
     # Revoked: refused from then on; what was accepted stays.
     size = portal.log_size()
@@ -268,7 +272,15 @@ def test_a_chain_submits_for_its_stores_only_while_authorised(portal: Portal) ->
     same_id = [_pharmacy(portal, CHAIN_HQ, "F-1"), _pharmacy(portal, STORE, "F-1")]
     assert chain.post(same_id).status_code == 201
     before = _authorisations(portal)
-    assert (chain.platform_id, STORE, True) in before
+    # Authorised again: the revoked period stays on record beside the current one.
+    assert [a for a in before if a[1] == STORE] == [
+        (chain.platform_id, STORE, False),
+        (chain.platform_id, STORE, True),
+    ]
+    listed = runner.invoke(
+        cli, ["platform", "authorisations", "--platform", chain.platform_id], env=env
+    )
+    assert listed.output.count(STORE) == 2
     rebuild_projections(portal.services.engine, portal.services.keys, lambda index: index + 1)
     assert _authorisations(portal) == before
 

@@ -24,7 +24,7 @@ def upgrade() -> None:
         "platform_institutions",
         sa.Column("platform_id", sa.String(80), primary_key=True),
         sa.Column("institution_code", sa.String(64), primary_key=True),
-        sa.Column("authorised_index", sa.BigInteger, nullable=False),
+        sa.Column("authorised_index", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("revoked_index", sa.BigInteger, nullable=True),
     )
     op.create_index("ix_platform_institutions_code", "platform_institutions", ["institution_code"])
