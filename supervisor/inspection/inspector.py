@@ -541,8 +541,17 @@ def _pharmacy_subject(
     fills: tuple[LedgerRecord, ...] = ()
     if link is not None:
         key = (link.institution_code, link.record_id)
-        prescription = _arrived(world.prescriptions.get(key), deadline)
-        fills = _folded_fills(world.fills.get(key, {}), item)
+        # The latest version of the prescription received by the deadline is what it is
+        # judged by; the fills of every version count together.
+        versions = world.versions_of(key)
+        arrived = [
+            version
+            for k in versions
+            if (version := _arrived(world.prescriptions.get(k), deadline)) is not None
+        ]
+        prescription = max(arrived, key=lambda v: v.index) if arrived else None
+        every_fill = {i: f for k in versions for i, f in world.fills.get(k, {}).items()}
+        fills = _folded_fills(every_fill, item)
         if prescription is None and not final:
             return _Waiting(link.institution_code, link.record_id)
     if pharmacy is None and not final:

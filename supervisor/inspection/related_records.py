@@ -71,6 +71,12 @@ class RelatedRecords:
     dispensings: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
     #: Every dispensing of a prescription, by the prescription's key, by ledger index.
     fills: dict[tuple[str, str], dict[int, LedgerRecord]] = field(default_factory=dict)
+    #: The keys of one prescription's versions (the original and its corrections), by the
+    #: key a dispensing names: a pharmacy may fill either, and both count as one.
+    versions: dict[tuple[str, str], frozenset[tuple[str, str]]] = field(default_factory=dict)
+
+    def versions_of(self, key: tuple[str, str]) -> frozenset[tuple[str, str]]:
+        return self.versions.get(key, frozenset({key}))
 
     def add(self, item: LedgerRecord) -> None:
         record = item.record
@@ -139,18 +145,52 @@ class RecordReader:
         every other fill of those prescriptions (one index lookup each, any pharmacy and
         platform), and the dispensings delivered."""
         found: list[int] = []
-        missing = [k for k in prescription_keys if k not in world.prescriptions]
-        found += [
-            index
-            for index, record_type in linked(connection, _records.c.record_id, missing)
-            if record_type == "prescription"
+        r = _records.c
+        named = [
+            row
+            for row in keyed_rows(
+                connection,
+                r.record_id,
+                prescription_keys,
+                [r.entry_index, r.record_type, r.institution_code, r.record_id, r.amends],
+            )
+            if row.record_type == "prescription"
         ]
+        found += [row.entry_index for row in named]
+        # A hospital's correction of a prescription is the same prescription: its versions
+        # (one step either way, through the corrections' index) are filled together.
+        originals = {(row.institution_code, row.amends) for row in named if row.amends}
+        corrections = [
+            row
+            for row in keyed_rows(
+                connection,
+                r.amends,
+                prescription_keys | originals,
+                [r.entry_index, r.record_type, r.institution_code, r.record_id, r.amends],
+            )
+            if row.record_type == "prescription"
+        ]
+        found += [row.entry_index for row in corrections]
+        for key in prescription_keys:
+            versions = {key}
+            versions |= {
+                (row.institution_code, row.amends)
+                for row in named
+                if row.amends and (row.institution_code, row.record_id) == key
+            }
+            versions |= {
+                (row.institution_code, row.record_id)
+                for row in corrections
+                if (row.institution_code, row.amends) in versions
+            }
+            world.versions[key] = frozenset(versions)
+        every_version = {k for versions in world.versions.values() for k in versions}
         fills = tables.prescription_fills.c
         known = {i for by_index in world.fills.values() for i in by_index}
         rows = keyed_rows(
             connection,
             fills.prescription_record_id,
-            prescription_keys,
+            every_version,
             [fills.entry_index],
             institution_column=fills.prescription_institution_code,
         )

@@ -492,3 +492,24 @@ def test_a_dispensing_is_judged_as_soon_as_all_it_waits_for_has_come(portal: Por
     with portal.services.engine.connect() as connection:
         left = {w.entry_index for w in connection.execute(select(tables.inspection_pending))}
     assert _received(portal, "W-1") not in left
+
+
+def test_a_corrected_prescription_is_one_prescription_to_fill(province: Province) -> None:
+    """The hospital corrects RX-A (two boxes) as RX-A-FIX (four): a pharmacy filling the old
+    id is judged by the correction, and fills of either id count together."""
+    portal = province.portal
+    original = _prescription(portal, "RX-A")
+    assert portal.post(portal.envelope([original])).status_code == 201
+    fixed = {**original, "record_id": "RX-A-FIX", "amends": "RX-A"}
+    fixed["items"] = [{**original["items"][0], "quantity": "4"}]
+    assert portal.post(portal.envelope([fixed])).status_code == 201
+    old_id = _dispensing(portal, PHARMACY, "A-1", "RX-A", quantity="3")
+    assert province.circulation.post([old_id]).status_code == 201
+    province.inspect()
+    assert province.findings("DISP-QUANTITY") == [], "three of the corrected four"
+    portal.clock.now += timedelta(minutes=5)
+    new_id = _dispensing(portal, STORE, "A-2", "RX-A-FIX", quantity="2")
+    assert province.chain.post([new_id]).status_code == 201
+    province.inspect()
+    found = province.findings("DISP-DOUBLE-FILL")
+    assert [(f.institution_code, f.record_id) for f in found] == [(STORE, "A-2")]
