@@ -357,25 +357,29 @@ def _review_order(
     related: tuple[int, ...] = ()
     if review is not None and d.dispensed_at < review.reviewed_at:
         problems.append("dispensed_before_reviewed")
+    signed_late = rx is not None and d.dispensed_at < rx.signed_at
+    if signed_late:
+        # Handed out before the doctor signed: there was no prescription at the time.
+        problems.append("dispensed_before_signed")
     if rx is not None and rx.review is not None and rx.review.result == "rejected":
-        assert subject.prescription is not None
         problems.append("prescription_rejected")
-        related = (subject.prescription.index,)
     if not problems:
         return []
-    return [
-        Violation(
-            {
-                "problems": problems,
-                "dispensed_at": evidence_value(d.dispensed_at),
-                "reviewed_at": None if review is None else evidence_value(review.reviewed_at),
-                "prescription_review_result": (
-                    None if rx is None or rx.review is None else rx.review.result
-                ),
-            },
-            related,
-        )
-    ]
+    if signed_late or "prescription_rejected" in problems:
+        assert subject.prescription is not None
+        related = (subject.prescription.index,)
+    evidence = {
+        "problems": problems,
+        "dispensed_at": evidence_value(d.dispensed_at),
+        "reviewed_at": None if review is None else evidence_value(review.reviewed_at),
+        "prescription_review_result": (
+            None if rx is None or rx.review is None else rx.review.result
+        ),
+    }
+    if signed_late:
+        assert rx is not None
+        evidence["signed_at"] = evidence_value(rx.signed_at)
+    return [Violation(evidence, related)]
 
 
 def _pharmacy_licence(

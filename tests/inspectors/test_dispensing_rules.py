@@ -331,6 +331,14 @@ VARIANTS: dict[str, tuple[str, Subject]] = {
         ),
     ),
     "temperature-excursion": ("DISP-COLD-CHAIN", _delivery(temperature_excursion=True)),
+    "dispensed-before-signed": (
+        "DISP-REVIEW-ORDER",
+        dispensing_subject(
+            prescription=replace(
+                RX, record=replace(PRESCRIPTION, signed_at=DISPENSED + timedelta(minutes=30))
+            )
+        ),
+    ),
     "hospital-review-rejected": (
         "DISP-REVIEW-ORDER",
         dispensing_subject(
@@ -638,6 +646,13 @@ def test_cold_chain_and_realname_need_the_dispensing_to_judge_the_drugs() -> Non
     assert finding.related_indices == (DISPENSING_INDEX,)
 
 
+def test_dispensing_before_the_prescription_was_signed_is_out_of_order() -> None:
+    finding = _only(VARIANTS["dispensed-before-signed"][1], "DISP-REVIEW-ORDER")
+    assert finding.evidence["problems"] == ["dispensed_before_signed"]
+    assert finding.evidence["signed_at"] == "2026-11-02T11:30:00+08:00"
+    assert finding.related_indices == (RX_INDEX,)
+
+
 def test_review_order_names_the_hospitals_rejection() -> None:
     finding = _only(VARIANTS["hospital-review-rejected"][1], "DISP-REVIEW-ORDER")
     assert finding.evidence["problems"] == ["prescription_rejected"]
@@ -792,5 +807,8 @@ def test_the_licence_day_is_the_provinces_calendar_day() -> None:
     late = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)
     sale = _at(late)
     pharmacy = replace(PHARMACY, license_valid_until=date(2026, 11, 1))
-    finding = _only(dispensing_subject(sale, pharmacy=pharmacy), "DISP-PHARMACY-LICENSE")
+    signed = replace(RX, record=replace(PRESCRIPTION, signed_at=late - timedelta(hours=1)))
+    finding = _only(
+        dispensing_subject(sale, pharmacy=pharmacy, prescription=signed), "DISP-PHARMACY-LICENSE"
+    )
     assert finding.evidence["date"] == "2026-11-02"

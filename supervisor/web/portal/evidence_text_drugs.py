@@ -428,6 +428,16 @@ def _review_order(e: Mapping[str, Any], r: EvidenceReader) -> list[str]:
                     reviewed=reviewed,
                 )
             )
+        elif problem == "dispensed_before_signed":
+            dispensed, signed = r.moments(e["dispensed_at"], e["signed_at"])
+            said.append(
+                _(
+                    "The drugs were dispensed at %(dispensed)s, before the doctor signed the "
+                    "prescription at %(signed)s.",
+                    dispensed=dispensed,
+                    signed=signed,
+                )
+            )
         elif problem == "prescription_rejected":
             said.append(
                 _(
