@@ -43,6 +43,11 @@ files (every record ``ORG-UNKNOWN``) and one's licence expires mid-period
 (every record after it ``ORG-LICENSE``). ``labels`` lists every
 (institution, record, rule) a correct inspector must find, and nothing else.
 
+Pharmacies (``pharmacies``): drawn after the hospitals from a random stream of their
+own, they fill a share of the hospitals' prescriptions, sell over the counter and
+deliver, with every DISP rule injected; the hospitals' records and labels are the same
+as without them, and the pharmacies' records and labels follow.
+
 Why one module of about 700 lines: the generator writes each injected
 violation and the label that names it side by side, in the same method, so
 that ground truth cannot drift from what was injected. The catalogue it
@@ -58,6 +63,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from supervisor.demo.pharmacies import generate_pharmacies
 from supervisor.demo.province_catalogue import (
     CONSULT_FEE,
     DELIVERY_FEE,
@@ -132,8 +138,14 @@ class Province:
     prices: list[dict[str, str]]
     drugs: list[dict[str, str]]
     patients: list[dict[str, Any]]
-    transmissions: dict[str, list[Transmission]]  # institution code -> in sending order
+    #: Submitting platform's institution code -> its records in sending order (a
+    #: hospital's own; a pharmacy platform's, for every pharmacy it serves).
+    transmissions: dict[str, list[Transmission]]
     labels: list[Label] = field(default_factory=list)
+    pharmacies: list[dict[str, Any]] = field(default_factory=list)  # code, name, kind, ...
+    #: Platforms submitting for pharmacies: code, name, and the pharmacy codes it serves
+    #: besides its own (authorised on registration).
+    platforms: list[dict[str, Any]] = field(default_factory=list)
 
     def record_count(self) -> int:
         return sum(len(t) for t in self.transmissions.values())
@@ -666,7 +678,21 @@ def generate_province(
                 rules.add("ORG-LICENSE")
             labels += [Label(hospital.code, record["record_id"], r) for r in sorted(rules)]
         transmissions[hospital.code] = [Transmission(at, record) for at, record, _ in sent]
+    pharmacy_side = generate_pharmacies(
+        seed,
+        start,
+        days,
+        end,
+        violation_rate,
+        [(h.code, h.name) for h in hospitals],
+        {code: [(t.send_at, t.record) for t in sent] for code, sent in transmissions.items()},
+        labels,
+    )
+    for code, records in pharmacy_side.transmissions.items():
+        transmissions[code] = [Transmission(at, record) for at, record in records]
+    labels += [Label(*triple) for triple in pharmacy_side.labels]
     registry = [person.registry_row() for person in generator.registry]
+    registry += pharmacy_side.registry
     patients = [
         {k: v for k, v in p.items() if k != "id_type"} for h in hospitals for p in h.patients
     ]
@@ -681,6 +707,8 @@ def generate_province(
         patients=patients,
         transmissions=transmissions,
         labels=labels,
+        pharmacies=pharmacy_side.pharmacies,
+        platforms=pharmacy_side.platforms,
     )
 
 

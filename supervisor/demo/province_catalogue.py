@@ -4,13 +4,16 @@ items, and the reference files (prices, drugs) the regulator imports for them.""
 from __future__ import annotations
 
 __all__ = [
+    "COLD_CHAIN_DRUGS",
     "CONSULT_FEE",
     "DELIVERY_FEE",
     "DEPARTMENTS",
     "DIAGNOSES",
     "DRUGS",
     "GIVEN_NAMES",
+    "OTC_DRUGS",
     "SUBCODES",
+    "SUBSTITUTES",
     "SURNAMES",
     "UNKNOWN_ITEM",
     "reference_drugs",
@@ -68,6 +71,22 @@ DRUGS: dict[str, tuple[str, str, str, str, bool, int | None]] = {
     "XN02AAM": ("盐酸吗啡缓释片", "盒", "35.00", "narcotic", False, None),
     "XN05BAD": ("地西泮片", "盒", "6.50", "psychotropic", False, None),
     "XN06BAA": ("盐酸哌甲酯缓释片", "盒", "120.00", "psychotropic", False, None),
+    # Sold by pharmacies only (no diagnosis above prescribes them, so the hospitals'
+    # records are what they were before pharmacies came).
+    "XA10ABA": ("门冬胰岛素注射液", "支", "68.50", "rx", True, 30),
+    "XA07FAB": ("双歧杆菌三联活菌胶囊", "盒", "26.00", "otc", True, None),
+}
+#: Kept and shipped at 2-8 °C (冷链): insulin, and a live-bacteria preparation.
+COLD_CHAIN_DRUGS = frozenset({"XA10ABA", "XA07FAB"})
+#: What pharmacies sell over the counter.
+OTC_DRUGS = tuple(sorted(code for code, drug in DRUGS.items() if drug[3] == "otc"))
+#: A drug a pharmacist may hand out instead of a prescribed one of the same class
+#: (statins, proton-pump inhibitors), with a note saying why.
+SUBSTITUTES = {
+    "XC10AAE": "XC10AAD",
+    "XC10AAD": "XC10AAE",
+    "XA02BCA": "XA02BCB",
+    "XA02BCB": "XA02BCA",
 }
 CONSULT_FEE = "110200001"
 DELIVERY_FEE = "120400001"
@@ -109,6 +128,7 @@ def reference_drugs() -> list[dict[str, str]]:
             "category": category,
             "online_prescribable": "true" if online else "false",
             "max_days_supply": "" if limit is None else str(limit),
+            "cold_chain": "true" if code in COLD_CHAIN_DRUGS else "false",
         }
         for code, (name, _, _, category, online, limit) in sorted(DRUGS.items())
     ]

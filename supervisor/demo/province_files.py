@@ -3,12 +3,16 @@
 A province folder holds what each party would have: the regulator's
 reference files (``registry.csv``, ``prices.csv``, ``drugs.csv``,
 ``policy.toml``), each platform's records with their send times
-(``records/<institution>.jsonl``), ``patients.jsonl``, ``institutions.json``
-and the ground truth ``labels.jsonl`` (one line per finding a correct
-inspector must make).
+(``records/<platform's institution code>.jsonl``; a pharmacy chain's or a
+prescription circulation platform's file holds the records of every pharmacy
+it serves), ``patients.jsonl``, ``institutions.json`` (the hospitals),
+``pharmacies.json``, ``platforms.json`` (the platforms submitting for
+pharmacies, and the pharmacies each serves) and the ground truth
+``labels.jsonl`` (one line per finding a correct inspector must make).
 
 Loading replays the month: a clock steps through the send times, every
-platform is registered with its own key, the reference data is imported,
+platform is registered with its own key (and authorised for the pharmacies it
+serves, each authorisation a ledger entry), the reference data is imported,
 and each platform's records are signed and POSTed in batches every quarter
 of an hour to the portal served on a loopback port, with every receipt
 verified. The portal's clock is the replay clock, so records are received
@@ -65,9 +69,12 @@ def write_province(province: Province, out: Path) -> None:
     (out / "prices.csv").write_bytes(_csv(province.prices))
     (out / "drugs.csv").write_bytes(_csv(province.drugs))
     (out / "policy.toml").write_bytes(default_policy_bytes())
-    (out / "institutions.json").write_bytes(
-        orjson.dumps(province.institutions, option=orjson.OPT_INDENT_2)
-    )
+    for name, listed in (
+        ("institutions", province.institutions),
+        ("pharmacies", province.pharmacies),
+        ("platforms", province.platforms),
+    ):
+        (out / f"{name}.json").write_bytes(orjson.dumps(listed, option=orjson.OPT_INDENT_2))
     with (out / "patients.jsonl").open("wb") as handle:
         for patient in province.patients:
             handle.write(orjson.dumps(patient) + b"\n")
@@ -184,6 +191,8 @@ def load_province(
     deadline, or the labels' DATA-LATE count is off).
     """
     institutions = orjson.loads((folder / "institutions.json").read_bytes())
+    platforms_file = folder / "platforms.json"  # absent in a folder written before pharmacies
+    platforms = orjson.loads(platforms_file.read_bytes()) if platforms_file.exists() else []
     transmissions = list(_read_transmissions(folder))
     if not transmissions:
         raise ValueError(f"{folder} holds no records")
@@ -191,7 +200,7 @@ def load_province(
     clock = ReplayClock(first - timedelta(hours=1))
     services = build_services(settings, clock)
     try:
-        keys = _register_platforms(services.store, institutions, settings, clock())
+        keys = _register_platforms(services.store, [*institutions, *platforms], settings, clock())
         versions = _import_reference(services, folder, clock())
         assert services.store.signer is not None
         verifier = services.store.signer.verifier
@@ -280,16 +289,22 @@ def _submit_in_windows(  # noqa: PLR0917 - the steps of one replay, named at the
 
 
 def _register_platforms(
-    store: LedgerStore, institutions: list[dict[str, Any]], settings: Settings, now: datetime
+    store: LedgerStore, platforms: list[dict[str, Any]], settings: Settings, now: datetime
 ) -> dict[str, PlatformKeyFile]:
+    """Register each platform under its institution code with a new key, then authorise
+    each for the institutions it serves (``serves``: a chain's stores, the pharmacies a
+    prescription circulation platform routes prescriptions to)."""
     registry = PlatformRegistry(store)
     keys = {}
     key_dir = settings.data_dir / "platform-keys"
-    for institution in institutions:
+    for platform in platforms:
         seed, public_key = generate_platform_key()
-        registry.register(institution["code"], institution["name"], public_key, now=now)
-        write_secret(key_dir / f"{institution['code']}.key", base64.b64encode(seed).decode() + "\n")
-        keys[institution["code"]] = PlatformKeyFile(seed)
+        registry.register(platform["code"], platform["name"], public_key, now=now)
+        write_secret(key_dir / f"{platform['code']}.key", base64.b64encode(seed).decode() + "\n")
+        keys[platform["code"]] = PlatformKeyFile(seed)
+    for platform in platforms:
+        for code in platform.get("serves", ()):
+            registry.authorise(platform_id_for(platform["code"]), code, now=now)
     return keys
 
 
