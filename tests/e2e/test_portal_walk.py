@@ -529,7 +529,14 @@ def answered_notice(data_dir: Path) -> None:
     both (the notice's PDF and JSON among the downloads) and the review form."""
     services = build_services(Settings(data_dir=data_dir))
     try:
-        gravest = next(c for c in services.cases.list_cases() if c.severity == "high")
+        keys = data_dir / "platform-keys"
+        # A case of an institution that has a platform of its own (a chain store's case is
+        # answered by its chain's platform, whose key is filed under the chain's code).
+        gravest = next(
+            c
+            for c in services.cases.list_cases()
+            if c.severity == "high" and (keys / f"{c.institution_code}.key").exists()
+        )
         today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
         notice_id = services.cases.order_rectification(
             gravest.case_id,
@@ -565,7 +572,8 @@ def province(tmp_path: Path, directory: Directory) -> Iterator[Province]:
     answered_notice(tmp_path / "var")
     records = [
         orjson.loads(line)["record"]
-        for line in next((folder / "records").glob("*.jsonl")).read_text().splitlines()
+        for path in sorted((folder / "records").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
     ]
     consultation = next(r for r in records if r["type"] == "consultation")
     registry = (folder / "registry.csv").read_text().splitlines()

@@ -48,7 +48,9 @@ def test_shipped_methodology_is_complete_and_hashed() -> None:
         "CRED-UNREGISTERED",
     }
     assert v2.case_penalty is not None and v2.case_penalty.severity_points["high"] == 3
-    with pytest.raises(MethodologyError, match="shipped: assessment-v1, assessment-v2, assessment-v3"):
+    with pytest.raises(
+        MethodologyError, match="shipped: assessment-v1, assessment-v2, assessment-v3"
+    ):
         methodology_version("assessment-v9")
 
 

@@ -115,10 +115,14 @@ def _finding_ids(services: Services, *where: object) -> set[str]:
 
 
 def _codes(services: Services) -> list[str]:
+    """The hospitals' codes (pharmacies have pages of their own, tested elsewhere)."""
     with services.engine.connect() as connection:
         return list(
             connection.execute(
-                select(_r.institution_code).distinct().order_by(_r.institution_code)
+                select(_r.institution_code)
+                .where(_r.record_type.in_(("institution", "consultation")))
+                .distinct()
+                .order_by(_r.institution_code)
             ).scalars()
         )
 
