@@ -213,30 +213,10 @@ def _assessment_v2_csv(document: Mapping[str, Any]) -> bytes:
     for key, value in body["province"]["spread"].items():
         rows.append([period, None, "*", None, None, None, None, None, None, None,
                      f"spread_{key}", None, None, value, None, None, None])  # fmt: skip
-    header = {
-        "period": "考核周期（北京时间）",
-        "rank": "排名",
-        "institution_code": "机构编码",
-        "institution_name": "机构名称",
-        "institution_kind": "机构类型",
-        "rating": "评级状态",
-        "total_score": "综合得分",
-        "quality_score": "质量得分",
-        "case_penalty": "案件扣分",
-        "veto": "一票否决（规则:案件）",
-        "indicator": "指标",
-        "numerator": "分子",
-        "denominator": "分母",
-        "value": "指标值",
-        "indicator_score": "指标得分",
-        "province_median": "全省中位数",
-        "peer_median": "同类中位数",
-    }
-    return _csv(header, rows)
+    return _csv(_V2_HEADER, rows)
 
 
-_V3_HEADER = {
-    "section": "考核对象",
+_V2_HEADER = {
     "period": "考核周期（北京时间）",
     "rank": "排名",
     "institution_code": "机构编码",
@@ -255,6 +235,8 @@ _V3_HEADER = {
     "province_median": "全省中位数",
     "peer_median": "同类中位数",
 }
+#: v3 names the section (hospitals or pharmacies) first, then v2's columns.
+_V3_HEADER = {"section": "考核对象", **_V2_HEADER}
 
 
 def _v3_rows(section: str, period: str, items: list[Any], spread: Mapping[str, Any]) -> list[Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from inspectors.reference import ReferenceSnapshot
 from ledger import schema as ledger_schema
@@ -92,6 +92,24 @@ _r = tables.records.c
 _e = ledger_schema.entries.c
 
 
+def _entries_and_findings(
+    connection: Connection, indices: Sequence[int]
+) -> tuple[dict[int, Any], list[Any]]:
+    """The ledger entries at ``indices`` (by index) and the findings on those records."""
+    stored = {
+        e.idx: e
+        for e in connection.execute(
+            select(_e.idx, _e.type, _e.leaf, _e.payload).where(_e.idx.in_(indices))
+        )
+    }
+    found = connection.execute(
+        select(tables.findings)
+        .where(tables.findings.c.record_index.in_(indices))
+        .order_by(tables.findings.c.entry_index)
+    ).all()
+    return stored, list(found)
+
+
 def load_record_view(services: Services, index: int) -> RecordView | None:
     """The record at ledger ``index`` (None if that entry is not a record).
 
@@ -105,17 +123,7 @@ def load_record_view(services: Services, index: int) -> RecordView | None:
         chain = _amendments(connection, row)
         visit, left_out = _consultation_rows(connection, row)
         indices = sorted({index, *(r.entry_index for r in visit)})
-        stored = {
-            e.idx: e
-            for e in connection.execute(
-                select(_e.idx, _e.type, _e.leaf, _e.payload).where(_e.idx.in_(indices))
-            )
-        }
-        found = connection.execute(
-            select(tables.findings)
-            .where(tables.findings.c.record_index.in_(indices))
-            .order_by(tables.findings.c.entry_index)
-        ).all()
+        stored, found = _entries_and_findings(connection, indices)
         names = dict(
             connection.execute(
                 select(tables.platforms.c.institution_code, tables.platforms.c.name)
@@ -173,17 +181,7 @@ def proved_records(services: Services, rows: Sequence[Any]) -> list[TimelineReco
     if not indices:
         return []
     with read_transaction(services.engine) as connection:
-        stored = {
-            e.idx: e
-            for e in connection.execute(
-                select(_e.idx, _e.type, _e.leaf, _e.payload).where(_e.idx.in_(indices))
-            )
-        }
-        found = connection.execute(
-            select(tables.findings)
-            .where(tables.findings.c.record_index.in_(indices))
-            .order_by(tables.findings.c.entry_index)
-        ).all()
+        stored, found = _entries_and_findings(connection, indices)
     findings: dict[int, list[FindingLink]] = {}
     for f in found:
         findings.setdefault(f.record_index, []).append(
