@@ -171,18 +171,20 @@ class RecordReader:
             if row.record_type == "prescription"
         ]
         found += [row.entry_index for row in corrections]
+        # Indexed by key: a chunk names thousands of prescriptions, so pairing each with
+        # every row would be quadratic in the chunk.
+        amends_of = {(row.institution_code, row.record_id): row.amends for row in named}
+        corrected_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for row in corrections:
+            corrected_by.setdefault((row.institution_code, row.amends), []).append(
+                (row.institution_code, row.record_id)
+            )
         for key in prescription_keys:
             versions = {key}
-            versions |= {
-                (row.institution_code, row.amends)
-                for row in named
-                if row.amends and (row.institution_code, row.record_id) == key
-            }
-            versions |= {
-                (row.institution_code, row.record_id)
-                for row in corrections
-                if (row.institution_code, row.amends) in versions
-            }
+            if amends := amends_of.get(key):
+                versions.add((key[0], amends))
+            for version in list(versions):
+                versions.update(corrected_by.get(version, ()))
             world.versions[key] = frozenset(versions)
         every_version = {k for versions in world.versions.values() for k in versions}
         fills = tables.prescription_fills.c
