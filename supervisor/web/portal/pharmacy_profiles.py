@@ -32,6 +32,9 @@ from supervisor.web.portal.profiles import (
     NamedInstitution,
     RosterMember,
     case_standing,
+    filed_day,
+    filed_moment,
+    filed_text,
     open_document,
     record_activity,
     roster_member,
@@ -107,45 +110,25 @@ class PharmacyProfile:
     cases: CaseStanding
 
 
-def _day(value: object) -> date | None:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _moment(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
-
-
-def _text(document: Mapping[str, Any], key: str) -> str | None:
-    value = document.get(key)
-    return value if isinstance(value, str) else None
-
-
 def filed_pharmacy(index: int, document: Mapping[str, Any]) -> FiledPharmacy:
     """A ``pharmacy`` record's content as the profile reads it."""
     pharmacists = document.get("pharmacists")
     online = document.get("online_sales_filed")
     return FiledPharmacy(
         index,
-        _text(document, "name"),
-        _text(document, "kind"),
-        _text(document, "license_no"),
-        _day(document.get("license_valid_until")),
-        _day(document.get("gsp_valid_until")),
+        filed_text(document, "name"),
+        filed_text(document, "kind"),
+        filed_text(document, "license_no"),
+        filed_day(document.get("license_valid_until")),
+        filed_day(document.get("gsp_valid_until")),
         online if isinstance(online, bool) else None,
-        _text(document, "physical_address"),
-        _text(document, "region_code"),
-        _text(document, "parent_code"),
+        filed_text(document, "physical_address"),
+        filed_text(document, "region_code"),
+        filed_text(document, "parent_code"),
         tuple(p for p in pharmacists if isinstance(p, str))
         if isinstance(pharmacists, list)
         else (),
-        _moment(document.get("occurred_at")),
+        filed_moment(document.get("occurred_at")),
     )
 
 
@@ -179,7 +162,7 @@ def pharmacy_names(
     for code in wanted:
         name = None
         if code in filings and (document := open_document(services, filings[code])) is not None:
-            name = _text(document, "name")
+            name = filed_text(document, "name")
         named[code] = NamedInstitution(code, name or registered.get(code))
     return named
 
@@ -215,7 +198,7 @@ def _stores(services: Services, connection: Connection, code: str) -> list[Named
     for store, index in sorted(filings.items()):
         document = open_document(services, index)
         if document is not None and document.get("parent_code") == code:
-            stores.append(NamedInstitution(store, _text(document, "name")))
+            stores.append(NamedInstitution(store, filed_text(document, "name")))
     return stores
 
 

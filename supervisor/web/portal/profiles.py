@@ -41,6 +41,9 @@ __all__ = [
     "PractitionerProfile",
     "RosterMember",
     "case_standing",
+    "filed_day",
+    "filed_moment",
+    "filed_text",
     "institution_profile",
     "open_document",
     "practitioner_profile",
@@ -250,14 +253,14 @@ def roster_member(reference: ReferenceSnapshot, license_no: str) -> RosterMember
     return RosterMember(license_no, entry.name, entry.role, entry.status)
 
 
-def _day(value: object) -> date | None:
+def filed_day(value: object) -> date | None:
     try:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
 
 
-def _moment(value: object) -> datetime | None:
+def filed_moment(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
@@ -265,7 +268,7 @@ def _moment(value: object) -> datetime | None:
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
-def _text(document: Mapping[str, Any], key: str) -> str | None:
+def filed_text(document: Mapping[str, Any], key: str) -> str | None:
     value = document.get(key)
     return value if isinstance(value, str) else None
 
@@ -355,7 +358,7 @@ def institution_profile(
         filing_index = _latest_filings(connection, [code]).get(code)
         platform_name = _platform_names(connection, [code]).get(code)
         document = None if filing_index is None else open_document(services, filing_index)
-        host_code = None if document is None else _text(document, "host_institution_code")
+        host_code = None if document is None else filed_text(document, "host_institution_code")
         host = None if host_code is None else _names(services, connection, [host_code])[host_code]
         today = services.clock().astimezone(PROVINCE_ZONE).date()
         cases = case_standing(connection, code, today)
@@ -366,16 +369,16 @@ def institution_profile(
         departments = document.get("departments")
         filing = Filing(
             filing_index,
-            _text(document, "name"),
-            _text(document, "kind"),
-            _text(document, "license_no"),
-            _day(document.get("license_valid_until")),
+            filed_text(document, "name"),
+            filed_text(document, "kind"),
+            filed_text(document, "license_no"),
+            filed_day(document.get("license_valid_until")),
             host,
             tuple(d for d in departments if isinstance(d, str))
             if isinstance(departments, list)
             else (),
-            _text(document, "last_inspection_date"),
-            _moment(document.get("occurred_at")),
+            filed_text(document, "last_inspection_date"),
+            filed_moment(document.get("occurred_at")),
         )
     in_force = None
     if filing is not None and filing.license_valid_until is not None:
