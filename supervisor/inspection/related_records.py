@@ -10,9 +10,11 @@ on PostgreSQL, never by scanning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, NamedTuple
 
 import orjson
@@ -79,25 +81,34 @@ class RelatedRecords:
         return self.versions.get(key, frozenset({key}))
 
     def add(self, item: LedgerRecord) -> None:
+        # By exact type, commonest first: called for every record of every chunk.
         record = item.record
-        if isinstance(record, InstitutionFiling | PharmacyFiling):
-            by_code = self.filings if isinstance(record, InstitutionFiling) else self.pharmacies
-            bucket = by_code.setdefault(record.institution_code, [])
-            if all(other.index != item.index for other in bucket):
-                bucket.append(item)
-                bucket.sort(key=lambda f: f.index)
-        elif isinstance(record, Prescription):
+        kind = type(record)
+        if kind is Charge:
+            assert isinstance(record, Charge)
+            key = (record.institution_code, record.consultation_record_id)
+            self.charges.setdefault(key, {})[item.index] = item
+        elif kind is Consultation:
+            self.consultations[(record.institution_code, record.record_id)] = item
+        elif kind is Prescription:
             self.prescriptions[(record.institution_code, record.record_id)] = item
-        elif isinstance(record, Dispensing):
+        elif kind is Dispensing:
+            assert isinstance(record, Dispensing)
             self.dispensings[(record.institution_code, record.record_id)] = item
             if record.prescription is not None:
                 link = (record.prescription.institution_code, record.prescription.record_id)
                 self.fills.setdefault(link, {})[item.index] = item
-        elif isinstance(record, Charge):
-            key = (record.institution_code, record.consultation_record_id)
-            self.charges.setdefault(key, {})[item.index] = item
-        elif isinstance(record, Consultation):
-            self.consultations[(record.institution_code, record.record_id)] = item
+        elif kind is InstitutionFiling or kind is PharmacyFiling:
+            by_code = self.filings if kind is InstitutionFiling else self.pharmacies
+            bucket = by_code.setdefault(record.institution_code, [])
+            if all(other.index != item.index for other in bucket):
+                bucket.append(item)
+                bucket.sort(key=lambda f: f.index)
+
+
+#: Records a follow remembers: a few chunks' worth, so that the next chunk's references to
+#: the previous ones (and every chunk's filings) are not decrypted and parsed again.
+REMEMBERED = 40_000
 
 
 class RecordReader:
@@ -105,6 +116,41 @@ class RecordReader:
 
     def __init__(self, keys: PayloadKeys) -> None:
         self.keys = keys
+        self._recent: dict[int, LedgerRecord] | None = None
+
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Keep what is opened for the span of one run (a follow: many chunks). A record
+        entry never changes; only retention shreds its key, and a run never outlives
+        that check by more than its own length, as a single chunk already does."""
+        self._recent = {}
+        try:
+            yield
+        finally:
+            self._recent = None
+
+    def _remember(self, items: Iterable[LedgerRecord]) -> None:
+        recent = self._recent
+        if recent is None:
+            return
+        for item in items:
+            recent.pop(item.index, None)  # most recently used last
+            recent[item.index] = item
+        if len(recent) > REMEMBERED:
+            for index in list(islice(recent, len(recent) - REMEMBERED)):
+                del recent[index]
+
+    def load_indices(self, connection: Connection, indices: Iterable[int]) -> list[LedgerRecord]:
+        """The readable records of these entry indices, remembered ones without a read."""
+        recent = self._recent or {}
+        unique = set(indices)
+        known = [recent[i] for i in unique if i in recent]
+        loaded: list[LedgerRecord] = []
+        for part in slices(sorted(i for i in unique if i not in recent)):
+            query = RECORD_QUERY.where(_records.c.entry_index.in_(part))
+            loaded += self.open(connection.execute(query))[0]
+        self._remember(known)
+        return sorted(known + loaded, key=lambda item: item.index)
 
     def open(self, rows: Iterable[Any]) -> tuple[list[LedgerRecord], int]:
         """Typed records of (entry_index, received_at, leaf, payload) rows.
@@ -129,6 +175,7 @@ class RecordReader:
                 continue
             record = parse_record(orjson.loads(document))
             opened.append(LedgerRecord(row.entry_index, tables.read_time(row.received_at), record))
+        self._remember(opened)
         return opened, unreadable
 
     def load(self, connection: Connection, query: Select[Any]) -> list[LedgerRecord]:
@@ -241,14 +288,17 @@ class RecordReader:
                 prescription_keys.add((link.institution_code, link.record_id))
             elif isinstance(record, Delivery):
                 dispensing_keys.add((record.institution_code, record.dispensing_record_id))
+        filing_indices: list[int] = []
         for record_type, wanted in (("institution", codes), ("pharmacy", pharmacy_codes)):
             if wanted:
-                filings = RECORD_QUERY.where(
-                    _records.c.record_type == record_type,
-                    _records.c.institution_code.in_(wanted),
-                )
-                for filing in self.load(connection, filings):
-                    world.add(filing)
+                filing_indices += connection.execute(
+                    select(_records.c.entry_index).where(
+                        _records.c.record_type == record_type,
+                        _records.c.institution_code.in_(wanted),
+                    )
+                ).scalars()
+        for filing in self.load_indices(connection, filing_indices):
+            world.add(filing)
         missing = [k for k in consultation_keys if k not in world.consultations]
         found = [
             index
@@ -269,11 +319,8 @@ class RecordReader:
                 )
                 if record_type == "charge" and index not in known
             ]
-        for part in slices(sorted(set(found))):
-            for related in self.load(
-                connection, RECORD_QUERY.where(_records.c.entry_index.in_(part))
-            ):
-                world.add(related)
+        for related in self.load_indices(connection, set(found)):
+            world.add(related)
         return world
 
 
@@ -353,31 +400,32 @@ def keyed_rows(
     ``institution_code`` and ``entry_index``) whose (institution_code, column) is one of
     ``keys``, and whose index is below ``below``.
 
-    PostgreSQL: one query joining two arrays unnested side by side. SQLite: one query per
-    institution with ``IN`` on the second column, because SQLite uses no index for a
-    row-value ``IN`` and would scan the whole table. ``institution_column`` names the
-    key's first column when it is not ``institution_code``.
+    One query on either database, whatever the number of institutions: PostgreSQL joins
+    two arrays unnested side by side, SQLite a JSON array of pairs read by ``json_each``;
+    both then use the composite index. (SQLite uses no index for a row-value ``IN``, and a
+    query per institution cost a statement per institution and chunk: at a hundred
+    institutions, more time than the lookups themselves.) ``institution_column`` names
+    the key's first column when it is not ``institution_code``.
     """
-    by_institution: dict[str, list[str]] = {}
-    for institution, value in keys:
-        by_institution.setdefault(institution, []).append(value)
-    if not by_institution:
+    pairs = sorted(set(keys))
+    if not pairs:
         return []
     table = column.table
     first = table.c.institution_code if institution_column is None else institution_column
     limit = _NO_LIMIT if below is None else below
+    wanted = ", ".join(f"t.{c.name}" for c in selected)
     if connection.dialect.name == "postgresql":
-        pairs = sorted({(i, v) for i, values in by_institution.items() for v in values})
-        wanted = ", ".join(f"t.{c.name}" for c in selected)
+        keyed = (
+            "unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
+            "AS k(institution_code, linked)"
+        )
+        on = f"t.{first.name} = k.institution_code AND t.{column.name} = k.linked"
         return list(
             connection.execute(
                 # Column and table names from our own Table objects; values are bound.
                 text(
-                    f"SELECT {wanted} FROM {table.name} AS t "  # nosec B608
-                    f"JOIN unnest(CAST(:institutions AS text[]), CAST(:ids AS text[])) "
-                    f"AS k(institution_code, linked) "
-                    f"ON t.{first.name} = k.institution_code AND t.{column.name} = k.linked "
-                    f"WHERE t.entry_index < :below"
+                    f"SELECT {wanted} FROM {table.name} AS t JOIN {keyed} "  # nosec B608
+                    f"ON {on} WHERE t.entry_index < :below"
                 ),
                 {
                     "institutions": [i for i, _ in pairs],
@@ -386,16 +434,19 @@ def keyed_rows(
                 },
             )
         )
-    found: list[Any] = []
-    for institution, values in sorted(by_institution.items()):
-        for part in slices(sorted(set(values))):
-            query = select(*selected).where(
-                first == institution,
-                column.in_(part),
-                table.c.entry_index < limit,
-            )
-            found += connection.execute(query).all()
-    return found
+    on = (
+        f"t.{first.name} = json_extract(k.value, '$[0]') "
+        f"AND t.{column.name} = json_extract(k.value, '$[1]')"
+    )
+    return list(
+        connection.execute(
+            text(
+                f"SELECT {wanted} FROM json_each(:pairs) AS k "  # nosec B608
+                f"JOIN {table.name} AS t ON {on} WHERE t.entry_index < :below"
+            ),
+            {"pairs": orjson.dumps(pairs).decode(), "below": limit},
+        )
+    )
 
 
 def slices(values: Sequence[Any], size: int = 2000) -> Iterable[Sequence[Any]]:
