@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.config import ConfigError, parse_retention_policy
@@ -93,16 +93,22 @@ def _month_bounds(name: str) -> tuple[str, datetime, datetime]:
 
 
 def _forget_records(connection: Connection, names: Sequence[str]) -> None:
-    """Drop shredded records from search, as ``projections rebuild`` would."""
+    """Drop shredded records from search, with their fills and drugs, as ``projections
+    rebuild`` would: a fill of a shredded dispensing would otherwise still count
+    against its prescription, and a drug search would still name the record."""
+    r = tables.records.c
     for name in names:
         kind, start, end = _month_bounds(name)
-        connection.execute(
-            delete(tables.records).where(
-                tables.records.c.record_type == kind,
-                tables.records.c.received_at >= tables.stored_time(start),
-                tables.records.c.received_at < tables.stored_time(end),
-            )
+        shredded = (
+            r.record_type == kind,
+            r.received_at >= tables.stored_time(start),
+            r.received_at < tables.stored_time(end),
         )
+        for side in (tables.prescription_fills, tables.record_drugs):
+            connection.execute(
+                delete(side).where(side.c.entry_index.in_(select(r.entry_index).where(*shredded)))
+            )
+        connection.execute(delete(tables.records).where(*shredded))
 
 
 def apply_retention(

@@ -619,9 +619,10 @@ class _Generator:
     def double_fill(self, prescription: _Prescription) -> None:
         """The same prescription filled in full at two pharmacies on two platforms; the
         first to be dispensed arrives first or, every other time, after the second (sent
-        late but within the day). The two arrive more than 7 hours apart, longer than any
-        loading window (``load_province``'s batches), so the later in the ledger is the
-        later sent."""
+        late, 16-17 hours after, so that even a benchmark's six-hour loading window keeps
+        it within the 24-hour deadline: no DATA-LATE). The two arrive more than 7 hours
+        apart, longer than any loading window (``load_province``'s batches), so the later
+        in the ledger is the later sent."""
         rng = self.rng
         first = self.outlet(plain=True)
         second = self.other_outlet(first)
@@ -629,8 +630,8 @@ class _Generator:
         self.double_fills += 1
         first_at = prescription.signed_at + timedelta(minutes=rng.randint(20, 360))
         if reversed_order:
-            second_at = first_at + timedelta(minutes=rng.randint(180, 600))
-            first_sent = first_at + timedelta(minutes=rng.randint(20 * 60, 22 * 60))
+            second_at = first_at + timedelta(minutes=rng.randint(180, 480))
+            first_sent = first_at + timedelta(minutes=rng.randint(16 * 60, 17 * 60))
         else:
             second_at = first_at + timedelta(minutes=rng.randint(540, 1200))
             first_sent = self.prompt(first_at)

@@ -2,9 +2,9 @@
 
 Records come from the ``records`` projection joined with the ledger's
 entries, their sealed payloads opened and parsed into typed values. Related
-records (filings, consultations, charges of a consultation) are found
-through the projection's indexes, a query per institution or one array join
-on PostgreSQL, never by scanning.
+records (filings, consultations, charges of a consultation, prescriptions and
+their fills) are found through the projections' indexes, one query for all the
+keys of a kind, never by scanning.
 """
 
 from __future__ import annotations
@@ -120,9 +120,14 @@ class RecordReader:
 
     @contextmanager
     def remembering(self) -> Iterator[None]:
-        """Keep what is opened for the span of one run (a follow: many chunks). A record
-        entry never changes; only retention shreds its key, and a run never outlives
-        that check by more than its own length, as a single chunk already does."""
+        """Keep what is opened for the span of one run (a follow: many chunks), so that a
+        chunk's references to the previous ones, and every chunk's filings, are not
+        decrypted again. A record entry never changes. A remembered record is served
+        only when this chunk's own queries name its index, and those read the
+        projections, from which retention removes a record (and its fills and drugs)
+        in the transaction that records its keys' destruction: a shredded record is not
+        served again. What the memo does not repeat is the payload's check against its
+        leaf, done when it was first opened in this run."""
         self._recent = {}
         try:
             yield
@@ -441,8 +446,10 @@ def keyed_rows(
     return list(
         connection.execute(
             text(
+                # CROSS JOIN keeps the keys the outer loop: with statistics saying the
+                # table is small, SQLite would otherwise scan it once per key.
                 f"SELECT {wanted} FROM json_each(:pairs) AS k "  # nosec B608
-                f"JOIN {table.name} AS t ON {on} WHERE t.entry_index < :below"
+                f"CROSS JOIN {table.name} AS t ON {on} WHERE t.entry_index < :below"
             ),
             {"pairs": orjson.dumps(pairs).decode(), "below": limit},
         )

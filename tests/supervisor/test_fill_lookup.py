@@ -66,4 +66,6 @@ def test_the_fills_of_a_prescription_are_an_index_lookup(engine: Engine) -> None
         connection.execute(text("ANALYZE"))
     plan = _plan(engine, [("H330100010", "RX-000050")])
     assert "ix_prescription_fills_prescription" in plan, plan
-    assert "SCAN prescription_fills" not in plan and "Seq Scan" not in plan, plan
+    # SQLite names the table by its alias (t); a scan of the index itself is a scan too.
+    assert "SCAN t" not in plan and "SCAN prescription_fills" not in plan, plan
+    assert "Seq Scan" not in plan, plan
