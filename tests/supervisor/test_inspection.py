@@ -33,6 +33,7 @@ from supervisor.demo.province_files import (
 from supervisor.inspection.inspector import FINDING_ENTRY, InspectionConflictError, Inspector
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
+from tests.conftest import postgres_schema_url
 
 pytestmark = pytest.mark.database
 
@@ -68,11 +69,21 @@ class Loaded:
         self.services.inspector.follow()
 
 
-@pytest.fixture
-def loaded(tmp_path: Path, database_url: str) -> Iterator[Loaded]:
-    folder = tmp_path / "province"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def loaded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Loaded]:
+    """The province submitted over HTTP and inspected live, batch by batch. Shared by the
+    module's tests: each finalises (idempotent) and none changes what another reads."""
+    root = tmp_path_factory.mktemp("inspection")
+    urls: Iterator[str] = (
+        iter([f"sqlite:///{root / 'careledger.db'}"])
+        if request.param == "sqlite"
+        else postgres_schema_url()
+    )
+    folder = root / "province"
     write_province(generate_province(**PROVINCE), folder)  # type: ignore[arg-type]
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    settings = Settings(data_dir=root / "var", database_url=next(urls))
     verifier = initialise(settings).log_verifier
     services = build_services(settings)
     passes: list[object] = []
@@ -86,6 +97,8 @@ def loaded(tmp_path: Path, database_url: str) -> Iterator[Loaded]:
     result = verify_stored_log(services.engine, verifier)
     assert result.ok, result.discrepancy
     services.engine.dispose()
+    for _ in urls:  # drop the PostgreSQL schema
+        pass
 
 
 def _per_rule(
