@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -64,15 +65,22 @@ def postgres_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
+def empty_database(kind: str, folder: Path) -> Iterator[str]:
+    """Yields one URL of an empty database: an SQLite file in ``folder``, or a fresh
+    PostgreSQL schema, dropped once the generator is exhausted (a module-scoped fixture
+    takes ``next()`` of it, then exhausts it at teardown)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'careledger.db'}"
+    else:
+        yield from postgres_schema_url()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A URL of an empty database: an SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'careledger.db'}"
-    else:
-        yield from postgres_schema_url()
+    yield from empty_database(request.param, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from supervisor.demo.province import Label, generate_province
 from supervisor.demo.province_files import load_province, read_labels, write_province
 from supervisor.reporting.service import Generated
 from supervisor.runtime.services import Services, build_services
-from tests.conftest import postgres_schema_url
+from tests.conftest import empty_database
 
 pytestmark = pytest.mark.database
 
@@ -54,11 +54,7 @@ def demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Demo]:
     root = tmp_path_factory.mktemp("demo")
-    urls: Iterator[str] = (
-        iter([f"sqlite:///{root / 'careledger.db'}"])
-        if request.param == "sqlite"
-        else postgres_schema_url()
-    )
+    urls = empty_database(request.param, root)
     folder = root / "province"
     write_province(
         generate_province(institutions=6, days=7, seed=1, violation_rate=0.05, end=END), folder

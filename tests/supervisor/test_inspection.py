@@ -33,7 +33,7 @@ from supervisor.demo.province_files import (
 from supervisor.inspection.inspector import FINDING_ENTRY, InspectionConflictError, Inspector
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
-from tests.conftest import postgres_schema_url
+from tests.conftest import empty_database
 
 pytestmark = pytest.mark.database
 
@@ -76,11 +76,7 @@ def loaded(
     """The province submitted over HTTP and inspected live, batch by batch. Shared by the
     module's tests: each finalises (idempotent) and none changes what another reads."""
     root = tmp_path_factory.mktemp("inspection")
-    urls: Iterator[str] = (
-        iter([f"sqlite:///{root / 'careledger.db'}"])
-        if request.param == "sqlite"
-        else postgres_schema_url()
-    )
+    urls = empty_database(request.param, root)
     folder = root / "province"
     write_province(generate_province(**PROVINCE), folder)  # type: ignore[arg-type]
     settings = Settings(data_dir=root / "var", database_url=next(urls))

@@ -37,7 +37,7 @@ from supervisor.demo.province_files import ReplayClock, load_province, read_labe
 from supervisor.intake.platforms import platform_id_for
 from supervisor.runtime.services import Services, build_services
 from supervisor.web.app import create_app
-from tests.conftest import postgres_schema_url
+from tests.conftest import empty_database
 
 pytestmark = pytest.mark.database
 
@@ -92,11 +92,7 @@ def loaded(
 ) -> Iterator[Loaded]:
     """The province submitted over HTTP and inspected live, then past every deadline."""
     root = tmp_path_factory.mktemp("pharmacies")
-    urls: Iterator[str] = (
-        iter([f"sqlite:///{root / 'careledger.db'}"])
-        if request.param == "sqlite"
-        else postgres_schema_url()
-    )
+    urls = empty_database(request.param, root)
     folder = root / "province"
     write_province(generate_province(**PROVINCE), folder)  # type: ignore[arg-type]
     settings = Settings(data_dir=root / "var", database_url=next(urls))

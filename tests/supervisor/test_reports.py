@@ -37,7 +37,7 @@ from supervisor.inspection.findings_export import findings, write_findings
 from supervisor.reporting.service import Generated, ReportError
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
-from tests.conftest import postgres_schema_url
+from tests.conftest import empty_database
 from tests.reports.test_times_and_headers import NOT_CHINA_TIME
 from tests.tampering import take_down_ledger_guards
 
@@ -77,10 +77,7 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     root = tmp_path_factory.mktemp("reports")
-    if request.param == "sqlite":
-        urls: Iterator[str] = iter([f"sqlite:///{root / 'careledger.db'}"])
-    else:
-        urls = postgres_schema_url()
+    urls = empty_database(request.param, root)
     url = next(urls)
     folder = root / "province"
     write_province(generate_province(**PROVINCE), folder)  # type: ignore[arg-type]
