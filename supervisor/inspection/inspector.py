@@ -344,13 +344,7 @@ class Inspector:
         due_indices.update(row.entry_index for row in rows)
         if not due_indices:
             return []
-        ordered = sorted(due_indices)
-        loaded: list[LedgerRecord] = []
-        for part in slices(ordered):
-            loaded += self.reader.load(
-                connection, RECORD_QUERY.where(tables.records.c.entry_index.in_(part))
-            )
-        return loaded
+        return self.reader.load_indices(connection, due_indices)
 
     def _evaluate(
         self,

@@ -324,7 +324,7 @@ class RecordReader:
                 )
                 if record_type == "charge" and index not in known
             ]
-        for related in self.load_indices(connection, set(found)):
+        for related in self.load_indices(connection, found):
             world.add(related)
         return world
 
