@@ -101,6 +101,9 @@ class Settings:
     #: (doubling each time).
     scheduler_attempts: int = 3
     scheduler_retry_seconds: int = 30
+    #: Processes the inspector works a backlog with: 2 starts a second process when a
+    #: follow meets a full chunk; 1 keeps it to the follower's own.
+    inspector_processes: int = 2
 
     # -- alerts of high-severity cases (``supervisor.cases.alerts``) --
     #: The SMTP relay alerts are sent through (empty: no e-mail), its port, and whether to
@@ -143,6 +146,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
+        if self.inspector_processes not in {1, 2}:
+            raise ConfigError("inspector_processes must be 1 or 2")
         parse_retention_policy(self.retention_years)
         if not 0 <= self.witness_quorum <= len(self.witnesses):
             raise ConfigError("witness_quorum must be between 0 and the number of witnesses")
@@ -225,6 +230,7 @@ _INTEGER_SETTINGS = frozenset(
         "scheduler_lease_seconds",
         "scheduler_attempts",
         "scheduler_retry_seconds",
+        "inspector_processes",
         "alert_smtp_port",
         "alert_max_attempts",
     }

@@ -16,8 +16,10 @@ Then, on the clock and in the same run:
   nothing else;
 * the inspector: ``follow()`` from an empty cursor, past every grace
   deadline, so every record is decided: read, decrypt, parse, look up the
-  related records, run the 28 rules, append sealed findings and the run
-  entries, move the cursor.
+  related records, run the 41 rules, append sealed findings and the run
+  entries, move the cursor. As the product runs it (``inspector_processes``
+  2: the backlog shared with a second process), then again in one process
+  (``inspector_processes`` 1), from an empty cursor.
 
 Then the cost of grouping findings into cases (issue 20): the inspector
 again from an empty cursor, eight times, alternately without and with case
@@ -41,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,6 +187,7 @@ def _run(
             ).all()
         )
     services.engine.dispose()
+    alone = _timed_pass(replace(settings, inspector_processes=1), later, grouping=True)
     grouping = _grouping_cost(settings, later) if grouping_cost else None
     labels = {(x.institution_code, x.record_id, x.rule) for x in read_labels(folder)}
     hits = len(found & labels)
@@ -210,6 +214,10 @@ def _run(
             "findings": len(found),
         },
         "ratio_inspect_to_floor": round(inspect_rate / floor_rate, 3),
+        "inspect_one_process": {
+            "records_per_s": round(alone),
+            "ratio_to_floor": round(alone / floor_rate, 3),
+        },
         "target_records_per_s": TARGET,
         "meets_target": inspect_rate >= TARGET,
         "labels": len(labels),

@@ -14,34 +14,28 @@ What a record is compared with depends only on the ledger: the related
 records received by its deadline and the reference versions named in the
 finding. Inspecting again gives the same finding ids, and nothing is
 appended twice.
+
+Which records are final and what each is judged by is ``finality``'s pure
+decision. A backlog is shared with a second process by institution
+(``shares``); the follower alone commits, so the guarantees above hold
+whichever process inspected a record.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import count
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from inspectors.findings import Finding, Subject
+from inspectors.findings import Finding
 from inspectors.policy import Policy
 from inspectors.reference import ReferenceSnapshot
-from inspectors.rulebook import inspect_subject
-from inspectors.values import (
-    Charge,
-    Consultation,
-    Delivery,
-    Dispensing,
-    InstitutionFiling,
-    LedgerRecord,
-    PharmacyFiling,
-    Prescription,
-)
 from ledger import schema as ledger_schema
 from ledger.database import (
     insert_dicts,
@@ -54,14 +48,25 @@ from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.database import tables
 from supervisor.ground.sealed_entries import open_sealed, sealed_entry
 from supervisor.inspection.case_grouping import group_findings
+from supervisor.inspection.finality import decide
 from supervisor.inspection.reference_data import ReferenceData
 from supervisor.inspection.related_records import (
     RECORD_QUERY,
+    ChunkRow,
     RecordReader,
-    RelatedRecords,
     keyed_rows,
-    read_record_rows,
+    read_chunk,
     slices,
+)
+from supervisor.inspection.shares import (
+    Pending,
+    Share,
+    ShareOutcome,
+    ShareWorker,
+    Sharing,
+    case_subject,
+    collector_paused,
+    inspect_share,
 )
 
 __all__ = [
@@ -76,6 +81,14 @@ __all__ = [
 FINDING_ENTRY = "finding"
 RUN_ENTRY = "inspection.run"
 FOLLOWER = "follower"
+#: A chunk is shared with the worker from this many records: below, the round trip costs
+#: more than it saves.
+SHARED_FROM = 2_000
+#: What a pending record may wait for, and what files an institution (by projection type).
+_AWAITED = frozenset({"consultation", "prescription", "dispensing"})
+_FILINGS = frozenset({"institution", "pharmacy"})
+_follows = count(1)
+_log = logging.getLogger("careledger.inspector")
 
 
 class InspectionConflictError(Exception):
@@ -124,52 +137,20 @@ class Inspector:
         clock: Callable[[], datetime],
         *,
         chunk: int = 10_000,
+        start_worker: Callable[[], ShareWorker] | None = None,
     ) -> None:
+        """``start_worker``: how to start the second process a follow shares a backlog
+        with (None: a follow works alone)."""
         self.store = store
         self.keys = keys
         self.reference = reference
         self.clock = clock
         self.chunk = chunk
         self.reader = RecordReader(keys)
-
-    # -- deciding what is final --------------------------------------------
-
-    def _subject(
-        self, item: LedgerRecord, world: RelatedRecords, policy: Policy, now: datetime
-    ) -> Subject | _Waiting:
-        """The subject of ``item`` if it is final now, else what it waits for."""
-        record = item.record
-        deadline = item.received_at + policy.grace
-        if isinstance(record, Dispensing | Delivery | PharmacyFiling):
-            return _pharmacy_subject(item, world, deadline, now)
-        past_deadline = now >= deadline
-        if isinstance(record, InstitutionFiling):
-            institution: LedgerRecord | None = item
-        else:
-            institution = _filing_for(
-                world.filings.get(record.institution_code, ()), item, deadline
-            )
-        consultation = None
-        earlier: tuple[LedgerRecord, ...] = ()
-        waiting = institution is None
-        link = None
-        if isinstance(record, Prescription | Charge):
-            key = (record.institution_code, record.consultation_record_id)
-            link = record.consultation_record_id
-            consultation = _arrived(world.consultations.get(key), deadline)
-            waiting = waiting or consultation is None
-            if isinstance(record, Charge):
-                earlier = tuple(
-                    sorted(
-                        (c for i, c in world.charges.get(key, {}).items() if i < item.index),
-                        key=lambda c: c.index,
-                    )
-                )
-        if waiting and not past_deadline:
-            return _Waiting(record.institution_code, link)
-        filing = None if institution is None else institution.record
-        assert filing is None or isinstance(filing, InstitutionFiling)
-        return Subject(item, filing, consultation, earlier)
+        self._start_worker = start_worker
+        self._worker: ShareWorker | None = None
+        self._follow: int | None = None
+        self._sharing = Sharing()
 
     # -- passes ------------------------------------------------------------
 
@@ -188,20 +169,23 @@ class Inspector:
             # The head from this same connection: on SQLite a fresh one could see entries
             # this snapshot does not, and the cursor would skip them.
             head = int(connection.execute(select(ledger_schema.head.c.size)).scalar_one())
-            rows = read_record_rows(connection, start, head, self.chunk)
-            end = head if len(rows) < self.chunk else rows[-1].entry_index + 1
-            fresh, unreadable = self.reader.open(rows)
-            due = self._due_pending(connection, fresh, now)
-            candidates = [*due, *fresh]
-            world = self.reader.related(connection, candidates, complete_from=start)
-        due_indices = {item.index for item in due}
-        findings, waiting = self._evaluate(candidates, world, reference, policy, now)
-        new_pending = [w for w in waiting if w[0].index not in due_indices]
+            chunk = read_chunk(connection, start, head, self.chunk)
+            end = head if len(chunk) < self.chunk else chunk[-1].entry_index + 1
+            due = self._due_pending(connection, chunk, now)
+            whole = Share(start, end, head, None, tuple(sorted(due)), now)
+            outcomes = self._inspect_chunk(
+                connection, whole, chunk=chunk, due=due, reference=reference, policy=policy
+            )
+        findings = [f for outcome in outcomes for f in outcome.findings]
+        waiting = [w for outcome in outcomes for w in outcome.waiting]
+        records = sum(outcome.records for outcome in outcomes)
+        unreadable = sum(outcome.unreadable for outcome in outcomes)
+        new_pending = [w for w in waiting if w.index not in due]
         # Due but still waiting, perhaps for something else now (a dispensing whose
         # prescription came, still without its pharmacy's filing): its row says what.
-        still_waiting = [w for w in waiting if w[0].index in due_indices]
-        resolved = [i for i in due_indices if i not in {w[0].index for w in waiting}]
-        if not rows and not resolved:
+        still_waiting = [w for w in waiting if w.index in due]
+        resolved = sorted(set(due) - {w.index for w in waiting})
+        if not chunk and not resolved:
             # Nothing to inspect (the entries since the cursor are not records: the last
             # run entry, findings, access events): move the cursor, append nothing. An
             # idle follower otherwise appended a run entry covering its own last one,
@@ -222,7 +206,7 @@ class Inspector:
                     )
                 )
 
-        counts = {"records": len(fresh), "pending": len(new_pending), "resolved": len(resolved)}
+        counts = {"records": records, "pending": len(new_pending), "resolved": len(resolved)}
         entry, appended = self._commit(
             findings,
             {"mode": "follow", "from_index": start, "to_index": end, **counts},
@@ -235,7 +219,7 @@ class Inspector:
             "follow",
             start,
             end,
-            len(fresh),
+            records,
             appended,
             len(new_pending),
             len(resolved),
@@ -243,17 +227,69 @@ class Inspector:
             entry,
         )
 
+    def _inspect_chunk(
+        self,
+        connection: Connection,
+        whole: Share,
+        *,
+        chunk: Sequence[ChunkRow],
+        due: dict[int, str],
+        reference: ReferenceSnapshot,
+        policy: Policy,
+    ) -> list[ShareOutcome]:
+        """The chunk inspected here, or in two shares, one of them in the worker process
+        when it is ready (see ``shares``)."""
+        worker = self._worker
+        if worker is None or len(chunk) < SHARED_FROM or not worker.ready():
+            return [self._inspect_share(connection, whole, reference, policy)]
+        (own, own_due), (other, other_due) = self._sharing.split(chunk, due)
+        theirs = replace(whole, indices=other, due=other_due)
+        future = worker.submit(self._follow, reference, policy, theirs)
+        mine = self._inspect_share(
+            connection, replace(whole, indices=own, due=own_due), reference, policy
+        )
+        try:
+            return [mine, future.result()]
+        except Exception:
+            # The worker only saves time: whatever failed there (a child that died, a
+            # result that did not come back) is done here, where a real error raises.
+            _log.exception("the inspector's worker failed; inspecting its share here")
+            self._stop_worker()
+            return [mine, self._inspect_share(connection, theirs, reference, policy)]
+
+    def _inspect_share(
+        self, connection: Connection, share: Share, reference: ReferenceSnapshot, policy: Policy
+    ) -> ShareOutcome:
+        return inspect_share(
+            connection, self.reader, share, reference, policy, subject_key=self._case_subject
+        )
+
     def follow(self, *, stop: Callable[[], bool] | None = None) -> list[PassReport]:
-        """Run passes until the cursor reaches the head (or ``stop`` says so)."""
+        """Run passes until the cursor reaches the head (or ``stop`` says so). Once a pass
+        meets a full chunk (a backlog), a second process is started to share the next
+        chunks, if ``processes`` allows it; it stops with the follow."""
         reports = []
-        with self.reader.remembering():
-            while stop is None or not stop():
-                with _collector_paused():
-                    report = self.follow_once()
-                reports.append(report)
-                if report.records < self.chunk:
-                    break
+        self._follow = next(_follows)
+        self._sharing = Sharing()
+        try:
+            with self.reader.remembering():
+                while stop is None or not stop():
+                    with collector_paused():
+                        report = self.follow_once()
+                    reports.append(report)
+                    if report.records < self.chunk:
+                        break
+                    if self._worker is None and self._start_worker is not None:
+                        self._worker = self._start_worker()
+        finally:
+            self._stop_worker()
+            self._follow = None
         return reports
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def inspect_received(self, since: datetime, until: datetime) -> PassReport:
         """Inspect again every final record received in [since, until) (on demand).
@@ -312,27 +348,24 @@ class Inspector:
     ) -> tuple[list[Finding], int, int]:
         opened, unreadable = self.reader.open(rows)
         world = self.reader.related(connection, opened)
-        findings, waiting = self._evaluate(opened, world, reference, policy, now)
+        findings, waiting = decide(
+            opened, world, reference, policy, now, case_subject=self._case_subject
+        )
         return findings, len(waiting), unreadable
 
     def _due_pending(
-        self, connection: Connection, fresh: Sequence[LedgerRecord], now: datetime
-    ) -> list[LedgerRecord]:
-        """Pending records whose deadline passed or whose missing record just arrived."""
+        self, connection: Connection, chunk: Sequence[ChunkRow], now: datetime
+    ) -> dict[int, str]:
+        """Pending records whose deadline passed or whose missing record just arrived, with
+        their own institution's code (by which a chunk is shared out)."""
         pending = tables.inspection_pending.c
         if connection.execute(select(pending.entry_index).limit(1)).first() is None:
-            return []  # the usual case: nothing waits, so nothing can be due
-        filed = {
-            i.record.institution_code
-            for i in fresh
-            if isinstance(i.record, InstitutionFiling | PharmacyFiling)
-        }
+            return {}  # the usual case: nothing waits, so nothing can be due
+        filed = {row.institution_code for row in chunk if row.record_type in _FILINGS}
         # What records wait for: a consultation, a dispensing's prescription (any
         # institution's), a delivery's dispensing.
         arrived = sorted(
-            (i.record.institution_code, i.record.record_id)
-            for i in fresh
-            if isinstance(i.record, Consultation | Prescription | Dispensing)
+            {(row.institution_code, row.record_id) for row in chunk if row.record_type in _AWAITED}
         )
         conditions = [pending.deadline <= now]
         if filed:
@@ -342,29 +375,14 @@ class Inspector:
         due_indices.update(connection.execute(with_conditions).scalars())
         rows = keyed_rows(connection, pending.waiting_for, arrived, [pending.entry_index])
         due_indices.update(row.entry_index for row in rows)
-        if not due_indices:
-            return []
-        return self.reader.load_indices(connection, due_indices)
-
-    def _evaluate(
-        self,
-        candidates: Sequence[LedgerRecord],
-        world: RelatedRecords,
-        reference: ReferenceSnapshot,
-        policy: Policy,
-        now: datetime,
-    ) -> tuple[list[Finding], list[tuple[LedgerRecord, _Waiting]]]:
-        findings: list[Finding] = []
-        waiting: list[tuple[LedgerRecord, _Waiting]] = []
-        for item in candidates:
-            subject = self._subject(item, world, policy, now)
-            if isinstance(subject, _Waiting):
-                waiting.append((item, subject))
-            else:
-                findings += inspect_subject(
-                    subject, reference, policy, case_subject=self._case_subject
-                )
-        return findings, waiting
+        due: dict[int, str] = {}
+        records = tables.records.c
+        for part in slices(sorted(due_indices)):
+            query = select(records.entry_index, records.institution_code).where(
+                records.entry_index.in_(part)
+            )
+            due.update((row.entry_index, row.institution_code) for row in connection.execute(query))
+        return due
 
     # -- committing --------------------------------------------------------
 
@@ -451,142 +469,24 @@ class Inspector:
         )
 
     def _case_subject(self, institution_code: str, licence: str) -> str:
-        """A practitioner as a case key names them: keyed, so no one without the
-        regulator's keys can test a guessed licence number against a public leaf."""
-        return self.keys.pseudonym("case-subject", f"{institution_code}\x00{licence}")[:16]
+        return case_subject(self.keys, institution_code, licence)
 
     def open_finding(self, leaf: bytes, payload: bytes | None) -> dict[str, Any]:
         """The sealed document of a finding entry, checked against its leaf."""
         return open_sealed(self.keys, leaf, payload)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one chunk. A chunk allocates millions of
-    objects that reference counting frees; the collector, run every few hundred
-    allocations, walked the whole heap (a follow's remembered records among it) for
-    nothing: a quarter of a pass at a million records. It runs again after the chunk."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _filing_for(
-    filings: Sequence[LedgerRecord], item: LedgerRecord, deadline: datetime
-) -> LedgerRecord | None:
-    """The filing a record is judged by: the latest one before it in the ledger, else the
-    first one received by its deadline."""
-    before = [f for f in filings if f.index < item.index]
-    if before:
-        return before[-1]
-    for filing in filings:
-        if filing.received_at <= deadline:
-            return filing
-    return None
-
-
-@dataclass(frozen=True)
-class _Waiting:
-    """What a record not yet final waits for: a record ``waiting_for`` of institution
-    ``institution_code`` (None: only a filing of that institution)."""
-
-    institution_code: str
-    waiting_for: str | None
-
-
-def _arrived(related: LedgerRecord | None, deadline: datetime) -> LedgerRecord | None:
-    """A related record as a subject sees it: one that arrived after the grace period
-    stays missing."""
-    return None if related is None or related.received_at > deadline else related
-
-
-def _folded_fills(fills: dict[int, LedgerRecord], item: LedgerRecord) -> tuple[LedgerRecord, ...]:
-    """The other dispensings of ``item``'s prescription earlier in the ledger, each
-    correction standing for the dispensing it corrects (a correction is not a second
-    fill). A correction keeps its original's place: it is compared with the fills before
-    the original only, so a typo fixed by the first pharmacy does not make it the second."""
-    record = item.record
-    cut = item.index
-    if isinstance(record, Dispensing) and record.amends is not None:
-        for index, fill in fills.items():
-            same = (fill.record.institution_code, fill.record.record_id)
-            if same == (record.institution_code, record.amends):
-                cut = min(cut, index)
-    seen = {i: f for i, f in fills.items() if i < cut}
-    seen[item.index] = item
-    corrected = {
-        (f.record.institution_code, f.record.amends)
-        for f in seen.values()
-        if isinstance(f.record, Dispensing) and f.record.amends is not None
-    }
-    return tuple(
-        f
-        for i, f in sorted(seen.items())
-        if i != item.index and (f.record.institution_code, f.record.record_id) not in corrected
-    )
-
-
-def _pharmacy_subject(
-    item: LedgerRecord, world: RelatedRecords, deadline: datetime, now: datetime
-) -> Subject | _Waiting:
-    """A pharmacy filing, dispensing or delivery with what it is judged by: the pharmacy's
-    filing, the prescription filled and its earlier fills, the dispensing delivered."""
-    record = item.record
-    code = record.institution_code
-    if isinstance(record, PharmacyFiling):
-        return Subject(item, pharmacy=record)
-    filed = _filing_for(world.pharmacies.get(code, ()), item, deadline)
-    pharmacy = None if filed is None else filed.record
-    assert pharmacy is None or isinstance(pharmacy, PharmacyFiling)
-    final = now >= deadline
-    if isinstance(record, Delivery):
-        dispensing = _arrived(world.dispensings.get((code, record.dispensing_record_id)), deadline)
-        if dispensing is None and not final:
-            return _Waiting(code, record.dispensing_record_id)
-        return Subject(item, pharmacy=pharmacy, dispensing=dispensing)
-    assert isinstance(record, Dispensing)
-    link = record.prescription
-    prescription = None
-    fills: tuple[LedgerRecord, ...] = ()
-    if link is not None:
-        key = (link.institution_code, link.record_id)
-        # The latest version of the prescription received by the deadline is what it is
-        # judged by; the fills of every version count together.
-        versions = world.versions_of(key)
-        arrived = [
-            version
-            for k in versions
-            if (version := _arrived(world.prescriptions.get(k), deadline)) is not None
-        ]
-        prescription = max(arrived, key=lambda v: v.index) if arrived else None
-        every_fill = {i: f for k in versions for i, f in world.fills.get(k, {}).items()}
-        fills = _folded_fills(every_fill, item)
-        if prescription is None and not final:
-            return _Waiting(link.institution_code, link.record_id)
-    if pharmacy is None and not final:
-        return _Waiting(code, None)
-    return Subject(item, pharmacy=pharmacy, prescription=prescription, earlier_fills=fills)
-
-
-def _restate_pending(
-    connection: Connection, waiting: Sequence[tuple[LedgerRecord, _Waiting]]
-) -> None:
+def _restate_pending(connection: Connection, waiting: Sequence[Pending]) -> None:
     pending = tables.inspection_pending
-    for item, why in waiting:
+    for item in waiting:
         connection.execute(
             update(pending)
             .where(pending.c.entry_index == item.index)
-            .values(institution_code=why.institution_code, waiting_for=why.waiting_for)
+            .values(institution_code=item.why.institution_code, waiting_for=item.why.waiting_for)
         )
 
 
-def _store_pending(
-    connection: Connection, waiting: Sequence[tuple[LedgerRecord, _Waiting]], policy: Policy
-) -> None:
+def _store_pending(connection: Connection, waiting: Sequence[Pending], policy: Policy) -> None:
     insert_dicts(
         connection,
         tables.inspection_pending,
@@ -594,9 +494,9 @@ def _store_pending(
             {
                 "entry_index": item.index,
                 "deadline": item.received_at + policy.grace,
-                "institution_code": why.institution_code,
-                "waiting_for": why.waiting_for,
+                "institution_code": item.why.institution_code,
+                "waiting_for": item.why.waiting_for,
             }
-            for item, why in waiting
+            for item in waiting
         ],
     )

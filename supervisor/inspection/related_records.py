@@ -39,12 +39,15 @@ from supervisor.ground.records import PayloadMismatchError, open_leaf_payload
 
 __all__ = [
     "RECORD_QUERY",
+    "ChunkRow",
     "RecordReader",
     "RecordRow",
     "RelatedRecords",
     "keyed_rows",
     "linked",
+    "read_chunk",
     "read_record_rows",
+    "read_rows_at",
     "slices",
 ]
 
@@ -128,11 +131,15 @@ class RecordReader:
         in the transaction that records its keys' destruction: a shredded record is not
         served again. What the memo does not repeat is the payload's check against its
         leaf, done when it was first opened in this run."""
-        self._recent = {}
+        self.forget(remember=True)
         try:
             yield
         finally:
-            self._recent = None
+            self.forget(remember=False)
+
+    def forget(self, *, remember: bool) -> None:
+        """Drop what is remembered; from now on remember (a new run) or not."""
+        self._recent = {} if remember else None
 
     def _remember(self, items: Iterable[LedgerRecord]) -> None:
         recent = self._recent
@@ -192,6 +199,7 @@ class RecordReader:
         world: RelatedRecords,
         prescription_keys: set[tuple[str, str]],
         dispensing_keys: set[tuple[str, str]],
+        bound: int,
     ) -> list[int]:
         """Entry indices to load for dispensings and deliveries: the prescriptions filled,
         every other fill of those prescriptions (one index lookup each, any pharmacy and
@@ -205,6 +213,7 @@ class RecordReader:
                 r.record_id,
                 prescription_keys,
                 [r.entry_index, r.record_type, r.institution_code, r.record_id, r.amends],
+                below=bound,
             )
             if row.record_type == "prescription"
         ]
@@ -219,6 +228,7 @@ class RecordReader:
                 r.amends,
                 prescription_keys | originals,
                 [r.entry_index, r.record_type, r.institution_code, r.record_id, r.amends],
+                below=bound,
             )
             if row.record_type == "prescription"
         ]
@@ -246,13 +256,14 @@ class RecordReader:
             fills.prescription_record_id,
             every_version,
             [fills.entry_index],
+            below=bound,
             institution_column=fills.prescription_institution_code,
         )
         found += [row.entry_index for row in rows if row.entry_index not in known]
         missing = [k for k in dispensing_keys if k not in world.dispensings]
         found += [
             index
-            for index, record_type in linked(connection, _records.c.record_id, missing)
+            for index, record_type in linked(connection, _records.c.record_id, missing, below=bound)
             if record_type == "dispensing"
         ]
         return found
@@ -262,13 +273,18 @@ class RecordReader:
         connection: Connection,
         candidates: Sequence[LedgerRecord],
         complete_from: int | None = None,
+        bound: int | None = None,
     ) -> RelatedRecords:
         """Everything the candidates may be compared with: filings of their institutions,
         the consultations they refer to, the charges of those consultations.
 
-        ``complete_from``: every record from that index to the highest candidate is itself
-        a candidate (a follower's chunk), so only earlier ones are looked up.
+        ``complete_from``: every record of the candidates' institutions from that index to
+        the highest candidate is itself a candidate (a follower's chunk, or its share of
+        one), so only earlier ones are looked up. ``bound``: only entries below it are
+        looked up (the head a pass read), so that a pass sees the same ledger in whichever
+        process and transaction it looks.
         """
+        limit = _NO_LIMIT if bound is None else bound
         world = RelatedRecords()
         codes: set[str] = set()
         pharmacy_codes: set[str] = set()
@@ -300,6 +316,7 @@ class RecordReader:
                     select(_records.c.entry_index).where(
                         _records.c.record_type == record_type,
                         _records.c.institution_code.in_(wanted),
+                        _records.c.entry_index < limit,
                     )
                 ).scalars()
         for filing in self.load_indices(connection, filing_indices):
@@ -307,15 +324,18 @@ class RecordReader:
         missing = [k for k in consultation_keys if k not in world.consultations]
         found = [
             index
-            for index, record_type in linked(connection, _records.c.record_id, missing)
+            for index, record_type in linked(connection, _records.c.record_id, missing, below=limit)
             if record_type == "consultation"
         ]
-        found += self._pharmacy_related(connection, world, prescription_keys, dispensing_keys)
+        found += self._pharmacy_related(
+            connection, world, prescription_keys, dispensing_keys, limit
+        )
         if charge_keys:
             # A chunk's own charges are most of them: look up and decrypt only the others.
             below = complete_from
             if below is None:
                 below = max(item.index for item in candidates)
+            below = min(below, limit)
             known = {i for charges in world.charges.values() for i in charges}
             found += [
                 index
@@ -356,22 +376,77 @@ def read_record_rows(connection: Connection, start: int, head: int, limit: int) 
     row processing cost as much as the read itself, and on PostgreSQL the binary
     protocol sends payloads as bytes rather than hex text.
     """
+    return _record_rows(connection, _NEXT_RECORDS, (start, head, limit))
+
+
+def read_rows_at(connection: Connection, indices: Sequence[int]) -> list[RecordRow]:
+    """The record entries of these indices (a share of a chunk), in index order; the same
+    raw read as ``read_record_rows``."""
+    if not indices:
+        return []
+    if connection.dialect.name == "postgresql":
+        return _record_rows(connection, _RECORDS_AT_POSTGRESQL, (list(indices),))
+    return _record_rows(connection, _RECORDS_AT_SQLITE, (orjson.dumps(list(indices)).decode(),))
+
+
+_RECORDS_AT_POSTGRESQL = (
+    "SELECT r.entry_index, r.received_at, e.leaf, e.payload FROM records AS r "
+    "JOIN ledger_entries AS e ON e.idx = r.entry_index "
+    "WHERE r.entry_index = ANY(%s) ORDER BY r.entry_index"
+)
+_RECORDS_AT_SQLITE = (
+    "SELECT r.entry_index, r.received_at, e.leaf, e.payload FROM json_each(?) AS k "
+    "CROSS JOIN records AS r ON r.entry_index = k.value "
+    "JOIN ledger_entries AS e ON e.idx = r.entry_index ORDER BY r.entry_index"
+)
+
+
+def _record_rows(connection: Connection, sql: str, parameters: tuple[Any, ...]) -> list[RecordRow]:
     raw: Any = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
         cursor = raw.cursor(binary=True)
         try:
-            cursor.execute(_NEXT_RECORDS.format("%s"), (start, head, limit))
+            cursor.execute(sql.format("%s"), parameters)
             return [RecordRow(*row) for row in cursor.fetchall()]
         finally:
             cursor.close()
     cursor = raw.cursor()
     try:
-        cursor.execute(_NEXT_RECORDS.format("?"), (start, head, limit))
+        cursor.execute(sql.format("?"), parameters)
         # SQLite keeps times as UTC text without an offset.
         return [
             RecordRow(index, datetime.fromisoformat(received).replace(tzinfo=UTC), leaf, payload)
             for index, received, leaf, payload in cursor.fetchall()
         ]
+    finally:
+        cursor.close()
+
+
+class ChunkRow(NamedTuple):
+    """A record entry of a chunk as its projection row names it, before it is opened."""
+
+    entry_index: int
+    record_type: str
+    institution_code: str
+    record_id: str
+
+
+_CHUNK = (
+    "SELECT entry_index, record_type, institution_code, record_id FROM records "
+    "WHERE entry_index >= {0} AND entry_index < {0} ORDER BY entry_index LIMIT {0}"
+)
+
+
+def read_chunk(connection: Connection, start: int, head: int, limit: int) -> list[ChunkRow]:
+    """The next ``limit`` record entries from ``start`` (below ``head``) by their projection
+    rows alone: what a follower needs to share a chunk out and to find what is now due,
+    without reading a payload."""
+    raw: Any = connection.connection.dbapi_connection
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = raw.cursor()
+    try:
+        cursor.execute(_CHUNK.format(mark), (start, head, limit))
+        return [ChunkRow(*row) for row in cursor.fetchall()]
     finally:
         cursor.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -20,6 +21,7 @@ from supervisor.database.engine import open_engine
 from supervisor.inspection.access_trail import AccessTrail
 from supervisor.inspection.inspector import Inspector
 from supervisor.inspection.reference_data import ReferenceData
+from supervisor.inspection.shares import ShareWorker
 from supervisor.inspection.triage import FindingTriage
 from supervisor.intake.submission import SubmissionLimits, SubmissionService
 from supervisor.reporting.service import ReportService
@@ -76,7 +78,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         submissions,
         clock,
         reference,
-        Inspector(store, keys, reference, clock),
+        Inspector(store, keys, reference, clock, start_worker=share_worker(settings)),
         AccessTrail(store, keys, clock),
         FindingTriage(store, keys, clock),
         ReportService(
@@ -86,6 +88,15 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = system_cl
         CaseService(store, keys, submissions, clock),
         genesis,
     )
+
+
+def share_worker(settings: Settings) -> Callable[[], ShareWorker] | None:
+    """How the inspector starts its second process, if the settings allow one and the
+    database is one another process can open."""
+    url = settings.effective_database_url
+    if settings.inspector_processes < 2 or (url.startswith("sqlite://") and ":memory:" in url):
+        return None
+    return partial(ShareWorker, url, settings.keys_dir)
 
 
 def log_genesis(settings: Settings, signer: Verifier) -> Verifier:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -31,6 +32,7 @@ from supervisor.demo.province_files import (
     write_province,
 )
 from supervisor.inspection.inspector import FINDING_ENTRY, InspectionConflictError, Inspector
+from supervisor.inspection.shares import ShareWorker
 from supervisor.runtime.projections import rebuild_projections
 from supervisor.runtime.services import Services, build_services
 from tests.conftest import empty_database
@@ -227,15 +229,15 @@ def test_two_inspectors_cannot_both_inspect_the_same_records(
     later = report.ended_at + timedelta(days=4)
     first = build_services(settings, lambda: later)
     second = build_services(settings, lambda: later)
-    evaluate = Inspector._evaluate
+    inspect_share = Inspector._inspect_share
     raced = []
 
-    def evaluate_then_lose_the_race(self: Inspector, *args: object, **kwargs: object) -> object:
+    def inspect_then_lose_the_race(self: Inspector, *args: object, **kwargs: object) -> object:
         if self is first.inspector and not raced:
             raced.append(second.inspector.follow_once())  # the other inspector commits first
-        return evaluate(self, *args, **kwargs)  # type: ignore[arg-type]
+        return inspect_share(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Inspector, "_evaluate", evaluate_then_lose_the_race)
+    monkeypatch.setattr(Inspector, "_inspect_share", inspect_then_lose_the_race)
     with pytest.raises(InspectionConflictError):
         first.inspector.follow_once()
     with first.engine.connect() as connection:
@@ -472,6 +474,127 @@ def test_the_follower_carries_on_when_another_inspector_moved_the_cursor(
     result = CliRunner().invoke(cli, ["inspector", "--once"], env=env)
     assert result.exit_code == 0, result.output
     assert "following on" in result.output and passes == [1]
+
+
+def _findings_and_pending(services: Services) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    with services.engine.connect() as connection:
+        found = {
+            (r.finding_id, r.record_id, r.rule_id)
+            for r in connection.execute(select(tables.findings))
+        }
+        pending = {
+            (str(r.entry_index), r.institution_code, str(r.waiting_for))
+            for r in connection.execute(select(tables.inspection_pending))
+        }
+    return found, pending
+
+
+def _inspect_again(
+    settings: Settings,
+    now: datetime,
+    *,
+    chunk: int,
+    start_worker: Callable[[], ShareWorker] | None = None,
+) -> tuple[int, set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """A follow from an empty cursor: (passes, findings, pending rows)."""
+    services = build_services(settings, lambda: now)
+    with services.engine.begin() as connection:
+        for table in (
+            tables.findings,
+            tables.cases,
+            tables.inspection_cursor,
+            tables.inspection_pending,
+        ):
+            connection.execute(table.delete())
+    inspector = Inspector(
+        services.store,
+        services.keys,
+        services.reference,
+        lambda: now,
+        chunk=chunk,
+        start_worker=start_worker,
+    )
+    passes = inspector.follow()
+    found, pending = _findings_and_pending(services)
+    services.engine.dispose()
+    return len(passes), found, pending
+
+
+def _worker_starter(
+    url: str, keys_dir: Path, shares: list[int], *, wait: bool = True
+) -> Callable[[], ShareWorker]:
+    """Starts a real worker process; waits for it (so that every later chunk is shared)
+    and counts the shares it is sent."""
+
+    def start() -> ShareWorker:
+        worker = ShareWorker(url, keys_dir)
+        if wait:
+            assert worker.settled(timeout=120), "the inspector's worker did not start"
+        submit = worker.submit
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            shares.append(1)
+            return submit(*args, **kwargs)
+
+        worker.submit = counted  # type: ignore[method-assign]
+        return worker
+
+    return start
+
+
+def test_a_follow_shared_with_a_second_process_finds_what_one_process_finds(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog is shared out by institution between the follower and a worker process;
+    the findings, and the records left waiting (before every deadline has passed), are
+    those of one process inspecting the whole province at once."""
+    _, settings, report = _small_province(tmp_path, database_url, institutions=4)
+    monkeypatch.setattr("supervisor.inspection.inspector.SHARED_FROM", 1)
+    waiting = []
+    for now in (report.ended_at, report.ended_at + timedelta(days=4)):
+        shares: list[int] = []
+        start = _worker_starter(settings.effective_database_url, settings.keys_dir, shares)
+        passes, shared, shared_pending = _inspect_again(
+            settings, now, chunk=150, start_worker=start
+        )
+        _, alone, pending = _inspect_again(settings, now, chunk=100_000)
+        assert len(shares) >= passes - 2 > 3  # every chunk after the first was shared
+        assert len(alone) > 20 and shared == alone
+        assert shared_pending == pending
+        waiting.append(len(pending))
+    assert waiting[0] > 0 and waiting[1] == 0  # before the deadlines some wait; after, none
+
+
+def test_a_worker_that_fails_leaves_its_share_to_the_follower(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker only saves time: one that cannot start, or whose share fails, changes
+    nothing found; the follower inspects that share itself and says so in the log."""
+    _, settings, report = _small_province(tmp_path, database_url, institutions=2)
+    later = report.ended_at + timedelta(days=4)
+    monkeypatch.setattr("supervisor.inspection.inspector.SHARED_FROM", 1)
+    _, alone, _ = _inspect_again(settings, later, chunk=100_000)
+    elsewhere = f"sqlite:///{tmp_path / 'another.db'}"  # starts, then fails every share
+    shares: list[int] = []
+    start = _worker_starter(elsewhere, settings.keys_dir, shares)
+    _, found, _ = _inspect_again(settings, later, chunk=150, start_worker=start)
+    assert shares and found == alone
+    assert "inspecting its share here" in caplog.text
+    no_keys = _worker_starter(
+        settings.effective_database_url, tmp_path / "no-keys", shares, wait=False
+    )
+
+    def start_and_fail() -> ShareWorker:
+        worker = no_keys()
+        assert not worker.settled(timeout=120)
+        return worker
+
+    _, found, _ = _inspect_again(settings, later, chunk=150, start_worker=start_and_fail)
+    assert found == alone
+    assert "could not start" in caplog.text
 
 
 def test_the_findings_do_not_depend_on_the_chunk_size(tmp_path: Path, database_url: str) -> None:
