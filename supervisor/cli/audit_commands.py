@@ -55,7 +55,11 @@ def _alarm(error: MonitorAlarmError) -> CommandError:
 )
 @click.option("--witness-vkey", "witness_vkeys", multiple=True, help="A witness's key.")
 @click.option("--witness-quorum", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--full", is_flag=True, help="Download every tile and bundle; recompute the tree.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Recompute every entry and tile from the first, not only those added since the last run.",
+)
 @click.option("--parallel", type=click.IntRange(1, 32), default=4, show_default=True)
 def audit_log(
     url: str,
@@ -67,13 +71,15 @@ def audit_log(
     full: bool,
     parallel: int,
 ) -> None:
-    """Verify the log at URL and that it only grew since the last run."""
+    """Verify the log at URL, that it only grew since the last run, and every entry added
+    since then (each entry and tile the first time, and with --full)."""
     verifier = _verifier(vkey)
     state = MonitorState.load(state_path)
     source = HttpLogSource(url)
+    checked = 0 if full or state is None or state.entries is None else state.entries.size
     try:
-        length = _announced_size(source.checkpoint()) if full else 0
-        with click.progressbar(length=length, label="recomputing", hidden=not full) as bar:
+        length = max(0, _announced_size(source.checkpoint()) - checked)
+        with click.progressbar(length=length, label="recomputing") as bar:
             report = audit(
                 source,
                 verifier,
@@ -81,13 +87,14 @@ def audit_log(
                 witnesses=[_verifier(v) for v in witness_vkeys],
                 witness_quorum=witness_quorum,
                 full=full,
-                progress=bar.update if full else None,
+                resume=True,
+                progress=bar.update,
                 parallel=parallel,
             )
     except MonitorAlarmError as e:
         raise _alarm(e) from e
     checkpoint = report.checkpoint
-    MonitorState(checkpoint.size, checkpoint.root, report.note).save(state_path)
+    MonitorState(checkpoint.size, checkpoint.root, report.note, report.entries).save(state_path)
     since = "first run" if report.previous_size is None else f"was {report.previous_size}"
     click.echo(f"log verifies: size {checkpoint.size} ({since}), consistent, signed by the log")
     rotations = len(report.log_keys.keys) - 1
@@ -100,6 +107,11 @@ def audit_log(
         click.echo(f"cosigned by: {', '.join(report.witnesses)}")
     if full:
         click.echo(f"recomputed {report.entries_recomputed} entries from every tile and bundle")
+    else:
+        click.echo(
+            f"recomputed {report.entries_recomputed} new entries (from entry "
+            f"{report.recomputed_from}) from their tiles and bundles"
+        )
 
 
 @audit_group.command("receipt")

@@ -3,9 +3,14 @@
 ``audit`` fetches the latest checkpoint, verifies the log's signature (and
 the cosignatures of given witnesses), proves it consistent with the
 checkpoint remembered from the last run, and with ``full`` downloads every
-tile and entry bundle and recomputes the tree from the leaves. Every
+tile and entry bundle and recomputes the tree from the leaves. With
+``resume`` it recomputes only the entries added since the last run: the state
+keeps the compact range of the entries already checked (the roots of the
+maximal aligned subtrees, at most log2(size) hashes) and the last leaf hash,
+so a run costs what the log grew by, not what it holds. Every
 failure is a ``MonitorAlarmError`` whose ``kind`` says what the log did:
 ``signature``, ``rollback``, ``fork``, ``tile``, ``entry``, ``witness``, ``key``,
+``state`` (this monitor's own saved state does not hold together),
 ``missing`` (it answers, but not with data its signed checkpoints cover), or
 ``unreachable`` (no answer, or a server error: an outage, not evidence).
 
@@ -184,28 +189,68 @@ class DirectoryLogSource:
 
 @dataclass(frozen=True)
 class MonitorState:
-    """The last checkpoint this monitor verified."""
+    """The last checkpoint this monitor verified, and how far it recomputed the entries."""
 
     size: int
     root: bytes
     note: str
+    #: The entries recomputed from their tiles and bundles so far (None: never).
+    entries: CheckedEntries | None = None
 
     @classmethod
     def load(cls, path: Path) -> MonitorState | None:
         if not path.exists():
             return None
         document = json.loads(path.read_text(encoding="utf-8"))
-        return cls(document["size"], base64.b64decode(document["root"]), document["note"])
+        checked = document.get("entries")  # absent in a state written before resuming existed
+        return cls(
+            document["size"],
+            base64.b64decode(document["root"]),
+            document["note"],
+            None if checked is None else CheckedEntries.from_json(checked),
+        )
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the old state or the new, never half."""
-        text = json.dumps(
-            {"size": self.size, "root": base64.b64encode(self.root).decode(), "note": self.note},
-            indent=2,
-        )
+        document: dict[str, object] = {
+            "size": self.size,
+            "root": base64.b64encode(self.root).decode(),
+            "note": self.note,
+        }
+        if self.entries is not None:
+            document["entries"] = self.entries.to_json()
+        text = json.dumps(document, indent=2)
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(text + "\n", encoding="utf-8")
         os.replace(temporary, path)
+
+
+@dataclass(frozen=True)
+class CheckedEntries:
+    """Entries ``0 .. size-1`` recomputed and found to hash to the signed root: the compact
+    range that folds them (``(height, hash)``, largest first) and the last one's leaf
+    hash, which the next entry's chain prefix names."""
+
+    size: int
+    stack: tuple[tuple[int, bytes], ...]
+    last_leaf: bytes
+
+    @classmethod
+    def from_json(cls, document: dict[str, object]) -> CheckedEntries:
+        stack = document["stack"]
+        assert isinstance(stack, list)
+        return cls(
+            int(str(document["size"])),
+            tuple((int(height), base64.b64decode(hashed)) for height, hashed in stack),
+            base64.b64decode(str(document["last_leaf"])),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "size": self.size,
+            "stack": [[height, base64.b64encode(h).decode()] for height, h in self.stack],
+            "last_leaf": base64.b64encode(self.last_leaf).decode(),
+        }
 
 
 @dataclass(frozen=True)
@@ -217,14 +262,28 @@ class AuditReport:
     entries_recomputed: int
     #: The log's keys as verified, from the first one the monitor holds.
     log_keys: KeyChain
+    #: Where the recomputation stands after this run (None: no entries were recomputed).
+    entries: CheckedEntries | None = None
+    #: The first entry this run recomputed (0 for a full run).
+    recomputed_from: int = 0
 
 
 class _Folder:
     """Merkle tree hash of a growing list of leaf hashes, rootable at any size (a stack)."""
 
-    def __init__(self) -> None:
+    def __init__(self, checked: CheckedEntries | None = None) -> None:
         self._stack: list[tuple[int, bytes]] = []  # (height, hash), largest first
         self.size = 0
+        if checked is not None:
+            self._stack = list(checked.stack)
+            self.size = checked.size
+            if sum(1 << height for height, _ in self._stack) != checked.size:
+                raise MonitorAlarmError(
+                    "state", "the saved compact range does not cover the saved size"
+                )
+
+    def stack(self) -> tuple[tuple[int, bytes], ...]:
+        return tuple(self._stack)
 
     def add(self, hashed: bytes) -> None:
         height, current = 0, hashed
@@ -263,20 +322,24 @@ def _recompute(
     progress: Callable[[int], None] | None,
     on_size: Callable[[int, bytes], None] | None,
     parallel: int,
-) -> int:
-    """Fetch every tile and bundle of the tree and check them against the leaves."""
+    *,
+    checked: CheckedEntries | None = None,
+) -> CheckedEntries:
+    """Fetch the tiles and bundles of the entries after ``checked`` (every one if None) and
+    check them against the leaves; the upper tiles too when starting from 0."""
     size = checkpoint.size
     tiles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    folder = _Folder(checked)
+    start = folder.size
+    prev = GENESIS_PREV if checked is None else checked.last_leaf
 
     def fetch(index: int) -> tuple[int, int, bytes, bytes]:
         width = min(TILE_WIDTH, size - index * TILE_WIDTH)
         return index, width, source.tile(0, index, width), source.bundle(index, width)
 
-    folder = _Folder()
-    prev = GENESIS_PREV
     upper: list[bytes] = []  # roots of full level-0 tiles: level-1 tile contents
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        for index, width, tile, bundle in pool.map(fetch, range(tiles)):
+        for index, width, tile, bundle in pool.map(fetch, range(start // TILE_WIDTH, tiles)):
             served = _split_hashes(tile, width, f"tile 0/{index}")
             try:
                 leaves = parse_entry_bundle(bundle)
@@ -288,6 +351,8 @@ def _recompute(
                 )
             for position, leaf in enumerate(leaves):
                 entry_index = index * TILE_WIDTH + position
+                if entry_index < start:
+                    continue  # checked by an earlier run, folded into its compact range
                 if not leaf.startswith(chain_prefix(entry_index, prev)):
                     raise MonitorAlarmError(
                         "entry", f"entry {entry_index} does not follow entry {entry_index - 1}"
@@ -303,11 +368,19 @@ def _recompute(
             if width == TILE_WIDTH:
                 upper.append(_perfect_root(served))
             if progress is not None:
-                progress(width)
+                progress(min(width, index * TILE_WIDTH + width - start))
     if folder.root() != checkpoint.root:
         raise MonitorAlarmError("tile", "the leaves do not hash to the signed root")
-    _check_upper_tiles(source, upper, 1)
-    return folder.size
+    if checked is None:
+        # From 0 every level-0 tile's root is at hand. A resumed run has only the new ones;
+        # a wrong upper tile can make a proof fail, never pass, and ``full`` checks them.
+        _check_upper_tiles(source, upper, 1)
+    return CheckedEntries(folder.size, folder.stack(), prev)
+
+
+def _agrees(checked: CheckedEntries, state: MonitorState) -> bool:
+    """Whether a saved compact range is the saved checkpoint's own tree."""
+    return checked.size == state.size and _Folder(checked).root() == state.root
 
 
 def _check_upper_tiles(source: LogSource, hashes: list[bytes], level: int) -> None:
@@ -337,12 +410,15 @@ def audit(
     witnesses: Sequence[Verifier] = (),
     witness_quorum: int = 0,
     full: bool = False,
+    resume: bool = False,
     progress: Callable[[int], None] | None = None,
     parallel: int = 4,
 ) -> AuditReport:
     """Check the log against what this monitor saw before. Raises ``MonitorAlarmError``.
 
     ``verifier``: the log's first key, or a chain of its keys verified before.
+    ``full``: recompute every entry and tile. ``resume``: recompute the entries added
+    since the state's (all of them the first time).
     """
     chain = follow_key_chain(source, verifier)
     note = source.checkpoint()
@@ -379,14 +455,26 @@ def audit(
                         "fork",
                         f"size {checkpoint.size} is not an extension of size {state.size}: {e}",
                     ) from e
-    recomputed = _recompute(source, checkpoint, progress, None, parallel) if full else 0
+    earlier = None if full or state is None else state.entries
+    checked = None
+    if full or resume:
+        if earlier is not None and state is not None and not _agrees(earlier, state):
+            raise MonitorAlarmError(
+                "state",
+                "the saved state's checked entries do not fold to its own root: "
+                "run with --full to recompute from the first entry",
+            )
+        checked = _recompute(source, checkpoint, progress, None, parallel, checked=earlier)
+    start = 0 if earlier is None else earlier.size
     return AuditReport(
         checkpoint,
         note.decode() if isinstance(note, bytes) else note,
         None if state is None else state.size,
         cosigned,
-        recomputed,
+        0 if checked is None else checked.size - start,
         chain,
+        checked,
+        start,
     )
 
 
@@ -465,7 +553,7 @@ def verify_export(
         if size in expected:
             folder_roots[size] = tracker.root()
 
-    count = _recompute(source, report.checkpoint, progress, record, 1)
+    count = _recompute(source, report.checkpoint, progress, record, 1).size
     for size, root in expected.items():
         if folder_roots.get(size) != root:
             raise MonitorAlarmError(

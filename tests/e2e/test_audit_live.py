@@ -108,10 +108,15 @@ def test_the_monitor_follows_a_growing_log_and_recomputes_it(live: LiveServer) -
     first = _audit(live)
     assert first.returncode == 0, first.stderr
     assert "size 701 (first run)" in first.stdout
+    assert "recomputed 701 new entries (from entry 0)" in first.stdout
     _submit(live, 600, seed=2)
+    resumed = _audit(live)  # only what the log grew by, from the state's compact range
+    assert resumed.returncode == 0, resumed.stderr
+    assert "size 1301 (was 701)" in resumed.stdout
+    assert "recomputed 600 new entries (from entry 701)" in resumed.stdout
     second = _audit(live, "--full")
     assert second.returncode == 0, second.stderr
-    assert "size 1301 (was 701)" in second.stdout and "recomputed 1301 entries" in second.stdout
+    assert "size 1301 (was 1301)" in second.stdout and "recomputed 1301 entries" in second.stdout
     # The served tiles and bundles, read by code that shares nothing with the server's.
     note = _get(f"{live.url}/log/checkpoint").decode()
     size, root = int(note.split("\n")[1]), note.split("\n")[2]
