@@ -27,6 +27,7 @@ from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.config import ConfigError, parse_retention_policy
 from supervisor.custody.payload_keys import PayloadKeys
 from supervisor.database import tables
+from supervisor.database.record_counts import add_record_counts, count_rows
 
 __all__ = [
     "RETENTION_ENTRY",
@@ -104,6 +105,10 @@ def _forget_records(connection: Connection, names: Sequence[str]) -> None:
             r.received_at >= tables.stored_time(start),
             r.received_at < tables.stored_time(end),
         )
+        forgotten = connection.execute(
+            select(r.received_at, r.institution_code, r.record_type).where(*shredded)
+        ).mappings()
+        add_record_counts(connection, {k: -n for k, n in count_rows(forgotten).items()})
         for side in (tables.prescription_fills, tables.record_drugs):
             connection.execute(
                 delete(side).where(side.c.entry_index.in_(select(r.entry_index).where(*shredded)))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -51,6 +52,7 @@ __all__ = [
     "portal_jobs",
     "portal_sessions",
     "read_time",
+    "record_counts",
     "records",
     "reference_versions",
     "reports",
@@ -185,6 +187,19 @@ record_drugs = Table(
     Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
     Column("drug_code", String(64), primary_key=True),
     Index("ix_record_drugs_drug", "drug_code", "entry_index"),
+)
+
+#: Records received per China Standard Time day, institution and type: what the dashboard
+#: counts, kept in the append transaction (and by retention) so that a count costs the days
+#: it spans, not the records they hold. A projection: ``projections rebuild`` recounts it.
+record_counts = Table(
+    "record_counts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("institution_code", String(64), primary_key=True),
+    Column("record_type", String(32), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Index("ix_record_counts_institution", "institution_code", "day"),
 )
 
 #: Witness cosignatures collected for the log's checkpoints (input from witnesses, not a

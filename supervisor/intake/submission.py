@@ -29,6 +29,7 @@ from ledger.database import insert_dicts, read_transaction, snapshot_transaction
 from ledger.store import AppendResult, EntryDraft, LedgerStore
 from supervisor.custody.payload_keys import SALT_SIZE, PayloadKeys
 from supervisor.database import tables
+from supervisor.database.record_counts import add_record_counts, count_rows
 from supervisor.ground.records import (
     RECORD_ENTRY_PREFIX,
     batch_digest,
@@ -505,6 +506,7 @@ class SubmissionService:
                     table,
                     [r | {"entry_index": result.first_index + r["entry_index"]} for r in relative],
                 )
+            add_record_counts(connection, count_rows(rows))
 
         return project
 

@@ -24,6 +24,7 @@ from supervisor.cases.responses import RESPONSE_ENTRY
 from supervisor.cases.service import apply_response, open_response
 from supervisor.custody.payload_keys import PayloadKeys, SealedPayloadError
 from supervisor.database import tables
+from supervisor.database.record_counts import recount_records
 from supervisor.ground.records import (
     RECORD_ENTRY_PREFIX,
     PayloadMismatchError,
@@ -120,6 +121,7 @@ def rebuild_projections(
         }
         for table in (
             tables.records,
+            tables.record_counts,
             tables.prescription_fills,
             tables.record_drugs,
             tables.platform_institutions,
@@ -299,4 +301,5 @@ def rebuild_projections(
                 progress(1)
         close_batch()
         flush_records()
+        recount_records(connection)
     return RebuildReport(**counts, tampered=tuple(tampered))

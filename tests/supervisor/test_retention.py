@@ -119,15 +119,19 @@ def test_apply_shreds_only_what_is_due_and_every_proof_still_verifies(
 
     # Search forgets the shredded records, their prescriptions' drugs among them, exactly
     # as a rebuild from the ledger would.
-    def searchable() -> tuple[int, ...]:
+    def searchable() -> tuple[object, ...]:
         with services.engine.connect() as connection:
-            return tuple(
+            counted = tuple(
                 connection.execute(select(func.count()).select_from(table)).scalar_one()
                 for table in (tables.records, tables.record_drugs, tables.prescription_fills)
             )
+            summary = sorted(map(tuple, connection.execute(select(tables.record_counts))))
+        return (*counted, summary)
 
     after_apply = searchable()
     assert after_apply[0] < 120
+    # The dashboard's summary rows count what search still holds, day by day.
+    assert sum(row[3] for row in after_apply[3]) == after_apply[0]  # type: ignore[attr-defined]
     report = rebuild_projections(services.engine, keys, lambda last: size)
     assert report.unreadable > 0 and searchable() == after_apply
 

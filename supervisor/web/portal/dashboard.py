@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -16,12 +16,12 @@ from ledger.database import read_transaction
 from ledger.errors import LedgerError
 from supervisor.cases.alerts import AlertTrouble, alert_trouble
 from supervisor.database import tables
+from supervisor.database.record_counts import CHINA
 from supervisor.runtime.services import Services
 from supervisor.transparency.witnessing import witnessed_since
 
 __all__ = ["OPEN_STATES", "Dashboard", "TrendBar", "dashboard"]
 
-CHINA = timezone(timedelta(hours=8))
 OPEN_STATES = ("open", "acknowledged", "rectification_ordered")
 _TREND_DAYS = 14
 _CHART_HEIGHT = 120
@@ -52,20 +52,15 @@ class Dashboard:
     alerts: AlertTrouble | None = None
 
 
-def _utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=CHINA).astimezone(UTC)
-
-
-def _by_type(connection: Any, since: datetime) -> dict[str, int]:
-    r = tables.records.c
-    # Grouped on an expression (types are lower case already), so SQLite takes the covering
-    # (received_at, record_type) index for the range instead of reading every record in type
-    # order; the same expression is selected, as PostgreSQL requires.
-    record_type = func.lower(r.record_type)
+def _by_type(connection: Any, first: date, last: date) -> dict[str, int]:
+    """Records received from day ``first`` to ``last`` by type, from the summary rows."""
+    c = tables.record_counts.c
     return {
-        row[0]: int(row[1])
-        for row in connection.execute(
-            select(record_type, func.count()).where(r.received_at >= since).group_by(record_type)
+        str(kind): int(n)
+        for kind, n in connection.execute(
+            select(c.record_type, func.sum(c.records))
+            .where(c.day >= first, c.day <= last)
+            .group_by(c.record_type)
         )
     }
 
@@ -75,11 +70,10 @@ def dashboard(services: Services, now: datetime) -> Dashboard:
     today = now.astimezone(CHINA).date()
     first_of_month = today.replace(day=1)
     f = tables.findings.c
-    r = tables.records.c
     engine: Engine = services.engine
     with read_transaction(engine) as connection:
-        today_by_type = _by_type(connection, _utc_midnight(today))
-        month_by_type = _by_type(connection, _utc_midnight(first_of_month))
+        today_by_type = _by_type(connection, today, today)
+        month_by_type = _by_type(connection, first_of_month, today)
         is_open = f.state.in_(OPEN_STATES)
         late = connection.execute(
             select(f.institution_code, func.count())
@@ -102,22 +96,18 @@ def dashboard(services: Services, now: datetime) -> Dashboard:
         ).all()
         alerts = alert_trouble(connection, now)
         start = today - timedelta(days=_TREND_DAYS - 1)
-        counts = []
-        for offset in range(_TREND_DAYS):
-            day = start + timedelta(days=offset)
-            counts.append(
-                (
-                    day,
-                    int(
-                        connection.execute(
-                            select(func.count()).where(
-                                r.received_at >= _utc_midnight(day),
-                                r.received_at < _utc_midnight(day + timedelta(days=1)),
-                            )
-                        ).scalar_one()
-                    ),
-                )
-            )
+        c = tables.record_counts.c
+        per_day = dict(
+            connection.execute(
+                select(c.day, func.sum(c.records))
+                .where(c.day >= start, c.day <= today)
+                .group_by(c.day)
+            ).all()
+        )
+        counts = [
+            (day, int(per_day.get(day, 0)))
+            for day in (start + timedelta(days=offset) for offset in range(_TREND_DAYS))
+        ]
     highest = max((c for _, c in counts), default=0) or 1
     trend = [TrendBar(day, c, round(c * _CHART_HEIGHT / highest)) for day, c in counts]
     size, checkpoint_size, root, holds, problem = _log_state(services)
