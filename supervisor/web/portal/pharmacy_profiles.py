@@ -306,7 +306,9 @@ def pharmacy_profile(
         platform_name, platforms = _platforms(connection, code)
         stores = _stores(services, connection, code)
         months = _volumes(services, connection, code, today)
-        activity = record_activity(connection, where, tables.findings, _f.institution_code == code)
+        activity = record_activity(
+            connection, where, tables.findings, _f.institution_code == code, institution=code
+        )
         cases = case_standing(connection, code, today)
     return PharmacyProfile(
         code,

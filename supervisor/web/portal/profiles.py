@@ -210,10 +210,19 @@ def record_activity(
     records_scope: ColumnElement[bool],
     findings_from: Any,
     findings_scope: ColumnElement[bool],
+    *,
+    institution: str | None = None,
 ) -> Activity:
-    counted = connection.execute(
-        select(_r.record_type, func.count()).where(records_scope).group_by(_r.record_type)
-    ).all()
+    """What a scope of records did and what was found on it. ``institution``: the scope is
+    that institution's records, whose volumes the summary rows hold (a count over its days,
+    not over every record it ever sent)."""
+    if institution is None:
+        query = select(_r.record_type, func.count()).where(records_scope)
+        counted = connection.execute(query.group_by(_r.record_type)).all()
+    else:
+        c = tables.record_counts.c
+        query = select(c.record_type, func.sum(c.records)).where(c.institution_code == institution)
+        counted = connection.execute(query.group_by(c.record_type)).all()
     volumes = {
         str(t): int(n)
         for t, n in sorted(counted, key=lambda row: (_TYPE_ORDER.get(row[0], 99), row[0]))
@@ -354,7 +363,9 @@ def institution_profile(
             .scalars()
             .all()
         )
-        activity = record_activity(connection, where, tables.findings, _f.institution_code == code)
+        activity = record_activity(
+            connection, where, tables.findings, _f.institution_code == code, institution=code
+        )
         filing_index = _latest_filings(connection, [code]).get(code)
         platform_name = _platform_names(connection, [code]).get(code)
         document = None if filing_index is None else open_document(services, filing_index)
