@@ -6,7 +6,8 @@ A backup is a folder:
   every table its columns, row count and the SHA-256 of its file;
 * ``checkpoint.txt``: the latest signed checkpoint at the snapshot;
 * ``tables/<name>.jsonl.gz``: one JSON array per row, in column order
-  (bytes as ``{"b": base64}``, times as ``{"t": ISO 8601 UTC}``).
+  (bytes as ``{"b": base64}``, times as ``{"t": ISO 8601 UTC}``, days as
+  ``{"d": ISO 8601 date}``).
 
 Every table is read in one snapshot transaction, so the files agree with
 each other while ingest goes on. The folder appears under its final name
@@ -29,7 +30,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return {"t": moment.astimezone(UTC).isoformat()}
+    if isinstance(value, date):  # after datetime, which is a date too
+        return {"d": value.isoformat()}
     return value
 
 
@@ -96,6 +99,8 @@ def decode_value(value: Any) -> Any:
             return base64.b64decode(value["b"])
         if "t" in value:
             return datetime.fromisoformat(value["t"])
+        if "d" in value:
+            return date.fromisoformat(value["d"])
         raise BackupError(f"unknown tagged value {value!r}")
     return value
 

@@ -33,6 +33,7 @@ from supervisor.custody.backup import (
 from supervisor.database import tables
 from supervisor.database.engine import open_engine
 from supervisor.transparency.monitor import MonitorAlarmError, MonitorState, audit
+from supervisor.transparency.store_source import StoreLogSource
 from tests.conftest import postgres_schema_url
 
 from .conftest import Portal
@@ -82,30 +83,6 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from postgres_schema_url()
 
 
-class _StoreSource:
-    """The log's public data straight from a store, for the monitor."""
-
-    def __init__(self, store: LedgerStore) -> None:
-        self.store = store
-
-    def checkpoint(self) -> bytes:
-        latest = self.store.latest_checkpoint()
-        assert latest is not None
-        return latest.note.encode()
-
-    def consistency(self, old: int, size: int) -> list[bytes]:
-        return self.store.consistency_proof(old, size)
-
-    def tile(self, level: int, index: int, width: int) -> bytes:
-        return self.store.tile(level, index, width)
-
-    def bundle(self, index: int, width: int) -> bytes:
-        return self.store.entry_bundle(index, width)
-
-    def keys(self) -> bytes | None:
-        return None  # this log never rotates its key
-
-
 def test_a_backup_restores_every_table_and_the_log_verifies(
     portal: Portal, empty_url: str, tmp_path: Path
 ) -> None:
@@ -149,7 +126,7 @@ def test_a_restore_from_an_older_backup_is_a_rollback_to_monitors(
     made = _careledger(portal, portal.settings.effective_database_url, "backup", str(folder))
     assert made.exit_code == 0, made.output
     _submit(portal, 100)
-    seen = audit(_StoreSource(portal.services.store), portal.verifier, None)
+    seen = audit(StoreLogSource(portal.services.store), portal.verifier, None)
     state = MonitorState(seen.checkpoint.size, seen.checkpoint.root, seen.note)
 
     url = f"sqlite:///{tmp_path}/restored.db"
@@ -157,7 +134,7 @@ def test_a_restore_from_an_older_backup_is_a_rollback_to_monitors(
     engine = open_engine(url)
     try:
         with pytest.raises(MonitorAlarmError) as alarm:
-            audit(_StoreSource(LedgerStore(engine, None)), portal.verifier, state)
+            audit(StoreLogSource(LedgerStore(engine, None)), portal.verifier, state)
         assert alarm.value.kind == "rollback"
     finally:
         engine.dispose()

@@ -14,6 +14,7 @@ from ledger.note import Signer
 from ledger.store import EntryDraft, LedgerStore
 from ledger.tiles import TILE_WIDTH
 from supervisor.transparency.monitor import MonitorAlarmError, MonitorState, audit
+from supervisor.transparency.store_source import StoreLogSource
 from tests.tampering import take_down_ledger_guards
 
 from ..ledger import reference
@@ -21,31 +22,17 @@ from ..ledger import reference
 pytestmark = pytest.mark.database
 
 
-class _CountingSource:
+class _CountingSource(StoreLogSource):
     """The log's public data straight from a store, counting the level-0 tiles served."""
 
     def __init__(self, store: LedgerStore) -> None:
-        self.store = store
+        super().__init__(store)
         self.tiles: list[int] = []
-
-    def checkpoint(self) -> bytes:
-        latest = self.store.latest_checkpoint()
-        assert latest is not None
-        return latest.note.encode()
-
-    def consistency(self, old: int, size: int) -> list[bytes]:
-        return self.store.consistency_proof(old, size)
 
     def tile(self, level: int, index: int, width: int) -> bytes:
         if level == 0:
             self.tiles.append(index)
-        return self.store.tile(level, index, width)
-
-    def bundle(self, index: int, width: int) -> bytes:
-        return self.store.entry_bundle(index, width)
-
-    def keys(self) -> bytes | None:
-        return None
+        return super().tile(level, index, width)
 
 
 def _grow(store: LedgerStore, now: datetime, count: int) -> None:
