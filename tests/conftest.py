@@ -108,3 +108,27 @@ def store(engine: Engine, signer: Signer) -> Iterator[LedgerStore]:
 @pytest.fixture
 def now() -> datetime:
     return FROZEN_NOW
+
+
+#: Modules that take minutes, in the order they are started: ``--dist loadscope`` hands
+#: whole modules to the two workers in collection order, and one of these collected last
+#: kept a worker busy alone for its last minutes (the portal walk alone takes five).
+_LONGEST_FIRST = (
+    "tests/e2e/test_portal_walk.py",
+    "tests/supervisor/test_cases.py",
+    "tests/e2e/test_platform_api_live.py",
+    "tests/e2e/test_faults_live.py",
+    "tests/supervisor/test_inspection.py",
+    "tests/supervisor/test_pharmacy_accuracy.py",
+    "tests/supervisor/test_reports.py",
+    "tests/reports/test_assessment_v2.py",
+    "tests/reports/test_assessment_v3.py",
+    "tests/e2e/test_pharmacy_journey.py",
+    "tests/e2e/test_portal_browser.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: place for place, module in enumerate(_LONGEST_FIRST)}
+    # A stable sort: each module's tests keep their order, and so do the other modules.
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
