@@ -604,29 +604,7 @@ def test_the_findings_do_not_depend_on_the_chunk_size(tmp_path: Path, database_u
     _, settings, report = _small_province(tmp_path, database_url, institutions=4)
     later = report.ended_at + timedelta(days=4)
 
-    def inspect(chunk: int) -> tuple[int, set[tuple[str, str, str]]]:
-        services = build_services(settings, lambda: later)
-        with services.engine.begin() as connection:  # inspect again from an empty cursor
-            for table in (
-                tables.findings,
-                tables.cases,
-                tables.inspection_cursor,
-                tables.inspection_pending,
-            ):
-                connection.execute(table.delete())
-        inspector = Inspector(
-            services.store, services.keys, services.reference, lambda: later, chunk=chunk
-        )
-        passes = inspector.follow()
-        with services.engine.connect() as connection:
-            found = {
-                (r.finding_id, r.record_id, r.rule_id)
-                for r in connection.execute(select(tables.findings))
-            }
-        services.engine.dispose()
-        return len(passes), found
-
-    chunks, small = inspect(97)
-    _, whole = inspect(100_000)
+    chunks, small, _ = _inspect_again(settings, later, chunk=97)
+    _, whole, _ = _inspect_again(settings, later, chunk=100_000)
     assert chunks > report.records // 97 and len(whole) > 20
     assert small == whole
